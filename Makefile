@@ -1,0 +1,44 @@
+# radprep: every target bootstraps what it needs (a .venv, pip packages, Debian tools).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Debian packages the test suite uses as independent references.
+APT_PACKAGES := dcmtk
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: demo test bench lint sysdeps venv clean
+
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+sysdeps:
+	@missing=""; \
+	command -v dcmj2pnm >/dev/null 2>&1 || missing="$$missing dcmtk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/radprep demo
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/ops.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
