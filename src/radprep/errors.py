@@ -30,6 +30,7 @@ __all__ = [
     "OutputError",
     "PixelDecodeError",
     "RadprepError",
+    "RadprepWarning",
     "SpecError",
     "TruncatedFileError",
 ]
@@ -73,3 +74,10 @@ class SpecError(RadprepError, ValueError):
 
 class OutputError(RadprepError, OSError):
     """An output cannot be written where it was asked for."""
+
+
+class RadprepWarning(UserWarning):
+    """A recoverable data quirk: the message says what was done about it.
+
+    ``--strict`` on the CLI (``warnings.simplefilter("error", RadprepWarning)``) makes it an error.
+    """

@@ -1,0 +1,1 @@
+"""Intensity operations: the DICOM intensity chain (Modality LUT, VOI, inversion) and normalisation."""

@@ -1,0 +1,469 @@
+"""Read one DICOM file into an :class:`~radprep.image.Image`, or fail with a one-line reason.
+
+Pixels are decoded by pydicom and its plugins (pylibjpeg for JPEG, JPEG-LS, JPEG 2000 and RLE;
+python-gdcm when installed as a fallback). The header is parsed once without pixel data, and the
+pixels are decoded straight from the file (pydicom's memory-efficient path), only the frames
+asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+from pydicom.pixels import pixel_array as _pixel_array
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from radprep.errors import (
+    DecoderMissingError,
+    InputError,
+    InvalidAttributeError,
+    NoPixelDataError,
+    NotDicomError,
+    PixelDecodeError,
+    RadprepError,
+    RadprepWarning,
+    SpecError,
+    TruncatedFileError,
+)
+from radprep.geometry import Geometry
+from radprep.image import LUT, AppliedStep, Image, ImageMeta
+from radprep.intensity.modality import apply_modality, is_identity_modality
+from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function, resolve_voi
+from radprep.intensity._lut import apply_pointwise, tabulable
+
+__all__ = ["decode_stored", "geometry_from_dataset", "meta_from_dataset", "read_dicom", "read_header"]
+
+PathLike = str | os.PathLike[str]
+Frames = int | Sequence[int] | None
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+# Which pip package decodes each compressed family (named in DecoderMissingError).
+_DECODER_PACKAGES = {
+    "JPEG 2000": "pylibjpeg-openjpeg",
+    "JPEG-LS": "pylibjpeg-libjpeg",
+    "JPEG": "pylibjpeg-libjpeg",
+    "RLE": "pylibjpeg-rle",
+    "Deflated": "(built in)",
+}
+
+
+def _where(path: PathLike) -> str:
+    return os.fspath(path)
+
+
+def read_header(path: PathLike) -> Dataset:
+    """Parse a DICOM file's data set without its pixel data.
+
+    Files with no 128-byte preamble are accepted when what follows is plainly a DICOM data set.
+
+    Raises
+    ------
+    NotDicomError
+        If the file is not DICOM.
+    TruncatedFileError
+        If the file ends inside its header.
+    InputError
+        If the file cannot be opened.
+    """
+    where = _where(path)
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        ds = _read_without_preamble(path)
+        if ds is None:
+            raise NotDicomError(
+                f"{where}: not a DICOM file (no 'DICM' marker and no readable data set); "
+                "skip it or check the export"
+            ) from None
+        return ds
+    except (EOFError, OSError) as e:
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise InputError(f"{where}: cannot open ({e.strerror or e})") from e
+        raise TruncatedFileError(f"{where}: the file ends inside its header ({e})") from e
+    except Exception as e:  # pydicom raises many types on corrupt headers
+        raise TruncatedFileError(f"{where}: the header cannot be parsed ({_one_line(e)})") from e
+
+
+def _read_without_preamble(path: PathLike) -> Dataset | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            # Touch the elements: force=True parses lazily and garbage surfaces here.
+            plausible = any(k in ds for k in ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID"))
+            rows = ds.get("Rows") if plausible else None
+    except Exception:
+        return None
+    if not plausible or (rows is not None and not isinstance(rows, int)):
+        return None
+    return ds
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _tsyntax(ds: Dataset) -> UID:
+    fm = getattr(ds, "file_meta", None)
+    ts = fm.get("TransferSyntaxUID") if fm is not None else None
+    if ts is None:
+        # No file meta: pydicom worked out the encoding while parsing.
+        implicit, little = ds.original_encoding
+        if implicit:
+            return UID("1.2.840.10008.1.2")
+        return UID("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+    return UID(ts)
+
+
+def _fg_value(ds: Dataset, macro: str, keyword: str, frame: int) -> Any:
+    """Find `keyword` in the per-frame, then shared functional groups, then the top level."""
+    for seq_name, idx in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        seq = ds.get(seq_name)
+        if seq and len(seq) > idx:
+            inner = seq[idx].get(macro)
+            if inner and keyword in inner[0]:
+                return inner[0].get(keyword)
+    return ds.get(keyword)
+
+
+def _floats(value: Any) -> tuple[float, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return tuple(float(v) for v in value if v != "" and v is not None)
+    return (float(value),)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
+    desc = [int(v) for v in item.LUTDescriptor]
+    elem = item["LUTData"]
+    if elem.VR == "OW" or isinstance(elem.value, bytes):
+        little = _tsyntax(ds) != UID("1.2.840.10008.1.2.2")
+        data = np.frombuffer(elem.value, dtype="<u2" if little else ">u2").astype(np.uint16)
+    else:
+        vals = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+        data = np.asarray([int(v) for v in vals], dtype=np.int64)
+        data = (data & 0xFFFF).astype(np.uint16)
+    # PS3.3 C.11.1.1: the first descriptor value is the entry count (0 means 65536); the
+    # second is US or SS depending on the pixel representation (pydicom gives it unsigned).
+    first = desc[1]
+    if ds.get("PixelRepresentation", 0) == 1 and first > 32767:
+        first -= 65536
+    return LUT((desc[0], first, desc[2]), data, str(item.get("LUTExplanation", "") or ""))
+
+
+def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
+    """Return the :class:`ImageMeta` of a data set (header only; no pixel data needed)."""
+    ts = _tsyntax(ds)
+    voi_seq = _fg_value(ds, "FrameVOILUTSequence", "VOILUTSequence", frame) or ds.get("VOILUTSequence")
+    voi_luts = tuple(
+        _lut_from_item(item, ds)
+        for item in (voi_seq or [])
+        if "LUTDescriptor" in item and "LUTData" in item
+    )
+    mlut_seq = ds.get("ModalityLUTSequence")
+    mlut = _lut_from_item(mlut_seq[0], ds) if mlut_seq and "LUTData" in mlut_seq[0] else None
+    slope = _fg_value(ds, "PixelValueTransformationSequence", "RescaleSlope", frame)
+    intercept = _fg_value(ds, "PixelValueTransformationSequence", "RescaleIntercept", frame)
+    rtype = _fg_value(ds, "PixelValueTransformationSequence", "RescaleType", frame)
+    centers = _floats(_fg_value(ds, "FrameVOILUTSequence", "WindowCenter", frame))
+    widths = _floats(_fg_value(ds, "FrameVOILUTSequence", "WindowWidth", frame))
+    expl = _strings(_fg_value(ds, "FrameVOILUTSequence", "WindowCenterWidthExplanation", frame))
+    vfunc = _fg_value(ds, "FrameVOILUTSequence", "VOILUTFunction", frame)
+    laterality = (
+        ds.get("ImageLaterality")
+        or _fg_value(ds, "FrameAnatomySequence", "FrameLaterality", frame)
+        or ds.get("Laterality")
+        or None
+    )
+    frames = ds.get("NumberOfFrames") or 1
+    return ImageMeta(
+        modality=ds.get("Modality") or None,
+        photometric_interpretation=str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip(),
+        samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
+        pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
+        rows=int(ds.get("Rows", 0) or 0),
+        columns=int(ds.get("Columns", 0) or 0),
+        number_of_frames=int(frames),
+        transfer_syntax_uid=str(ts),
+        laterality=str(laterality).strip().upper() or None if laterality else None,
+        view_position=(str(ds.get("ViewPosition", "")).strip().upper() or None),
+        window_centers=centers,
+        window_widths=widths,
+        window_explanations=expl,
+        voi_lut_function=str(vfunc).strip().upper() if vfunc else None,
+        voi_luts=voi_luts,
+        rescale_slope=None if slope in (None, "") else float(slope),
+        rescale_intercept=None if intercept in (None, "") else float(intercept),
+        rescale_type=str(rtype) if rtype else None,
+        modality_lut=mlut,
+        presentation_lut_shape=(str(ds.get("PresentationLUTShape", "")).strip().upper() or None),
+        presentation_intent_type=(str(ds.get("PresentationIntentType", "")).strip() or None),
+        sop_class_uid=str(ds.get("SOPClassUID", "")) or None,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")) or None,
+        series_instance_uid=str(ds.get("SeriesInstanceUID", "")) or None,
+        study_instance_uid=str(ds.get("StudyInstanceUID", "")) or None,
+    )
+
+
+def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geometry:
+    """Return the in-plane geometry of a data set (and a frame axis for multi-frame arrays).
+
+    PixelSpacing (0028,0030) is preferred; ImagerPixelSpacing (0018,1164) (projection
+    radiography, at the detector) is used when it is absent. A zero or negative spacing is
+    reported with a warning and the geometry falls back to pixel units.
+    """
+    where = ""
+    spacing: tuple[float, ...] | None = None
+    source = "none"
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = (
+            _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
+            if keyword == "PixelSpacing"
+            else ds.get(keyword)
+        )
+        vals = _floats(value)
+        if not vals:
+            continue
+        if len(vals) == 2 and all(np.isfinite(v) and v > 0 for v in vals):
+            spacing, source = vals, keyword
+            break
+        tag = "(0028,0030)" if keyword == "PixelSpacing" else "(0018,1164)"
+        warnings.warn(
+            f"{where}{keyword} {tag} is {list(vals)}, not two positive numbers; "
+            "geometry kept in pixel units",
+            RadprepWarning,
+            stacklevel=2,
+        )
+    unit = "mm" if spacing is not None else "px"
+    in_plane = spacing if spacing is not None else (1.0, 1.0)
+    if ndim == 3:
+        between = _floats(_fg_value(ds, "PixelMeasuresSequence", "SpacingBetweenSlices", frame))
+        thick = _floats(_fg_value(ds, "PixelMeasuresSequence", "SliceThickness", frame))
+        dz = next((v for v in (*between, *thick) if v > 0), 1.0)
+        return Geometry(spacing=(dz, *in_plane), unit=unit, spacing_source=source)  # type: ignore[arg-type]
+    return Geometry(spacing=in_plane, unit=unit, spacing_source=source)  # type: ignore[arg-type]
+
+
+def _no_pixels(ds: Dataset, where: str) -> NoPixelDataError:
+    kind = UID(ds.get("SOPClassUID", "")).name or "unknown SOP class"
+    return NoPixelDataError(
+        f"{where}: no PixelData (7FE0,0010) in this {ds.get('Modality', '') or 'DICOM'} "
+        f"object ({kind}); nothing to convert"
+    )
+
+
+def _check_decoder(ts: UID, where: str) -> None:
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        raise DecoderMissingError(
+            f"{where}: no decoder exists in pydicom for TransferSyntaxUID (0002,0010) "
+            f"{ts.name} ({ts}); convert the file with another tool first"
+        ) from None
+    if not decoder.is_available:
+        family = next((k for k in _DECODER_PACKAGES if k in ts.name), "")
+        package = _DECODER_PACKAGES.get(family, "pylibjpeg")
+        raise DecoderMissingError(
+            f"{where}: no installed decoder for TransferSyntaxUID (0002,0010) {ts.name} ({ts}); "
+            f"pip install {package} (or 'radprep[gdcm]')"
+        )
+
+
+def _frame_indices(frames: Frames, n_frames: int, where: str) -> list[int] | None:
+    if frames is None:
+        return None
+    idx = [frames] if isinstance(frames, (int, np.integer)) else list(frames)
+    bad = [i for i in idx if not (0 <= int(i) < n_frames)]
+    if bad:
+        raise SpecError(
+            f"{where}: frame {bad[0]} does not exist; NumberOfFrames (0028,0008) is {n_frames} "
+            f"(frames are numbered from 0)"
+        )
+    return [int(i) for i in idx]
+
+
+def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndarray:
+    """Decode stored pixel values (all frames, or those asked for) from a DICOM file.
+
+    YBR_FULL and YBR_FULL_422 are converted to RGB by pydicom; PALETTE COLOR is not expanded
+    here (see :func:`read_dicom`).
+
+    Returns
+    -------
+    ndarray
+        ``(rows, cols[, 3])`` for one frame (or an int `frames`), ``(frames, rows, cols[, 3])``
+        otherwise.
+    """
+    where = _where(path)
+    ts = _tsyntax(ds)
+    n_frames = int(ds.get("NumberOfFrames") or 1)
+    idx = _frame_indices(frames, n_frames, where)
+    has_meta = "TransferSyntaxUID" in getattr(ds, "file_meta", {})
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(excess|padding|odd length).*")
+            if has_meta and ts != DeflatedExplicitVRLittleEndian:
+                if idx is None:
+                    arr = _pixel_array(path)
+                else:
+                    arr = np.stack([_pixel_array(path, index=i) for i in idx])
+            else:
+                # No file meta or a deflated body: pydicom decodes from a parsed data set.
+                full = pydicom.dcmread(path, force=not has_meta)
+                if not any(k in full for k in _PIXEL_KEYWORDS):
+                    raise _no_pixels(ds, where)
+                _check_decoder(ts, where)
+                if not has_meta:
+                    full.file_meta = getattr(full, "file_meta", None) or Dataset()
+                    full.file_meta.TransferSyntaxUID = ts
+                arr = _pixel_array(full) if idx is None else np.stack(
+                    [_pixel_array(full, index=i) for i in idx]
+                )
+    except RadprepError:
+        raise
+    except AttributeError as e:
+        if "no pixel data" in str(e).lower():
+            raise _no_pixels(ds, where) from None
+        if "missing required element" in str(e).lower():
+            raise InvalidAttributeError(
+                f"{where}: the Image Pixel module is incomplete ({_one_line(e)}); "
+                "the pixel data cannot be interpreted"
+            ) from e
+        raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({_one_line(e)})") from e
+    except Exception as e:
+        _check_decoder(ts, where)
+        msg = _one_line(e)
+        if any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape")):
+            raise TruncatedFileError(
+                f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
+                f"requires ({msg}); the file was probably cut off in transfer"
+            ) from e
+        raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({msg})") from e
+    if idx is not None:
+        if arr.ndim > 1 and n_frames > 1 and len(idx) == 1 and isinstance(frames, (int, np.integer)):
+            arr = arr[0]
+        elif n_frames == 1 and isinstance(frames, (int, np.integer)):
+            arr = arr[0]
+    return arr
+
+
+def read_dicom(
+    path: PathLike,
+    *,
+    frames: Frames = None,
+    voi: VOI | str | None = None,
+    out_dtype: OutDtype = "float32",
+) -> Image:
+    """Read a DICOM file into an Image.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file. It is opened read-only and never modified.
+    frames : int, sequence of int or None
+        ``None`` for every frame; an int for one frame (a 2D image); a sequence for those frames.
+    voi : VOI, str or None
+        ``None`` keeps modality values (Hounsfield units for CT): the stored integer type when
+        the Modality LUT is the identity, float32 otherwise. A VOI (or its text form, e.g.
+        ``"header"``, ``"lung"``, ``"40,400"``, ``"auto"``) gives display values, "higher is
+        brighter", MONOCHROME1 inverted.
+    out_dtype : {"float32", "uint8", "uint16"}
+        With a VOI: float32 in [0, 1], or quantised to the full range of the type.
+
+    Returns
+    -------
+    Image
+        ``pixels`` shaped ``(rows, cols)``, ``(frames, rows, cols)``, with a trailing 3 for colour.
+
+    Raises
+    ------
+    NotDicomError, TruncatedFileError, NoPixelDataError, DecoderMissingError, PixelDecodeError,
+    InvalidAttributeError, SpecError
+        Each with a one-line message naming the file.
+    """
+    where = _where(path)
+    if isinstance(voi, str):
+        voi = VOI.parse(voi)
+    ds = read_header(path)
+    first = frames if isinstance(frames, (int, np.integer)) else (list(frames)[0] if frames else 0)
+    try:
+        meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
+    except (ValueError, TypeError, KeyError) as e:
+        raise InvalidAttributeError(
+            f"{where}: an image attribute cannot be read ({_one_line(e)}); fix the header"
+        ) from e
+    stored = decode_stored(path, ds, frames)
+    steps: list[AppliedStep] = []
+    if meta.photometric_interpretation == "PALETTE COLOR":
+        stored = apply_color_lut(stored, ds)
+        bits = 8 * stored.dtype.itemsize
+        meta = _replace(meta, photometric_interpretation="RGB", samples_per_pixel=3, bits_stored=bits)
+        steps.append(AppliedStep("palette_to_rgb", {}))
+    elif meta.photometric_interpretation.startswith("YBR") and stored.ndim >= 3 and stored.shape[-1] == 3:
+        meta = _replace(meta, photometric_interpretation="RGB")
+        steps.append(AppliedStep("ybr_to_rgb", {}))
+    spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
+    geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0))
+    mode = "identity" if is_identity_modality(meta) else ("lut" if meta.modality_lut else "rescale")
+    read_step = AppliedStep(
+        "read_dicom",
+        {"transfer_syntax": str(meta.transfer_syntax_uid), "frames": _frames_param(frames), "modality_lut": mode},
+    )
+    try:
+        if voi is None or voi.mode == "none":
+            pixels = apply_modality(stored, meta)
+            return Image(pixels, geometry, meta, (read_step, *steps, AppliedStep("modality_lut", {"mode": mode})))
+        if mode != "identity" and tabulable(stored) and voi.mode in ("header", "window", "preset"):
+            # Fold the Modality LUT and the VOI into one table over the stored values.
+            resolved = resolve_voi(stored, meta, voi)
+            fn = display_function(meta, resolved, out_dtype)
+            pixels = apply_pointwise(stored, lambda x: fn(apply_modality(x, meta)))
+        else:
+            values = apply_modality(stored, meta)
+            pixels, resolved = apply_voi(values, meta, voi, out_dtype=out_dtype)
+    except RadprepError as e:
+        if str(e).startswith(where):
+            raise
+        raise type(e)(f"{where}: {e}") from e
+    history = (
+        read_step,
+        *steps,
+        AppliedStep("modality_lut", {"mode": mode}),
+        AppliedStep("voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}),
+    )
+    return Image(pixels, geometry, _replace(meta, intensity="display"), history)
+
+
+def _frames_param(frames: Frames) -> Any:
+    if frames is None or isinstance(frames, (int, np.integer)):
+        return None if frames is None else int(frames)
+    return [int(f) for f in frames]
+
+
+def _replace(meta: ImageMeta, **changes: Any) -> ImageMeta:
+    from dataclasses import replace
+
+    return replace(meta, **changes)
