@@ -62,10 +62,18 @@ def _where(path: PathLike) -> str:
     return os.fspath(path)
 
 
-def read_header(path: PathLike) -> Dataset:
+def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -> Dataset:
     """Parse a DICOM file's data set without its pixel data.
 
     Files with no 128-byte preamble are accepted when what follows is plainly a DICOM data set.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    specific_tags : sequence of int, optional
+        Parse only these elements (much faster for indexing); the pixel data element, when it is
+        among them, is noted but its value is not read.
 
     Raises
     ------
@@ -77,10 +85,17 @@ def read_header(path: PathLike) -> Dataset:
         If the file cannot be opened.
     """
     where = _where(path)
+    kwargs: dict[str, Any] = (
+        {"stop_before_pixels": True}
+        if specific_tags is None
+        else {"specific_tags": list(specific_tags), "defer_size": 256}
+    )
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return pydicom.dcmread(path, **kwargs)
     except InvalidDicomError:
-        ds = _read_without_preamble(path)
+        ds = _read_without_preamble(path, kwargs)
         if ds is None:
             raise NotDicomError(
                 f"{where}: not a DICOM file (no 'DICM' marker and no readable data set); "
@@ -95,11 +110,11 @@ def read_header(path: PathLike) -> Dataset:
         raise TruncatedFileError(f"{where}: the header cannot be parsed ({_one_line(e)})") from e
 
 
-def _read_without_preamble(path: PathLike) -> Dataset | None:
+def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            ds = pydicom.dcmread(path, force=True, **kwargs)
             # Touch the elements: force=True parses lazily and garbage surfaces here.
             plausible = any(k in ds for k in ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID"))
             rows = ds.get("Rows") if plausible else None

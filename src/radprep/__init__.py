@@ -1,0 +1,54 @@
+"""radprep: raw DICOM to model-ready data.
+
+The public API is what ``__all__`` lists (a test pins it)::
+
+    import radprep
+    image = radprep.read_dicom("chest.dcm", voi="header")   # display values, higher is brighter
+    hu = radprep.read_dicom("ct.dcm").pixels                 # Hounsfield units, float32
+"""
+
+from radprep.errors import (
+    DecoderMissingError,
+    InputError,
+    InvalidAttributeError,
+    NoPixelDataError,
+    NotDicomError,
+    OutputError,
+    PixelDecodeError,
+    RadprepError,
+    RadprepWarning,
+    SpecError,
+    TruncatedFileError,
+)
+from radprep.geometry import Geometry
+from radprep.image import AppliedStep, Image, ImageMeta
+from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
+from radprep.intensity.modality import apply_modality
+from radprep.io.dicom import read_dicom, read_header
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CT_PRESETS",
+    "VOI",
+    "AppliedStep",
+    "DecoderMissingError",
+    "Geometry",
+    "Image",
+    "ImageMeta",
+    "InputError",
+    "InvalidAttributeError",
+    "NoPixelDataError",
+    "NotDicomError",
+    "OutputError",
+    "PixelDecodeError",
+    "RadprepError",
+    "RadprepWarning",
+    "SpecError",
+    "TruncatedFileError",
+    "__version__",
+    "apply_modality",
+    "apply_voi",
+    "read_dicom",
+    "read_header",
+]

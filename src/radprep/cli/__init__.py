@@ -1,0 +1,1 @@
+"""The `radprep` command line: thin typer commands over the library."""

@@ -1,0 +1,69 @@
+"""`radprep convert IN... --out DIR`: DICOM to PNG or NPY."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
+from radprep.export.convert import convert as convert_paths
+from radprep.export.png import FORMATS
+from radprep.intensity.window import VOI
+
+
+def parse_frames(text: str) -> int | None:
+    """Parse ``--frame``: ``all`` or a 0-based frame number."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise fail(f"--frame must be 'all' or a frame number from 0, got {text!r}", EXIT_USAGE) from None
+    if n < 0:
+        raise fail(f"--frame must be >= 0, got {n}", EXIT_USAGE)
+    return n
+
+
+@handle_errors
+def convert(
+    inputs: list[Path] = typer.Argument(..., help="DICOM files and folders (folders recurse)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    to: str = typer.Option("png8", "--to", help="png8, png16 or npy."),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        "-w",
+        help="header (default for PNG), header:N, C,W[,FUNCTION], auto, auto:P1,P2, minmax, none, "
+        "or a CT preset (brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone). "
+        "npy without --window keeps modality values (e.g. HU).",
+    ),
+    frame: str = typer.Option("all", "--frame", help="'all' or a frame number (from 0)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail a file on any data quirk."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
+) -> None:
+    """Convert DICOM to PNG (8/16-bit display values) or NPY, going on past bad files."""
+    if to not in FORMATS:
+        raise fail(f"--to {to!r} is not a format; choose one of {', '.join(FORMATS)}", EXIT_USAGE)
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise fail(f"no such file or folder: {missing[0]}", EXIT_USAGE)
+    voi = VOI.parse(window) if window is not None else None
+    frames = parse_frames(frame)
+
+    def on_item(path: Path, status: str) -> None:
+        if not quiet and status == "ok":
+            console.print(f"converted {path}", markup=False)
+
+    result = convert_paths(inputs, out, fmt=to, voi=voi, frames=frames, strict=strict, on_item=on_item)  # type: ignore[arg-type]
+    for path, msg in result.warnings:
+        err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
+    console.print(
+        f"{result.converted} file(s) converted, {len(result.written)} written to {out}; "
+        f"{len(result.skipped)} skipped (not DICOM or no pixel data); {len(result.failures)} failed",
+        markup=False,
+    )
+    for _, _, message in result.failures:
+        err_console.print(f"radprep: error: {message}", markup=False)
+    if result.failures:
+        raise typer.Exit(EXIT_FAILURES)

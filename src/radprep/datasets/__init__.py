@@ -1,0 +1,1 @@
+"""Datasets: indexing DICOM trees, dataset sources, manifests and splits."""

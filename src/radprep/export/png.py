@@ -1,0 +1,89 @@
+"""Encode display images as PNG (8 or 16 bit) or NPY, written atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from radprep._validate import check_choice
+from radprep.errors import OutputError, SpecError
+from radprep.io.write import atomic_write_bytes
+from radprep.types import OutputFormat
+
+__all__ = ["FORMATS", "encode", "quantize", "suffix_for", "write_array"]
+
+FORMATS: tuple[OutputFormat, ...] = ("png8", "png16", "npy")
+_SUFFIX = {"png8": ".png", "png16": ".png", "npy": ".npy"}
+
+
+def suffix_for(fmt: OutputFormat) -> str:
+    """Return the file suffix a format writes."""
+    return _SUFFIX[check_choice(fmt, FORMATS, name="format")]
+
+
+def quantize(display: np.ndarray, bits: int) -> np.ndarray:
+    """Return display values as uint8 (bits=8) or uint16 (bits=16).
+
+    Float input is taken as [0, 1] and rounded to the nearest level; unsigned integer input of
+    the right type passes through; uint8 to uint16 scales by 257 (exact: 255 -> 65535).
+    """
+    target = np.uint8 if bits == 8 else np.uint16
+    if display.dtype == target:
+        return display
+    if display.dtype.kind == "f":
+        top = float(np.iinfo(target).max)
+        out = np.empty(display.shape, dtype=np.float32)
+        np.multiply(display, top, out=out, casting="unsafe")
+        np.clip(out, 0.0, top, out=out)
+        np.rint(out, out=out)
+        return out.astype(target)
+    if display.dtype == np.uint8 and target == np.uint16:
+        return display.astype(np.uint16) * np.uint16(257)
+    if display.dtype == np.uint16 and target == np.uint8:
+        return ((display.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    raise SpecError(
+        f"cannot write {display.dtype} pixels as PNG{bits}: give display values "
+        "(float in [0, 1], uint8 or uint16), e.g. read with a window"
+    )
+
+
+def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
+    """Encode an array in a format.
+
+    Parameters
+    ----------
+    array : ndarray
+        ``(rows, cols)`` grey or ``(rows, cols, 3)`` RGB display values for PNG; anything for NPY.
+    fmt : {"png8", "png16", "npy"}
+
+    Returns
+    -------
+    bytes
+    """
+    check_choice(fmt, FORMATS, name="format")
+    if fmt == "npy":
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        return buf.getvalue()
+    if array.ndim == 3 and array.shape[-1] == 3:
+        array = cv2.cvtColor(quantize(array, 8 if fmt == "png8" else 16), cv2.COLOR_RGB2BGR)
+    elif array.ndim == 2:
+        array = quantize(array, 8 if fmt == "png8" else 16)
+    else:
+        raise SpecError(
+            f"PNG holds one (rows, cols) or (rows, cols, 3) image, got shape {array.shape}; "
+            "pick a frame (--frame N) or write npy"
+        )
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OutputError(f"PNG encoding failed for an array of shape {array.shape}")
+    return buf.tobytes()
+
+
+def write_array(path: str | os.PathLike[str], array: np.ndarray, fmt: OutputFormat) -> Path:
+    """Encode `array` and write it atomically to `path`."""
+    return atomic_write_bytes(path, encode(array, fmt))

@@ -1,0 +1,85 @@
+"""A one-file summary of what a DICOM file holds (the `radprep info` command)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydicom.uid import UID
+
+from radprep.intensity.window import value_range
+from radprep.io.dicom import decode_stored, meta_from_dataset, read_header
+from radprep.intensity.modality import apply_modality
+
+__all__ = ["describe"]
+
+
+def describe(path: str | os.PathLike[str], *, pixels: bool = True) -> dict[str, Any]:
+    """Return a JSON-serialisable summary of one DICOM file.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    pixels : bool
+        Also decode the pixels and report the stored and modality value ranges.
+
+    Returns
+    -------
+    dict
+        modality, rows, columns, frames, photometric interpretation, bits, signedness, transfer
+        syntax (UID and name), windows with explanations, VOI LUT count, rescale, laterality,
+        view, spacing, and (with `pixels`) the stored and modality min/max.
+
+    Raises
+    ------
+    InputError
+        The same errors as :func:`~radprep.io.read_dicom`.
+    """
+    ds = read_header(path)
+    meta = meta_from_dataset(ds)
+    ts = UID(meta.transfer_syntax_uid)
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    info: dict[str, Any] = {
+        "path": os.fspath(path),
+        "modality": meta.modality,
+        "sop_class": UID(meta.sop_class_uid or "").name or meta.sop_class_uid,
+        "rows": meta.rows,
+        "columns": meta.columns,
+        "frames": meta.number_of_frames,
+        "photometric_interpretation": meta.photometric_interpretation,
+        "samples_per_pixel": meta.samples_per_pixel,
+        "bits_allocated": meta.bits_allocated,
+        "bits_stored": meta.bits_stored,
+        "signed": bool(meta.pixel_representation),
+        "transfer_syntax_uid": str(ts),
+        "transfer_syntax": ts.name,
+        "windows": [
+            {"center": c, "width": w, "explanation": e}
+            for c, w, e in zip(
+                meta.window_centers,
+                meta.window_widths,
+                (*meta.window_explanations, *[""] * len(meta.window_centers)),
+                strict=False,
+            )
+        ],
+        "voi_lut_function": meta.voi_lut_function,
+        "voi_luts": len(meta.voi_luts),
+        "rescale_slope": meta.rescale_slope,
+        "rescale_intercept": meta.rescale_intercept,
+        "rescale_type": meta.rescale_type,
+        "modality_lut": meta.modality_lut is not None,
+        "presentation_lut_shape": meta.presentation_lut_shape,
+        "presentation_intent": meta.presentation_intent_type,
+        "laterality": meta.laterality,
+        "view_position": meta.view_position,
+        "spacing_mm": [float(v) for v in spacing] if spacing else None,
+    }
+    if pixels:
+        stored = decode_stored(path, ds)
+        lo, hi = value_range(stored)
+        info["stored_min"], info["stored_max"] = lo, hi
+        if not meta.is_color:
+            mlo, mhi = value_range(apply_modality(stored, meta))
+            info["modality_min"], info["modality_max"] = mlo, mhi
+    return info

@@ -1,0 +1,47 @@
+"""Atomic file writing: a finished file under its final name, or nothing there at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from radprep.errors import OutputError
+
+__all__ = ["atomic_write_bytes"]
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and a rename.
+
+    A reader (or a resumed run) never sees a partial file under the final name: the bytes go to a
+    hidden temporary name, are flushed to disk, and the temporary file is renamed into place
+    (``os.replace`` is atomic on POSIX and Windows within one file system).
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be created or the file cannot be written.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise OutputError(f"{target}: cannot create the output ({e.strerror or e})") from e
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"{target}: cannot write the output ({e.strerror or e})") from e
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
