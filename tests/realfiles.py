@@ -88,3 +88,6 @@ JPEG_LS_LOSSLESS = "JPEGLSNearLossless_16.dcm"
 DEFLATED = "image_dfl.dcm"
 RLE_MONO = "MR_small_RLE.dcm"
 SEG_LIVER = "liver.dcm"
+
+
+testdata.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

@@ -447,6 +447,12 @@ def read_dicom(
         "read_dicom",
         {"transfer_syntax": str(meta.transfer_syntax_uid), "frames": _frames_param(frames), "modality_lut": mode},
     )
+    frame_metas = _per_frame_metas(ds, meta, frames, stored, spatial_ndim)
+    if frame_metas is not None:
+        # Enhanced objects may rescale each frame differently (PS3.3 C.7.6.16.2.9).
+        stored = np.stack([apply_modality(f, m) for f, m in zip(stored, frame_metas, strict=True)])
+        meta = _replace(meta, rescale_slope=None, rescale_intercept=None)
+        mode = "rescale per frame"
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
@@ -470,6 +476,18 @@ def read_dicom(
         AppliedStep("voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}),
     )
     return Image(pixels, geometry, _replace(meta, intensity="display"), history)
+
+
+def _per_frame_metas(
+    ds: Dataset, meta: ImageMeta, frames: Frames, stored: np.ndarray, spatial_ndim: int
+) -> list[ImageMeta] | None:
+    """Per-frame metas when a multi-frame stack rescales frames differently, else None."""
+    if spatial_ndim != 3 or meta.is_color or not ds.get("PerFrameFunctionalGroupsSequence"):
+        return None
+    numbers = range(stored.shape[0]) if frames is None else [int(f) for f in np.atleast_1d(frames)]
+    metas = [meta_from_dataset(ds, frame=n) for n in numbers]
+    pairs = {(m.rescale_slope, m.rescale_intercept) for m in metas}
+    return metas if len(pairs) > 1 else None
 
 
 def _frames_param(frames: Frames) -> Any:
