@@ -457,7 +457,9 @@ def read_dicom(
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
             return Image(pixels, geometry, meta, (read_step, *steps, AppliedStep("modality_lut", {"mode": mode})))
-        if mode != "identity" and tabulable(stored) and voi.mode in ("header", "window", "preset"):
+        header_has_voi = bool(meta.voi_luts or (meta.window_centers and meta.window_widths))
+        data_free = voi.mode in ("window", "preset") or (voi.mode == "header" and header_has_voi)
+        if mode != "identity" and tabulable(stored) and data_free:
             # Fold the Modality LUT and the VOI into one table over the stored values.
             resolved = resolve_voi(stored, meta, voi)
             fn = display_function(meta, resolved, out_dtype)
