@@ -93,7 +93,15 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return pydicom.dcmread(path, **kwargs)
+            ds = pydicom.dcmread(path, **kwargs)
+        if len(ds) == 0 and specific_tags is None:
+            raise TruncatedFileError(
+                f"{where}: the file ends after its File Meta Information, before any data "
+                "element; it was probably cut off in transfer"
+            )
+        return ds
+    except RadprepError:
+        raise
     except InvalidDicomError:
         ds = _read_without_preamble(path, kwargs)
         if ds is None:
@@ -307,6 +315,20 @@ def _check_decoder(ts: UID, where: str) -> None:
         )
 
 
+def _native_too_short(path: PathLike, ds: Dataset, ts: UID) -> bool:
+    """True when an uncompressed file is smaller than its header says its pixels alone need."""
+    if ts.is_compressed:
+        return False
+    try:
+        needed = (
+            int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames") or 1)
+            * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
+        )
+        return os.path.getsize(path) < needed
+    except (AttributeError, TypeError, ValueError, OSError):
+        return False
+
+
 def _frame_indices(frames: Frames, n_frames: int, where: str) -> list[int] | None:
     if frames is None:
         return None
@@ -371,7 +393,7 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
     except Exception as e:
         _check_decoder(ts, where)
         msg = _one_line(e)
-        if any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape")):
+        if _native_too_short(path, ds, ts) or any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape", "multiple of element size")):
             raise TruncatedFileError(
                 f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
                 f"requires ({msg}); the file was probably cut off in transfer"

@@ -1,0 +1,148 @@
+"""The command line on real files: output, files written, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from realfiles import testdata
+from typer.testing import CliRunner
+
+from radprep import __version__
+from radprep.cli.app import app
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    """A folder as exports come: good images in subfolders, a truncated file, a text file, a report."""
+    root = tmp_path / "export"
+    (root / "ct").mkdir(parents=True)
+    (root / "cr").mkdir()
+    shutil.copy(testdata("CT_small.dcm"), root / "ct" / "slice1.dcm")
+    shutil.copy(testdata("RG3_UNCR.dcm"), root / "cr" / "chest.dcm")
+    shutil.copy(testdata("emri_small.dcm"), root / "mr.dcm")
+    data = testdata("MR_small.dcm").read_bytes()
+    (root / "cut.dcm").write_bytes(data[: len(data) // 2])
+    (root / "README.txt").write_text("exported by the PACS\n")
+    shutil.copy(testdata("rtplan.dcm"), root / "plan.dcm")
+    return root
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"radprep {__version__}"
+
+
+def test_info_on_real_files() -> None:
+    code, out, _ = run("info", str(testdata("693_UNCR.dcm")), str(testdata("RG1_J2KR.dcm")))
+    assert code == 0
+    assert "CT" in out and "512 x 512, 1 frame(s)" in out and "40/100" in out
+    assert "1 x + -1024" in out and "MONOCHROME1" in out and "JPEG 2000 Image Compression (Lossless Only)" in out
+
+
+def test_info_json() -> None:
+    code, out, _ = run("info", "--json", str(testdata("693_UNCR.dcm")))
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["modality"] == "CT"
+    assert (row["rows"], row["columns"], row["frames"]) == (512, 512, 1)
+    assert row["windows"] == [{"center": 40.0, "width": 100.0, "explanation": ""}]
+    assert row["stored_min"] == -2000 and row["modality_min"] == -3024
+
+
+def test_info_bad_file_is_one_line_and_exit_1(mixed_folder: Path) -> None:
+    code, out, err = run("info", str(mixed_folder / "cut.dcm"))
+    assert code == 1
+    assert "Traceback" not in out + err
+    lines = [ln for ln in err.splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("radprep: error: ") and "cut.dcm" in lines[0]
+
+
+def test_convert_folder_goes_on_past_bad_files(mixed_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "png"
+    before = {p: p.read_bytes() for p in mixed_folder.rglob("*") if p.is_file()}
+    code, stdout, err = run("convert", str(mixed_folder), "--out", str(out))
+    assert code == 1
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["cr/chest.png", "ct/slice1.png"] + [f"mr_f{i:04d}.png" for i in range(10)]
+    assert "3 file(s) converted, 12 written" in stdout
+    assert "2 skipped (not DICOM or no pixel data); 1 failed" in stdout
+    assert "radprep: error: " in err and "cut.dcm: the pixel data is shorter than" in err
+    assert "Traceback" not in stdout + err
+    # The inputs are untouched and no temporary file is left behind.
+    assert before == {p: p.read_bytes() for p in mixed_folder.rglob("*") if p.is_file()}
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+    chest = cv2.imread(str(out / "cr" / "chest.png"), cv2.IMREAD_UNCHANGED)
+    assert chest.shape == (1760, 1760) and chest.dtype == np.uint8
+
+
+def test_convert_png16_npy_and_frames(tmp_path: Path) -> None:
+    code, _, _ = run("convert", str(testdata("693_UNCR.dcm")), "-o", str(tmp_path / "a"), "--to", "png16", "-w", "brain")
+    assert code == 0
+    img = cv2.imread(str(tmp_path / "a" / "693_UNCR.png"), cv2.IMREAD_UNCHANGED)
+    assert img.dtype == np.uint16 and img.max() == 65535
+    code, _, _ = run("convert", str(testdata("693_UNCR.dcm")), "-o", str(tmp_path / "b"), "--to", "npy")
+    hu = np.load(tmp_path / "b" / "693_UNCR.npy")
+    assert code == 0 and hu.dtype == np.float32 and hu.min() == -3024.0
+    code, _, _ = run("convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path / "c"), "--frame", "3")
+    assert code == 0 and [p.name for p in (tmp_path / "c").iterdir()] == ["emri_small.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "jpg"], r"--to 'jpg' is not a format; choose one of png8, png16, npy"),
+        (["--window", "loud"], r"window 'loud' is not understood"),
+        (["--frame", "first"], r"--frame must be 'all' or a frame number from 0, got 'first'"),
+        (["--frame", "99"], r"frame 99 does not exist"),
+    ],
+)
+def test_convert_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    code, out, err = run("convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path), *args)
+    assert code == (1 if "99" in args else 2)
+    assert "Traceback" not in out + err
+    assert pytest.importorskip("re").search(message, err)
+
+
+def test_convert_missing_input(tmp_path: Path) -> None:
+    code, _, err = run("convert", str(tmp_path / "nope"), "-o", str(tmp_path / "o"))
+    assert code == 2 and "no such file or folder" in err
+
+
+def test_index_folder(mixed_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index.parquet"
+    code, stdout, _ = run("index", str(mixed_folder), "--out", str(out))
+    assert code == 0
+    assert "indexed 5 DICOM instance(s)" in stdout and "1 other file(s) skipped" in stdout
+    table = pq.read_table(out)
+    rows = {r["path"]: r for r in table.to_pylist()}
+    assert set(rows) == {"ct/slice1.dcm", "cr/chest.dcm", "mr.dcm", "cut.dcm", "plan.dcm"}
+    assert rows["ct/slice1.dcm"]["modality"] == "CT" and rows["ct/slice1.dcm"]["rows"] == 128
+    assert rows["mr.dcm"]["frames"] == 10
+    assert rows["plan.dcm"]["has_pixels"] is False and rows["cr/chest.dcm"]["has_pixels"] is True
+    assert rows["cr/chest.dcm"]["sop_instance_uid"].startswith("1.")
+    assert rows["cr/chest.dcm"]["file_size"] == (mixed_folder / "cr" / "chest.dcm").stat().st_size
+
+
+def test_index_refuses_a_file(tmp_path: Path) -> None:
+    code, _, err = run("index", str(testdata("CT_small.dcm")), "--out", str(tmp_path / "i.parquet"))
+    assert code == 2 and "is not a folder" in err
+
+
+def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    code, stdout, _ = run("demo", "--out", str(out))
+    assert code == 0
+    printed = [Path(line.split()[-1]) for line in stdout.splitlines() if line.strip().endswith((".png", ".parquet"))]
+    assert len(printed) >= 8
+    assert all(p.exists() for p in printed)
