@@ -11,6 +11,7 @@ evaluated once per possible value for integer input.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable
@@ -300,13 +301,18 @@ def _exact_window(lo: float, hi: float, *, source: str) -> ResolvedVOI:
     return ResolvedVOI("window", (lo + hi) / 2.0, width, "LINEAR_EXACT", source=source)
 
 
-def _window_dataset(meta: ImageMeta, r: ResolvedVOI) -> Dataset:
+@functools.lru_cache(maxsize=256)
+def _window_setup(meta: ImageMeta, r: ResolvedVOI) -> tuple[Dataset, float, float]:
+    """The data set pydicom's apply_windowing reads, and its output range (cached: every slice
+    of a series shares them)."""
     ds = lut_dataset(meta)
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.WindowCenter = r.center
     ds.WindowWidth = r.width
     ds.VOILUTFunction = r.function
-    return ds
+    with np.errstate(over="ignore"):
+        ends = apply_windowing(np.array([-1e300, 1e300]), ds)
+    return ds, float(ends[0]), float(ends[1])
 
 
 def _lut_dataset(meta: ImageMeta, index: int) -> Dataset:
@@ -339,10 +345,7 @@ def display_function(meta: ImageMeta, r: ResolvedVOI, out_dtype: OutDtype = "flo
     dtype = np.dtype(out_dtype)
 
     if r.kind == "window":
-        ds = _window_dataset(meta, r)
-        with np.errstate(over="ignore"):
-            ends = apply_windowing(np.array([-1e300, 1e300]), ds)
-        y_min, y_max = float(ends[0]), float(ends[1])
+        ds, y_min, y_max = _window_setup(meta, r)
 
         def core(x: np.ndarray) -> np.ndarray:
             with np.errstate(over="ignore"):

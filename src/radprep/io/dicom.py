@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.pixels import pixel_array as _pixel_array
@@ -84,17 +84,21 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
     InputError
         If the file cannot be opened.
     """
-    where = _where(path)
     kwargs: dict[str, Any] = (
         {"stop_before_pixels": True}
         if specific_tags is None
         else {"specific_tags": list(specific_tags), "defer_size": 256}
     )
+    return _read(path, kwargs, check_empty=specific_tags is None)
+
+
+def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -> Dataset:
+    where = _where(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             ds = pydicom.dcmread(path, **kwargs)
-        if len(ds) == 0 and specific_tags is None:
+        if check_empty and len(ds) == 0:
             raise TruncatedFileError(
                 f"{where}: the file ends after its File Meta Information, before any data "
                 "element; it was probably cut off in transfer"
@@ -152,6 +156,8 @@ def _tsyntax(ds: Dataset) -> UID:
 
 def _fg_value(ds: Dataset, macro: str, keyword: str, frame: int) -> Any:
     """Find `keyword` in the per-frame, then shared functional groups, then the top level."""
+    if 0x52009229 not in ds and 0x52009230 not in ds:  # no functional groups: the common case
+        return ds.get(keyword)
     for seq_name, idx in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
         seq = ds.get(seq_name)
         if seq and len(seq) > idx:
@@ -362,7 +368,13 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(excess|padding|odd length).*")
-            if has_meta and ts != DeflatedExplicitVRLittleEndian:
+            if any(k in ds for k in _PIXEL_KEYWORDS):
+                # A full data set (read once, header and pixels together): decode from it.
+                if not has_meta:
+                    ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+                    ds.file_meta.TransferSyntaxUID = ts
+                arr = _pixel_array(ds) if idx is None else np.stack([_pixel_array(ds, index=i) for i in idx])
+            elif has_meta and ts != DeflatedExplicitVRLittleEndian:
                 if idx is None:
                     arr = _pixel_array(path)
                 else:
@@ -374,7 +386,7 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                     raise _no_pixels(ds, where)
                 _check_decoder(ts, where)
                 if not has_meta:
-                    full.file_meta = getattr(full, "file_meta", None) or Dataset()
+                    full.file_meta = getattr(full, "file_meta", None) or FileMetaDataset()
                     full.file_meta.TransferSyntaxUID = ts
                 arr = _pixel_array(full) if idx is None else np.stack(
                     [_pixel_array(full, index=i) for i in idx]
@@ -393,7 +405,7 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
     except Exception as e:
         _check_decoder(ts, where)
         msg = _one_line(e)
-        if _native_too_short(path, ds, ts) or any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape", "multiple of element size")):
+        if _native_too_short(path, ds, ts) or any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape", "multiple of element size", "less than expected")):
             raise TruncatedFileError(
                 f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
                 f"requires ({msg}); the file was probably cut off in transfer"
@@ -444,7 +456,11 @@ def read_dicom(
     where = _where(path)
     if isinstance(voi, str):
         voi = VOI.parse(voi)
-    ds = read_header(path)
+    # One parse for header and pixels; pydicom drops the whole data set when the file ends
+    # inside an encapsulated pixel sequence, so fall back to the header and decode from the path.
+    ds = _read(path, {}, check_empty=False)
+    if len(ds) == 0 or not any(k in ds for k in _PIXEL_KEYWORDS):
+        ds = read_header(path)
     first = frames if isinstance(frames, (int, np.integer)) else (list(frames)[0] if frames else 0)
     try:
         meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
