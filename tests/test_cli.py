@@ -47,7 +47,11 @@ def test_info_on_real_files() -> None:
     code, out, _ = run("info", str(testdata("693_UNCR.dcm")), str(testdata("RG1_J2KR.dcm")))
     assert code == 0
     assert "CT" in out and "512 x 512, 1 frame(s)" in out and "40/100" in out
-    assert "1 x + -1024" in out and "MONOCHROME1" in out and "JPEG 2000 Image Compression (Lossless Only)" in out
+    assert (
+        "1 x + -1024" in out
+        and "MONOCHROME1" in out
+        and "JPEG 2000 Image Compression (Lossless Only)" in out
+    )
 
 
 def test_info_json() -> None:
@@ -87,14 +91,27 @@ def test_convert_folder_goes_on_past_bad_files(mixed_folder: Path, tmp_path: Pat
 
 
 def test_convert_png16_npy_and_frames(tmp_path: Path) -> None:
-    code, _, _ = run("convert", str(testdata("693_UNCR.dcm")), "-o", str(tmp_path / "a"), "--to", "png16", "-w", "brain")
+    code, _, _ = run(
+        "convert",
+        str(testdata("693_UNCR.dcm")),
+        "-o",
+        str(tmp_path / "a"),
+        "--to",
+        "png16",
+        "-w",
+        "brain",
+    )
     assert code == 0
     img = cv2.imread(str(tmp_path / "a" / "693_UNCR.png"), cv2.IMREAD_UNCHANGED)
     assert img.dtype == np.uint16 and img.max() == 65535
-    code, _, _ = run("convert", str(testdata("693_UNCR.dcm")), "-o", str(tmp_path / "b"), "--to", "npy")
+    code, _, _ = run(
+        "convert", str(testdata("693_UNCR.dcm")), "-o", str(tmp_path / "b"), "--to", "npy"
+    )
     hu = np.load(tmp_path / "b" / "693_UNCR.npy")
     assert code == 0 and hu.dtype == np.float32 and hu.min() == -3024.0
-    code, _, _ = run("convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path / "c"), "--frame", "3")
+    code, _, _ = run(
+        "convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path / "c"), "--frame", "3"
+    )
     assert code == 0 and [p.name for p in (tmp_path / "c").iterdir()] == ["emri_small.png"]
 
 
@@ -143,6 +160,10 @@ def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     code, stdout, _ = run("demo", "--out", str(out))
     assert code == 0
-    printed = [Path(line.split()[-1]) for line in stdout.splitlines() if line.strip().endswith((".png", ".parquet"))]
+    printed = [
+        Path(line.split()[-1])
+        for line in stdout.splitlines()
+        if line.strip().endswith((".png", ".parquet"))
+    ]
     assert len(printed) >= 8
     assert all(p.exists() for p in printed)

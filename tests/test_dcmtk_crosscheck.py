@@ -26,7 +26,9 @@ from radprep.cli.app import app
 pytestmark = pytest.mark.dcmtk
 
 if shutil.which("dcmj2pnm") is None:  # pragma: no cover - make test installs dcmtk
-    pytest.fail("dcmtk's dcmj2pnm is not installed; run `make test`, which installs it", pytrace=False)
+    pytest.fail(
+        "dcmtk's dcmj2pnm is not installed; run `make test`, which installs it", pytrace=False
+    )
 
 # (file, radprep --window, dcmj2pnm VOI options, twin that dcmtk converts instead, what it covers)
 CASES = [
@@ -45,7 +47,13 @@ CASES = [
     ("MR_small_RLE.dcm", "header", ["+Wi", "1"], None, "MR, RLE lossless"),
     ("MR_small_bigendian.dcm", "header", ["+Wi", "1"], None, "Explicit VR big endian"),
     ("MR_small_jpeg_ls_lossless.dcm", "header", ["+Wi", "1"], "MR_small.dcm", "JPEG-LS lossless"),
-    ("emri_small_jpeg_ls_lossless.dcm", "minmax", ["+Wm"], "emri_small.dcm", "enhanced MR, JPEG-LS"),
+    (
+        "emri_small_jpeg_ls_lossless.dcm",
+        "minmax",
+        ["+Wm"],
+        "emri_small.dcm",
+        "enhanced MR, JPEG-LS",
+    ),
     ("JPEG-LL.dcm", "header", ["+Wm"], None, "JPEG lossless (process 14)"),
     ("image_dfl.dcm", "minmax", ["+Wm"], None, "Deflated explicit VR"),
     ("vlut_04.dcm", "header", ["+Wl", "1"], None, "VOI LUT Sequence"),
@@ -63,7 +71,20 @@ CASES = [
 def _ours(tmp: Path, name: str, window: str) -> np.ndarray:
     out = tmp / "ours"
     result = CliRunner().invoke(
-        app, ["convert", str(testdata(name)), "--out", str(out), "--to", "png8", "--window", window, "--frame", "0", "-q"]
+        app,
+        [
+            "convert",
+            str(testdata(name)),
+            "--out",
+            str(out),
+            "--to",
+            "png8",
+            "--window",
+            window,
+            "--frame",
+            "0",
+            "-q",
+        ],
     )
     assert result.exit_code == 0, result.output
     written = sorted(out.glob("*.png"))
@@ -84,7 +105,9 @@ def _dcmtk(tmp: Path, name: str, options: list[str]) -> np.ndarray:
     return cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
 
 
-@pytest.mark.parametrize(("name", "window", "options", "twin", "covers"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "window", "options", "twin", "covers"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
+)
 def test_png8_matches_dcmj2pnm(
     tmp_path: Path, name: str, window: str, options: list[str], twin: str | None, covers: str
 ) -> None:
@@ -98,7 +121,19 @@ def test_png8_matches_dcmj2pnm(
 
 def test_cases_cover_what_the_issue_names() -> None:
     covered = " ".join(c[4] for c in CASES)
-    for what in ("CT in HU", "MONOCHROME1", "MR", "US PALETTE", "RGB", "YBR", "JPEG 2000", "JPEG-LS", "RLE", "VOI LUT Sequence", "Modality LUT Sequence"):
+    for what in (
+        "CT in HU",
+        "MONOCHROME1",
+        "MR",
+        "US PALETTE",
+        "RGB",
+        "YBR",
+        "JPEG 2000",
+        "JPEG-LS",
+        "RLE",
+        "VOI LUT Sequence",
+        "Modality LUT Sequence",
+    ):
         assert what in covered
     assert len(CASES) >= 12
 

@@ -57,7 +57,9 @@ def test_truncated_in_the_header(tmp_path: Path) -> None:
 
 
 def test_no_pixel_data() -> None:
-    with pytest.raises(NoPixelDataError, match=r"rtplan\.dcm: no PixelData \(7FE0,0010\) in this RTPLAN object"):
+    with pytest.raises(
+        NoPixelDataError, match=r"rtplan\.dcm: no PixelData \(7FE0,0010\) in this RTPLAN object"
+    ):
         read_dicom(testdata("rtplan.dcm"))
 
 
@@ -66,7 +68,10 @@ def test_transfer_syntax_without_any_decoder(tmp_path: Path) -> None:
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2 MP@ML
     p = tmp_path / "video.dcm"
     ds.save_as(p, enforce_file_format=True)
-    with pytest.raises(DecoderMissingError, match=r"video\.dcm: no decoder exists in pydicom for TransferSyntaxUID \(0002,0010\) MPEG2"):
+    with pytest.raises(
+        DecoderMissingError,
+        match=r"video\.dcm: no decoder exists in pydicom for TransferSyntaxUID \(0002,0010\) MPEG2",
+    ):
         read_dicom(p)
 
 
@@ -76,7 +81,10 @@ def test_decoder_not_installed_names_the_package(monkeypatch: pytest.MonkeyPatch
     decoder = get_decoder(pydicom.uid.JPEG2000Lossless)
     # As if pylibjpeg-openjpeg, GDCM and Pillow were all absent.
     monkeypatch.setattr(decoder, "_available", {})
-    with pytest.raises(DecoderMissingError, match=r"RG3_J2KR\.dcm: no installed decoder .* pip install pylibjpeg-openjpeg"):
+    with pytest.raises(
+        DecoderMissingError,
+        match=r"RG3_J2KR\.dcm: no installed decoder .* pip install pylibjpeg-openjpeg",
+    ):
         read_dicom(testdata("RG3_J2KR.dcm"))
 
 
@@ -97,7 +105,10 @@ def test_voi_lut_that_does_not_fit(tmp_path: Path) -> None:
     ds.VOILUTSequence[0].LUTData = ds.VOILUTSequence[0].LUTData[:100]
     p = tmp_path / "short-lut.dcm"
     ds.save_as(p)
-    with pytest.raises(InvalidAttributeError, match=r"short-lut\.dcm: VOILUTSequence \(0028,3010\) item 0 has 100 LUTData entries but its LUTDescriptor says 256"):
+    with pytest.raises(
+        InvalidAttributeError,
+        match=r"short-lut\.dcm: VOILUTSequence \(0028,3010\) item 0 has 100 LUTData entries but its LUTDescriptor says 256",
+    ):
         read_dicom(p, voi="header")
 
 
@@ -106,7 +117,10 @@ def test_modality_lut_that_does_not_fit(tmp_path: Path) -> None:
     ds.ModalityLUTSequence[0].LUTData = ds.ModalityLUTSequence[0].LUTData[:10]
     p = tmp_path / "short-mlut.dcm"
     ds.save_as(p)
-    with pytest.raises(InvalidAttributeError, match=r"short-mlut\.dcm: ModalityLUTSequence \(0028,3000\) LUTData has 10 entries"):
+    with pytest.raises(
+        InvalidAttributeError,
+        match=r"short-mlut\.dcm: ModalityLUTSequence \(0028,3000\) LUTData has 10 entries",
+    ):
         read_dicom(p)
 
 

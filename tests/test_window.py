@@ -38,11 +38,20 @@ def test_parse(text: str, expected: VOI) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("brightest", r"window 'brightest' is not understood; use header, .* a preset \(brain, subdural"),
-        ("40,0", r"WindowWidth \(0028,1051\) is 0 in the window you gave; LINEAR windowing needs width >= 1"),
+        (
+            "brightest",
+            r"window 'brightest' is not understood; use header, .* a preset \(brain, subdural",
+        ),
+        (
+            "40,0",
+            r"WindowWidth \(0028,1051\) is 0 in the window you gave; LINEAR windowing needs width >= 1",
+        ),
         ("40,0.5,LINEAR_EXACT", None),
         ("40,-3,SIGMOID", r"SIGMOID windowing needs width > 0"),
-        ("40,400,GAMMA", r"VOI function='GAMMA' is not valid; choose one of 'LINEAR', 'LINEAR_EXACT', 'SIGMOID'"),
+        (
+            "40,400,GAMMA",
+            r"VOI function='GAMMA' is not valid; choose one of 'LINEAR', 'LINEAR_EXACT', 'SIGMOID'",
+        ),
         ("auto:99,1", r"percentiles must rise, got 99.0 and 1.0"),
         ("auto:1,101", r"upper percentile must be in \[0.0, 100.0\], got 101.0"),
     ],
@@ -61,7 +70,16 @@ def test_presets_are_the_documented_hounsfield_windows() -> None:
     assert CT_PRESETS["subdural"] == (80.0, 200.0)
     assert CT_PRESETS["bone"] == (600.0, 2800.0)
     assert CT_PRESETS["lung"] == (-600.0, 1500.0)
-    assert set(CT_PRESETS) == {"brain", "subdural", "stroke", "lung", "mediastinum", "abdomen", "liver", "bone"}
+    assert set(CT_PRESETS) == {
+        "brain",
+        "subdural",
+        "stroke",
+        "lung",
+        "mediastinum",
+        "abdomen",
+        "liver",
+        "bone",
+    }
 
 
 def _pydicom_display(name: str) -> np.ndarray:
@@ -82,7 +100,9 @@ def _pydicom_display(name: str) -> np.ndarray:
     return 1.0 - v if ds.PhotometricInterpretation == "MONOCHROME1" else v
 
 
-@pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "RG3_UNCR.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm", "vlut_04.dcm"])
+@pytest.mark.parametrize(
+    "name", ["RG1_UNCR.dcm", "RG3_UNCR.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm", "vlut_04.dcm"]
+)
 def test_header_voi_equals_pydicoms_own_chain(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RadprepWarning)
@@ -105,7 +125,10 @@ def test_monochrome1_displays_higher_as_brighter() -> None:
     # RG3 is MONOCHROME1: a larger stored value is darker, so display must fall as stored rises.
     stored = read_dicom(testdata("RG3_UNCR.dcm")).pixels.astype(np.int64)
     shown = read_dicom(testdata("RG3_UNCR.dcm"), voi="minmax").pixels
-    lo, hi = np.unravel_index(stored.argmin(), stored.shape), np.unravel_index(stored.argmax(), stored.shape)
+    lo, hi = (
+        np.unravel_index(stored.argmin(), stored.shape),
+        np.unravel_index(stored.argmax(), stored.shape),
+    )
     assert shown[lo] == pytest.approx(1.0)
     assert shown[hi] == pytest.approx(0.0)
     order = np.argsort(stored.ravel()[::97])
@@ -143,14 +166,19 @@ def test_auto_window_uses_percentiles() -> None:
 
 
 def test_missing_header_window_falls_back_with_a_warning() -> None:
-    with pytest.warns(RadprepWarning, match=r"no window in the header .* used the image's min-max range"):
+    with pytest.warns(
+        RadprepWarning, match=r"no window in the header .* used the image's min-max range"
+    ):
         image = read_dicom(testdata("CT_small.dcm"), voi="header")
     assert image.pixels.min() == 0.0 and image.pixels.max() == 1.0
     assert image.history[-1].params["source"] == "min-max (no header window)"
 
 
 def test_header_window_index_out_of_range() -> None:
-    with pytest.raises(SpecError, match=r"the header has 1 window\(s\) in WindowCenter \(0028,1050\); there is no window 3"):
+    with pytest.raises(
+        SpecError,
+        match=r"the header has 1 window\(s\) in WindowCenter \(0028,1050\); there is no window 3",
+    ):
         read_dicom(testdata("693_UNCR.dcm"), voi="header:3")
 
 

@@ -41,10 +41,11 @@ def apply_pointwise(
     ndarray
         Same shape as `arr`.
     """
-    if not tabulable(arr):
+    n = 1 << (8 * arr.dtype.itemsize) if tabulable(arr) else 0
+    if not n or arr.size <= n:
+        # Not tabulable, or so small that the table would cost more than the image.
         out = fn(arr)
         return out if out_dtype is None else out.astype(out_dtype, copy=False)
-    n = 1 << (8 * arr.dtype.itemsize)
     unsigned = np.dtype(f"u{arr.dtype.itemsize}")
     # Index with the unsigned view so that signed values need no offset pass:
     # table[u] holds fn(the signed value whose bits are u).
