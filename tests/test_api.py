@@ -1,0 +1,92 @@
+"""The public API is pinned, and imports point one way through the layers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import radprep
+
+SRC = Path(radprep.__file__).parent
+
+# Lower layers never import higher ones (ARCHITECTURE.md section 1). The core types sit at the
+# bottom together: the intensity chain reads ImageMeta, so image.py is core, not a stage product.
+LAYERS: list[set[str]] = [
+    {"types", "errors", "_validate", "_dtype", "geometry", "image"},
+    {"intensity", "spatial", "roi", "clean", "color"},
+    {"sample", "transforms"},
+    {"pipeline"},
+    {"io", "export", "datasets", "deid", "report", "recipes"},
+    {"run"},
+    {"cli"},
+]
+
+
+def _layer(top: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"radprep.{top} is in no layer; add it to LAYERS in this test")
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(radprep.__all__) == sorted(
+        [
+            "CT_PRESETS",
+            "VOI",
+            "AppliedStep",
+            "DecoderMissingError",
+            "Geometry",
+            "Image",
+            "ImageMeta",
+            "InputError",
+            "InvalidAttributeError",
+            "NoPixelDataError",
+            "NotDicomError",
+            "OutputError",
+            "PixelDecodeError",
+            "RadprepError",
+            "RadprepWarning",
+            "SpecError",
+            "TruncatedFileError",
+            "__version__",
+            "apply_modality",
+            "apply_voi",
+            "read_dicom",
+            "read_header",
+        ]
+    )
+    for name in radprep.__all__:
+        assert hasattr(radprep, name), name
+
+
+def test_errors_subclass_the_matching_builtin() -> None:
+    assert issubclass(radprep.SpecError, ValueError)
+    assert issubclass(radprep.InputError, ValueError)
+    assert issubclass(radprep.OutputError, OSError)
+    for cls in (radprep.NotDicomError, radprep.TruncatedFileError, radprep.NoPixelDataError,
+                radprep.DecoderMissingError, radprep.PixelDecodeError, radprep.InvalidAttributeError):
+        assert issubclass(cls, radprep.InputError)
+
+
+def test_imports_point_one_way() -> None:
+    wrong = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel.name == "__init__.py" and rel.parent == Path("."):
+            continue
+        top = rel.parts[0].removesuffix(".py")
+        own = _layer(top)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] != "radprep" or len(parts) < 2:
+                    continue
+                if _layer(parts[1]) > own:
+                    wrong.append(f"{rel} imports {name}")
+    assert not wrong, "\n".join(wrong)
