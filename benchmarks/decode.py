@@ -7,6 +7,7 @@ Run: ``make bench`` or ``.venv/bin/python benchmarks/decode.py``.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -19,10 +20,9 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, mammogram_sized, stats, table, timeit, write_result  # noqa: E402
-
-from radprep.datasets.scan import scan_dicom  # noqa: E402
-from radprep.io import read_dicom  # noqa: E402
+from _common import machine, mammogram_sized, stats, table, timeit, write_result
+from radprep.datasets.scan import scan_dicom
+from radprep.io import read_dicom
 
 warnings.simplefilter("ignore")
 
@@ -53,8 +53,23 @@ def main() -> None:
             rep = 3 if "J2K" in label else 9
             p_med, p_iqr = stats(timeit(lambda p=path: plain_pydicom(p), repeat=rep))
             o_med, o_iqr = stats(timeit(lambda p=path: ours(p), repeat=rep))
-            rows.append([label, f"{p_med:.1f} ± {p_iqr:.1f}", f"{o_med:.1f} ± {o_iqr:.1f}", f"{o_med / p_med:.2f}"])
-        t1 = table(["file", "plain pydicom ms (median ± IQR)", "radprep read_dicom ms", "radprep / pydicom"], rows)
+            rows.append(
+                [
+                    label,
+                    f"{p_med:.1f} ± {p_iqr:.1f}",
+                    f"{o_med:.1f} ± {o_iqr:.1f}",
+                    f"{o_med / p_med:.2f}",
+                ]
+            )
+        t1 = table(
+            [
+                "file",
+                "plain pydicom ms (median ± IQR)",
+                "radprep read_dicom ms",
+                "radprep / pydicom",
+            ],
+            rows,
+        )
 
         # Index: a tree of every pydicom and pydicom-data file, three copies.
         import data_store
@@ -68,10 +83,8 @@ def main() -> None:
 
         def plain_index() -> None:
             for p in all_files:
-                try:
+                with contextlib.suppress(Exception):
                     pydicom.dcmread(p, stop_before_pixels=True)
-                except Exception:
-                    pass
 
         t0 = time.perf_counter()
         plain_index()
@@ -81,7 +94,7 @@ def main() -> None:
         ours_s = time.perf_counter() - t0
         n = len(all_files)
         t2 = table(
-            ["index of {} files".format(n), "files/s", "instances indexed"],
+            [f"index of {n} files", "files/s", "instances indexed"],
             [
                 ["plain dcmread(stop_before_pixels=True) loop", f"{n / plain_s:.0f}", "-"],
                 ["radprep scan_dicom (Parquet rows)", f"{n / ours_s:.0f}", str(result.n_instances)],

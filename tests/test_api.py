@@ -64,8 +64,14 @@ def test_errors_subclass_the_matching_builtin() -> None:
     assert issubclass(radprep.SpecError, ValueError)
     assert issubclass(radprep.InputError, ValueError)
     assert issubclass(radprep.OutputError, OSError)
-    for cls in (radprep.NotDicomError, radprep.TruncatedFileError, radprep.NoPixelDataError,
-                radprep.DecoderMissingError, radprep.PixelDecodeError, radprep.InvalidAttributeError):
+    for cls in (
+        radprep.NotDicomError,
+        radprep.TruncatedFileError,
+        radprep.NoPixelDataError,
+        radprep.DecoderMissingError,
+        radprep.PixelDecodeError,
+        radprep.InvalidAttributeError,
+    ):
         assert issubclass(cls, radprep.InputError)
 
 

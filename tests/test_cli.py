@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from realfiles import testdata
 from typer.testing import CliRunner
 
 from radprep import __version__
 from radprep.cli.app import app
+from realfiles import testdata
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from realfiles import testdata
 from typer.testing import CliRunner
 
 from radprep.cli.app import app
+from realfiles import testdata
 
 pytestmark = pytest.mark.dcmtk
 

@@ -10,7 +10,6 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
-from realfiles import deid_data_files, pydicom_data_files, pydicom_files, testdata
 
 import radprep
 from radprep.errors import (
@@ -22,6 +21,7 @@ from radprep.errors import (
 )
 from radprep.intensity.modality import is_identity_modality
 from radprep.io import read_dicom
+from realfiles import deid_data_files, pydicom_data_files, pydicom_files, testdata
 
 
 def _key(p: Path) -> str:
@@ -70,23 +70,21 @@ for _p in ALL_FILES:
     if (
         ("dicomdirtests/TINY_ALPHA" in _k or _name.startswith("DICOMDIR"))
         and _k not in EXPECTED_FAILURES
-        or _name
-        in {
-            "ExplVR_BigEndNoMeta.dcm",
-            "ExplVR_LitEndNoMeta.dcm",
-            "UN_sequence.dcm",
-            "empty_charset_LEI.dcm",
-            "no_meta_group_length.dcm",
-            "priv_SQ.dcm",
-            "reportsi.dcm",
-            "reportsi_with_empty_number_tags.dcm",
-            "rtplan.dcm",
-            "rtplan_truncated.dcm",
-            "rtstruct.dcm",
-            "test-SR.dcm",
-            "waveform_ecg.dcm",
-        }
-    ):
+    ) or _name in {
+        "ExplVR_BigEndNoMeta.dcm",
+        "ExplVR_LitEndNoMeta.dcm",
+        "UN_sequence.dcm",
+        "empty_charset_LEI.dcm",
+        "no_meta_group_length.dcm",
+        "priv_SQ.dcm",
+        "reportsi.dcm",
+        "reportsi_with_empty_number_tags.dcm",
+        "rtplan.dcm",
+        "rtplan_truncated.dcm",
+        "rtstruct.dcm",
+        "test-SR.dcm",
+        "waveform_ecg.dcm",
+    }:
         EXPECTED_FAILURES[_k] = (NoPixelDataError, _NO_PIXELS_WHY)
 
 # Files pydicom cannot read as a data set at all, compared with their uncompressed twin instead.
@@ -136,7 +134,7 @@ def test_every_real_file_decodes_or_fails_as_documented(path: Path) -> None:
         image = read_dicom(path)
     ref = _reference(path)
     assert image.pixels.shape == ref.shape
-    if image.meta.is_color or ref.dtype.kind in "ui" and image.pixels.dtype.kind in "ui":
+    if image.meta.is_color or (ref.dtype.kind in "ui" and image.pixels.dtype.kind in "ui"):
         # Integer results must be identical, dtype included (identity Modality LUT, LUTs, colour).
         assert image.pixels.dtype == ref.dtype
         np.testing.assert_array_equal(image.pixels, ref)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from realfiles import testdata
 
 from radprep.errors import (
     DecoderMissingError,
@@ -18,6 +17,7 @@ from radprep.errors import (
     TruncatedFileError,
 )
 from radprep.io import read_dicom
+from realfiles import testdata
 
 
 def _edited(tmp_path: Path, name: str, **changes: object) -> Path:

@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
-from realfiles import testdata
 
 from radprep.errors import RadprepWarning, SpecError
 from radprep.intensity.window import CT_PRESETS, VOI
 from radprep.io import read_dicom
+from realfiles import testdata
 
 
 @pytest.mark.parametrize(

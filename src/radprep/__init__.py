@@ -22,8 +22,8 @@ from radprep.errors import (
 )
 from radprep.geometry import Geometry
 from radprep.image import AppliedStep, Image, ImageMeta
-from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
 from radprep.intensity.modality import apply_modality
+from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
 from radprep.io.dicom import read_dicom, read_header
 
 __version__ = "0.1.0"

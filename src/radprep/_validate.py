@@ -14,9 +14,7 @@ T = TypeVar("T")
 __all__ = ["check_array", "check_bbox", "check_choice", "check_positive", "check_range"]
 
 
-def check_array(
-    arr: Any, *, name: str = "image", ndim: Iterable[int] = (2, 3)
-) -> np.ndarray:
+def check_array(arr: Any, *, name: str = "image", ndim: Iterable[int] = (2, 3)) -> np.ndarray:
     """Return `arr` as an ndarray after checking its number of dimensions.
 
     Parameters
@@ -68,7 +66,9 @@ def check_range(value: float, lo: float, hi: float, *, name: str) -> float:
     return value
 
 
-def check_bbox(bbox: Any, shape: tuple[int, ...], *, name: str = "bbox") -> tuple[int, int, int, int]:
+def check_bbox(
+    bbox: Any, shape: tuple[int, ...], *, name: str = "bbox"
+) -> tuple[int, int, int, int]:
     """Return `bbox` as an inclusive ``(y0, x0, y1, x1)`` tuple of ints inside `shape`.
 
     Raises

@@ -108,7 +108,9 @@ class Geometry:
         Pixel-centre convention (as OpenCV and SimpleITK use): the output grid covers exactly
         the extent of the input grid, so new pixel 0 is centred at old index ``(scale - 1) / 2``.
         """
-        scale = np.asarray(old_shape[: self.ndim], float) / np.asarray(new_shape[: self.ndim], float)
+        scale = np.asarray(old_shape[: self.ndim], float) / np.asarray(
+            new_shape[: self.ndim], float
+        )
         origin = self._shift((scale - 1.0) / 2.0)
         spacing = tuple(float(s) for s in np.asarray(self.spacing) * scale)
         return replace(self, origin=origin, spacing=spacing)

@@ -6,8 +6,6 @@ option or recipe (nothing done); 70 a bug in radprep (``--debug`` shows the trac
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from radprep import __version__
@@ -52,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -19,7 +19,9 @@ def parse_frames(text: str) -> int | None:
     try:
         n = int(text)
     except ValueError:
-        raise fail(f"--frame must be 'all' or a frame number from 0, got {text!r}", EXIT_USAGE) from None
+        raise fail(
+            f"--frame must be 'all' or a frame number from 0, got {text!r}", EXIT_USAGE
+        ) from None
     if n < 0:
         raise fail(f"--frame must be >= 0, got {n}", EXIT_USAGE)
     return n
@@ -55,12 +57,21 @@ def convert(
         if not quiet and status == "ok":
             console.print(f"converted {path}", markup=False)
 
-    result = convert_paths(inputs, out, fmt=to, voi=voi, frames=frames, strict=strict, on_item=on_item)  # type: ignore[arg-type]
+    result = convert_paths(
+        inputs,
+        out,
+        fmt=to,  # checked against FORMATS above
+        voi=voi,
+        frames=frames,
+        strict=strict,
+        on_item=on_item,
+    )
     for path, msg in result.warnings:
         err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
     console.print(
         f"{result.converted} file(s) converted, {len(result.written)} written to {out}; "
-        f"{len(result.skipped)} skipped (not DICOM or no pixel data); {len(result.failures)} failed",
+        f"{len(result.skipped)} skipped (not DICOM or no pixel data); "
+        f"{len(result.failures)} failed",
         markup=False,
     )
     for _, _, message in result.failures:

@@ -31,7 +31,8 @@ def sample_paths() -> list[Path]:
         import data_store
     except ImportError:
         raise fail(
-            "the demo needs the sample data of pydicom-data: pip install 'radprep[data]'", EXIT_USAGE
+            "the demo needs the sample data of pydicom-data: pip install 'radprep[data]'",
+            EXIT_USAGE,
         ) from None
     root = Path(data_store.__file__).parent / "data"
     return [root / name for name in SAMPLE_FILES]
@@ -48,11 +49,16 @@ def demo(
     scan = scan_dicom(paths[0].parent)
     index_path = write_index(scan, out / "index.parquet")
     dt = time.perf_counter() - t0
-    console.print(f"radprep demo: {result.converted} sample DICOM files converted in {dt:.1f} s", markup=False)
+    console.print(
+        f"radprep demo: {result.converted} sample DICOM files converted in {dt:.1f} s", markup=False
+    )
     console.print(f"  images: {(out / 'png').resolve()}", markup=False)
     for p in result.written:
         console.print(f"    {p.resolve()}", markup=False)
-    console.print(f"  index of the sample data ({scan.n_instances} instances): {index_path.resolve()}", markup=False)
+    console.print(
+        f"  index of the sample data ({scan.n_instances} instances): {index_path.resolve()}",
+        markup=False,
+    )
     if result.failures:
         for _, _, msg in result.failures:
             console.print(f"radprep: error: {msg}", markup=False)

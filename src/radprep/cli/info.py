@@ -28,7 +28,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file, as a list."),
     pixels: bool = typer.Option(True, "--pixels/--no-pixels", help="Decode to report min/max."),
 ) -> None:
-    """Show modality, size, frames, photometric, bits, transfer syntax, windows, rescale, min/max."""
+    """Show size, frames, photometric, bits, transfer syntax, windows, rescale, min/max."""
     rows: list[dict[str, Any]] = []
     failed = 0
     for p in paths:
@@ -45,11 +45,14 @@ def info(
         for r in rows:
             if "error" in r:
                 continue
-            t = Table(title=r["path"], show_header=False, title_justify="left", box=None, pad_edge=False)
+            t = Table(
+                title=r["path"], show_header=False, title_justify="left", box=None, pad_edge=False
+            )
             t.add_column(style="bold")
             t.add_column()
             windows = ", ".join(
-                f"{w['center']:g}/{w['width']:g}" + (f" ({w['explanation']})" if w["explanation"] else "")
+                f"{w['center']:g}/{w['width']:g}"
+                + (f" ({w['explanation']})" if w["explanation"] else "")
                 for w in r["windows"]
             )
             rescale = (
@@ -61,16 +64,24 @@ def info(
                 ("modality", r["modality"]),
                 ("size", f"{r['rows']} x {r['columns']}, {r['frames']} frame(s)"),
                 ("photometric", r["photometric_interpretation"]),
-                ("bits", f"{r['bits_stored']}/{r['bits_allocated']} {'signed' if r['signed'] else 'unsigned'}"),
+                (
+                    "bits",
+                    f"{r['bits_stored']}/{r['bits_allocated']} "
+                    + ("signed" if r["signed"] else "unsigned"),
+                ),
                 ("transfer syntax", f"{r['transfer_syntax']} ({r['transfer_syntax_uid']})"),
                 ("windows", windows or "-"),
                 ("VOI LUTs", r["voi_luts"]),
                 ("rescale", rescale),
             ]
             if "stored_min" in r:
-                items.append(("stored min/max", f"{_fmt(r['stored_min'])} / {_fmt(r['stored_max'])}"))
+                items.append(
+                    ("stored min/max", f"{_fmt(r['stored_min'])} / {_fmt(r['stored_max'])}")
+                )
             if "modality_min" in r:
-                items.append(("modality min/max", f"{_fmt(r['modality_min'])} / {_fmt(r['modality_max'])}"))
+                items.append(
+                    ("modality min/max", f"{_fmt(r['modality_min'])} / {_fmt(r['modality_max'])}")
+                )
             for k, v in items:
                 t.add_row(k, _fmt(v))
             console.print(t)

@@ -45,11 +45,10 @@ _COLUMNS: tuple[tuple[str, str | None, pa.DataType], ...] = (
     ("file_size", None, pa.int64()),
 )
 INDEX_SCHEMA = pa.schema([(name, typ) for name, _, typ in _COLUMNS])
-_TAGS = [
-    pydicom.datadict.tag_for_keyword(k)
-    for _, k, _ in _COLUMNS
-    if k is not None
-] + [pydicom.datadict.tag_for_keyword(k) for k in ("ImageLaterality", "Laterality")]
+_TAGS: list[int] = [
+    int(pydicom.datadict.tag_for_keyword(k) or 0)
+    for k in [*(k for _, k, _ in _COLUMNS if k is not None), "ImageLaterality", "Laterality"]
+]
 
 
 @dataclass
@@ -132,7 +131,11 @@ def scan_dicom(
                 rows.append(_row(path, base))
                 ok = True
             except (InputError, ValueError, TypeError, KeyError) as e:
-                reason = "not DICOM" if isinstance(e, NotDicomError) else f"unreadable ({type(e).__name__})"
+                reason = (
+                    "not DICOM"
+                    if isinstance(e, NotDicomError)
+                    else f"unreadable ({type(e).__name__})"
+                )
                 skipped.append((path.relative_to(base).as_posix(), reason))
                 ok = False
             if on_file is not None:

@@ -38,9 +38,9 @@ class ConvertResult:
         return not self.failures
 
 
-def iter_inputs(inputs: Iterable[str | os.PathLike[str]], *, exclude: Path | None = None) -> Iterator[
-    tuple[Path, Path, bool]
-]:
+def iter_inputs(
+    inputs: Iterable[str | os.PathLike[str]], *, exclude: Path | None = None
+) -> Iterator[tuple[Path, Path, bool]]:
     """Yield ``(file, relative output stem, named explicitly)`` for files and folder trees.
 
     Folders are walked recursively in sorted order (hidden entries and `exclude` left out); a
@@ -55,7 +55,9 @@ def iter_inputs(inputs: Iterable[str | os.PathLike[str]], *, exclude: Path | Non
             for root, dirs, files in os.walk(item):
                 rp = Path(root)
                 dirs[:] = sorted(
-                    d for d in dirs if not d.startswith(".") and (excl is None or (rp / d).resolve() != excl)
+                    d
+                    for d in dirs
+                    if not d.startswith(".") and (excl is None or (rp / d).resolve() != excl)
                 )
                 for name in sorted(files):
                     if name.startswith("."):
@@ -63,10 +65,18 @@ def iter_inputs(inputs: Iterable[str | os.PathLike[str]], *, exclude: Path | Non
                     f = rp / name
                     rel = f.relative_to(item)
                     stem = (Path(item.name) / rel) if prefix_dirs else rel
-                    yield f, stem.with_suffix("") if stem.suffix.lower() in (".dcm", ".dicom") else stem, False
+                    yield (
+                        f,
+                        stem.with_suffix("") if stem.suffix.lower() in (".dcm", ".dicom") else stem,
+                        False,
+                    )
         else:
             stem = Path(item.name)
-            yield item, stem.with_suffix("") if stem.suffix.lower() in (".dcm", ".dicom") else stem, True
+            yield (
+                item,
+                stem.with_suffix("") if stem.suffix.lower() in (".dcm", ".dicom") else stem,
+                True,
+            )
 
 
 def convert_file(
@@ -91,10 +101,14 @@ def convert_file(
     image = read_dicom(path, frames=frames, voi=voi, out_dtype=out_dtype)  # type: ignore[arg-type]
     pixels = image.pixels
     suffix = suffix_for(fmt)
-    is_stack = pixels.ndim == 4 or (pixels.ndim == 3 and not (image.meta.is_color and pixels.shape[-1] == 3))
+    is_stack = pixels.ndim == 4 or (
+        pixels.ndim == 3 and not (image.meta.is_color and pixels.shape[-1] == 3)
+    )
     if fmt == "npy" or not is_stack:
         return [write_array(out_stem.with_name(out_stem.name + suffix), pixels, fmt)]
-    numbers = list(range(pixels.shape[0])) if frames is None else [int(f) for f in np.atleast_1d(frames)]
+    numbers = (
+        list(range(pixels.shape[0])) if frames is None else [int(f) for f in np.atleast_1d(frames)]
+    )
     return [
         write_array(out_stem.with_name(f"{out_stem.name}_f{n:04d}{suffix}"), frame, fmt)
         for n, frame in zip(numbers, pixels, strict=True)
@@ -133,7 +147,9 @@ def convert(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore")
                 warnings.simplefilter("error" if strict else "always", RadprepWarning)
-                result.written.extend(convert_file(path, out / stem, fmt=fmt, voi=voi, frames=frames))
+                result.written.extend(
+                    convert_file(path, out / stem, fmt=fmt, voi=voi, frames=frames)
+                )
             result.converted += 1
             result.warnings.extend((str(path), str(w.message)) for w in caught)
         except RadprepWarning as e:

@@ -78,10 +78,10 @@ def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
             f"PNG holds one (rows, cols) or (rows, cols, 3) image, got shape {array.shape}; "
             "pick a frame (--frame N) or write npy"
         )
-    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, png = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise OutputError(f"PNG encoding failed for an array of shape {array.shape}")
-    return buf.tobytes()
+    return png.tobytes()
 
 
 def write_array(path: str | os.PathLike[str], array: np.ndarray, fmt: OutputFormat) -> Path:

@@ -81,7 +81,8 @@ def apply_modality(stored: np.ndarray, meta: ImageMeta) -> np.ndarray:
         n_entries = meta.modality_lut.descriptor[0] or 65536
         if meta.modality_lut.data.size < n_entries:
             raise InvalidAttributeError(
-                f"ModalityLUTSequence (0028,3000) LUTData has {meta.modality_lut.data.size} entries "
+                "ModalityLUTSequence (0028,3000) LUTData has "
+                f"{meta.modality_lut.data.size} entries "
                 f"but its LUTDescriptor says {n_entries}; the Modality LUT does not fit"
             )
     else:

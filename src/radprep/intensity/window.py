@@ -189,10 +189,15 @@ def _check_width(width: float, function: str, *, source: str) -> None:
     ok = width >= 1.0 if function == "LINEAR" else width > 0.0
     if not (np.isfinite(width) and ok):
         rel = ">= 1" if bound else "> 0"
-        msg = f"WindowWidth (0028,1051) is {width:g} in {source}; {function} windowing needs width {rel}"
+        msg = (
+            f"WindowWidth (0028,1051) is {width:g} in {source}; "
+            f"{function} windowing needs width {rel}"
+        )
         if source.startswith("the window you gave"):
             raise SpecError(msg + "; give a larger width")
-        raise InvalidAttributeError(msg + "; choose another window (--window auto, C,W or a preset)")
+        raise InvalidAttributeError(
+            msg + "; choose another window (--window auto, C,W or a preset)"
+        )
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:
@@ -272,7 +277,8 @@ def resolve_voi(values: np.ndarray, meta: ImageMeta, voi: VOI) -> ResolvedVOI:
             func = (meta.voi_lut_function or "LINEAR").upper()
             if func not in VOI_FUNCTIONS:
                 warnings.warn(
-                    f"VOILUTFunction (0028,1056) {func!r} is not defined by the standard; used LINEAR",
+                    f"VOILUTFunction (0028,1056) {func!r} is not defined by the standard; "
+                    "used LINEAR",
                     RadprepWarning,
                     stacklevel=2,
                 )
@@ -332,9 +338,9 @@ def _lut_dataset(meta: ImageMeta, index: int) -> Dataset:
     return ds
 
 
-def display_function(meta: ImageMeta, r: ResolvedVOI, out_dtype: OutDtype = "float32") -> Callable[
-    [np.ndarray], np.ndarray
-]:
+def display_function(
+    meta: ImageMeta, r: ResolvedVOI, out_dtype: OutDtype = "float32"
+) -> Callable[[np.ndarray], np.ndarray]:
     """Return the pointwise map from modality values to display values for a resolved VOI.
 
     The map is pydicom's window or VOI LUT, scaled to [0, 1], inverted for MONOCHROME1 or

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydicom.uid import UID
 
+from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import value_range
 from radprep.io.dicom import decode_stored, meta_from_dataset, read_header
-from radprep.intensity.modality import apply_modality
 
 __all__ = ["describe"]
 

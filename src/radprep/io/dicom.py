@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,11 +36,17 @@ from radprep.errors import (
 )
 from radprep.geometry import Geometry
 from radprep.image import LUT, AppliedStep, Image, ImageMeta
+from radprep.intensity._lut import apply_pointwise, tabulable
 from radprep.intensity.modality import apply_modality, is_identity_modality
 from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function, resolve_voi
-from radprep.intensity._lut import apply_pointwise, tabulable
 
-__all__ = ["decode_stored", "geometry_from_dataset", "meta_from_dataset", "read_dicom", "read_header"]
+__all__ = [
+    "decode_stored",
+    "geometry_from_dataset",
+    "meta_from_dataset",
+    "read_dicom",
+    "read_header",
+]
 
 PathLike = str | os.PathLike[str]
 Frames = int | Sequence[int] | None
@@ -107,13 +112,13 @@ def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -
     except RadprepError:
         raise
     except InvalidDicomError:
-        ds = _read_without_preamble(path, kwargs)
-        if ds is None:
+        bare = _read_without_preamble(path, kwargs)
+        if bare is None:
             raise NotDicomError(
                 f"{where}: not a DICOM file (no 'DICM' marker and no readable data set); "
                 "skip it or check the export"
             ) from None
-        return ds
+        return bare
     except (EOFError, OSError) as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise InputError(f"{where}: cannot open ({e.strerror or e})") from e
@@ -128,7 +133,9 @@ def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | 
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True, **kwargs)
             # Touch the elements: force=True parses lazily and garbage surfaces here.
-            plausible = any(k in ds for k in ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID"))
+            plausible = any(
+                k in ds for k in ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID")
+            )
             rows = ds.get("Rows") if plausible else None
     except Exception:
         return None
@@ -158,7 +165,10 @@ def _fg_value(ds: Dataset, macro: str, keyword: str, frame: int) -> Any:
     """Find `keyword` in the per-frame, then shared functional groups, then the top level."""
     if 0x52009229 not in ds and 0x52009230 not in ds:  # no functional groups: the common case
         return ds.get(keyword)
-    for seq_name, idx in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+    for seq_name, idx in (
+        ("PerFrameFunctionalGroupsSequence", frame),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         seq = ds.get(seq_name)
         if seq and len(seq) > idx:
             inner = seq[idx].get(macro)
@@ -190,7 +200,11 @@ def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
         little = _tsyntax(ds) != UID("1.2.840.10008.1.2.2")
         data = np.frombuffer(elem.value, dtype="<u2" if little else ">u2").astype(np.uint16)
     else:
-        vals = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+        vals = (
+            elem.value
+            if isinstance(elem.value, (list, pydicom.multival.MultiValue))
+            else [elem.value]
+        )
         data = np.asarray([int(v) for v in vals], dtype=np.int64)
         data = (data & 0xFFFF).astype(np.uint16)
     # PS3.3 C.11.1.1: the first descriptor value is the entry count (0 means 65536); the
@@ -204,7 +218,9 @@ def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
 def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
     """Return the :class:`ImageMeta` of a data set (header only; no pixel data needed)."""
     ts = _tsyntax(ds)
-    voi_seq = _fg_value(ds, "FrameVOILUTSequence", "VOILUTSequence", frame) or ds.get("VOILUTSequence")
+    voi_seq = _fg_value(ds, "FrameVOILUTSequence", "VOILUTSequence", frame) or ds.get(
+        "VOILUTSequence"
+    )
     voi_luts = tuple(
         _lut_from_item(item, ds)
         for item in (voi_seq or [])
@@ -327,8 +343,12 @@ def _native_too_short(path: PathLike, ds: Dataset, ts: UID) -> bool:
         return False
     try:
         needed = (
-            int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames") or 1)
-            * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
+            int(ds.Rows)
+            * int(ds.Columns)
+            * int(ds.get("NumberOfFrames") or 1)
+            * int(ds.get("SamplesPerPixel", 1))
+            * int(ds.BitsAllocated)
+            // 8
         )
         return os.path.getsize(path) < needed
     except (AttributeError, TypeError, ValueError, OSError):
@@ -373,7 +393,11 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                 if not has_meta:
                     ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
                     ds.file_meta.TransferSyntaxUID = ts
-                arr = _pixel_array(ds) if idx is None else np.stack([_pixel_array(ds, index=i) for i in idx])
+                arr = (
+                    _pixel_array(ds)
+                    if idx is None
+                    else np.stack([_pixel_array(ds, index=i) for i in idx])
+                )
             elif has_meta and ts != DeflatedExplicitVRLittleEndian:
                 if idx is None:
                     arr = _pixel_array(path)
@@ -388,8 +412,10 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                 if not has_meta:
                     full.file_meta = getattr(full, "file_meta", None) or FileMetaDataset()
                     full.file_meta.TransferSyntaxUID = ts
-                arr = _pixel_array(full) if idx is None else np.stack(
-                    [_pixel_array(full, index=i) for i in idx]
+                arr = (
+                    _pixel_array(full)
+                    if idx is None
+                    else np.stack([_pixel_array(full, index=i) for i in idx])
                 )
     except RadprepError:
         raise
@@ -401,21 +427,33 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                 f"{where}: the Image Pixel module is incomplete ({_one_line(e)}); "
                 "the pixel data cannot be interpreted"
             ) from e
-        raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({_one_line(e)})") from e
+        raise PixelDecodeError(
+            f"{where}: {ts.name} pixel data could not be decoded ({_one_line(e)})"
+        ) from e
     except Exception as e:
         _check_decoder(ts, where)
         msg = _one_line(e)
-        if _native_too_short(path, ds, ts) or any(s in msg.lower() for s in ("expected length", "shorter than", "truncat", "eof", "end of file", "insufficient", "cannot reshape", "multiple of element size", "less than expected")):
+        if _native_too_short(path, ds, ts) or any(
+            s in msg.lower()
+            for s in (
+                "expected length",
+                "shorter than",
+                "truncat",
+                "eof",
+                "end of file",
+                "insufficient",
+                "cannot reshape",
+                "multiple of element size",
+                "less than expected",
+            )
+        ):
             raise TruncatedFileError(
                 f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
                 f"requires ({msg}); the file was probably cut off in transfer"
             ) from e
         raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({msg})") from e
-    if idx is not None:
-        if arr.ndim > 1 and n_frames > 1 and len(idx) == 1 and isinstance(frames, (int, np.integer)):
-            arr = arr[0]
-        elif n_frames == 1 and isinstance(frames, (int, np.integer)):
-            arr = arr[0]
+    if isinstance(frames, (int, np.integer)):
+        arr = arr[0]  # one frame asked for by number: a 2D image, not a stack of one
     return arr
 
 
@@ -461,7 +499,7 @@ def read_dicom(
     ds = _read(path, {}, check_empty=False)
     if len(ds) == 0 or not any(k in ds for k in _PIXEL_KEYWORDS):
         ds = read_header(path)
-    first = frames if isinstance(frames, (int, np.integer)) else (list(frames)[0] if frames else 0)
+    first = frames if isinstance(frames, (int, np.integer)) else next(iter(frames or [0]))
     try:
         meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
     except (ValueError, TypeError, KeyError) as e:
@@ -473,9 +511,15 @@ def read_dicom(
     if meta.photometric_interpretation == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
         bits = 8 * stored.dtype.itemsize
-        meta = _replace(meta, photometric_interpretation="RGB", samples_per_pixel=3, bits_stored=bits)
+        meta = _replace(
+            meta, photometric_interpretation="RGB", samples_per_pixel=3, bits_stored=bits
+        )
         steps.append(AppliedStep("palette_to_rgb", {}))
-    elif meta.photometric_interpretation.startswith("YBR") and stored.ndim >= 3 and stored.shape[-1] == 3:
+    elif (
+        meta.photometric_interpretation.startswith("YBR")
+        and stored.ndim >= 3
+        and stored.shape[-1] == 3
+    ):
         meta = _replace(meta, photometric_interpretation="RGB")
         steps.append(AppliedStep("ybr_to_rgb", {}))
     spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
@@ -483,7 +527,11 @@ def read_dicom(
     mode = "identity" if is_identity_modality(meta) else ("lut" if meta.modality_lut else "rescale")
     read_step = AppliedStep(
         "read_dicom",
-        {"transfer_syntax": str(meta.transfer_syntax_uid), "frames": _frames_param(frames), "modality_lut": mode},
+        {
+            "transfer_syntax": str(meta.transfer_syntax_uid),
+            "frames": _frames_param(frames),
+            "modality_lut": mode,
+        },
     )
     frame_metas = _per_frame_metas(ds, meta, frames, stored, spatial_ndim)
     if frame_metas is not None:
@@ -494,7 +542,12 @@ def read_dicom(
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
-            return Image(pixels, geometry, meta, (read_step, *steps, AppliedStep("modality_lut", {"mode": mode})))
+            return Image(
+                pixels,
+                geometry,
+                meta,
+                (read_step, *steps, AppliedStep("modality_lut", {"mode": mode})),
+            )
         header_has_voi = bool(meta.voi_luts or (meta.window_centers and meta.window_widths))
         data_free = voi.mode in ("window", "preset") or (voi.mode == "header" and header_has_voi)
         if mode != "identity" and tabulable(stored) and data_free:
@@ -513,7 +566,9 @@ def read_dicom(
         read_step,
         *steps,
         AppliedStep("modality_lut", {"mode": mode}),
-        AppliedStep("voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}),
+        AppliedStep(
+            "voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}
+        ),
     )
     return Image(pixels, geometry, _replace(meta, intensity="display"), history)
 
