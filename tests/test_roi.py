@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radprep.errors import InputError, SpecError
+from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.roi import (
     bbox_from_mask,
     bboxes_from_mask,
@@ -102,6 +102,25 @@ def test_occlude_changes_exactly_the_box_plus_buffer(case, buffer_px: int) -> No
     ] = True
     np.testing.assert_array_equal(out == 0, expected)  # every input pixel is >= 1
     np.testing.assert_array_equal(out[~expected], image[~expected])
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        pytest.param((0, 5, 3, 9), id="touches-row-0"),
+        pytest.param((5, 0, 9, 3), id="touches-column-0"),
+        pytest.param((16, 5, 19, 9), id="touches-last-row"),
+        pytest.param((5, 26, 9, 29), id="touches-last-column"),
+        pytest.param((0, 0, 19, 29), id="whole-image"),
+    ],
+)
+def test_occlude_roi_at_the_edges(box: tuple[int, int, int, int]) -> None:
+    image = np.ones((20, 30), np.uint8)
+    out = occlude_roi(image, box, buffer_px=2)
+    y0, x0, y1, x1 = box
+    want = np.ones((20, 30), np.uint8)
+    want[max(0, y0 - 2) : y1 + 3, max(0, x0 - 2) : x1 + 3] = 0
+    np.testing.assert_array_equal(out, want)
 
 
 def _notebook_occlude(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -213,8 +232,10 @@ def test_patches_are_seeded_jittered_and_stay_inside() -> None:
     assert [p.box for p in a] == [p.box for p in b]
     for p in a:
         y0, x0, y1, x1 = p.box
-        assert 0 <= y0 and y1 < 64 and 0 <= x0 and x1 < 64 and p.pixels.shape == (20, 20)
-    free = extract_patches(np.zeros((200, 200)), [(90, 90, 99, 99)], jitter_px=8, per_roi=40, sizes=(20,))
+        assert y0 >= 0 and y1 < 64 and x0 >= 0 and x1 < 64 and p.pixels.shape == (20, 20)
+    free = extract_patches(
+        np.zeros((200, 200)), [(90, 90, 99, 99)], jitter_px=8, per_roi=40, sizes=(20,)
+    )
     centres = {(p.box[0] + 10, p.box[1] + 10) for p in free}  # top-left + side // 2
     assert len(centres) > 10
     assert all(86 <= cy <= 102 and 86 <= cx <= 102 for cy, cx in centres)
@@ -226,7 +247,7 @@ def test_background_patches_respect_the_background_mask_and_warn_when_short() ->
     inside[:, :50] = True
     patches = extract_patches(image, [], sizes=(10,), background=8, background_mask=inside, seed=0)
     assert all(inside[p.box[0] + 5, p.box[1] + 5] for p in patches)
-    with pytest.warns(UserWarning, match=r"found 0 of 3 background patches of size 90"):
+    with pytest.warns(RadprepWarning, match=r"found 0 of 3 background patches of size 90"):
         out = extract_patches(image, [(40, 40, 60, 60)], sizes=(90,), background=3, max_tries=20)
     assert [p.kind for p in out] == ["roi"]
 
@@ -237,7 +258,11 @@ def test_background_patches_respect_the_background_mask_and_warn_when_short() ->
         ({"sizes": (101,)}, SpecError, r"patch size 101 exceeds the 100x100 image"),
         ({"sizes": (0,)}, SpecError, r"sizes must be > 0, got 0"),
         ({"background": -1}, SpecError, r"background must be >= 0, got -1"),
-        ({"sizes": (10,), "background_mask": np.ones((5, 5), bool)}, InputError, r"background_mask has shape \(5, 5\) but the image is 100x100"),
+        (
+            {"sizes": (10,), "background_mask": np.ones((5, 5), bool)},
+            InputError,
+            r"background_mask has shape \(5, 5\) but the image is 100x100",
+        ),
     ],
 )
 def test_patch_errors(kwargs: dict, exc: type, match: str) -> None:

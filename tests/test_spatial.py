@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realfiles import CR_MONO1_15BIT, testdata
-
 from radprep.errors import InputError, SpecError
 from radprep.spatial import (
     chest_wall_side,
@@ -31,6 +29,7 @@ from radprep.spatial import (
     rot90,
     square_box_keep_roi,
 )
+from realfiles import CR_MONO1_15BIT, testdata
 
 
 @st.composite
@@ -69,7 +68,7 @@ def test_square_crop_stays_inside_and_keeps_roi_that_fits(case, data) -> None:
     want = short if side is None else side
     y0, x0, y1, x1 = crop.box
     assert out.shape == (want, want)
-    assert 0 <= y0 and 0 <= x0 and y1 < rows and x1 < cols
+    assert y0 >= 0 and x0 >= 0 and y1 < rows and x1 < cols
     np.testing.assert_array_equal(out, image[y0 : y1 + 1, x0 : x1 + 1])
     ry0, rx0, ry1, rx1 = roi
     fits = ry1 - ry0 + 1 <= want and rx1 - rx0 + 1 <= want
@@ -133,7 +132,9 @@ def test_square_crop_rejects_bad_options(kwargs: dict, match: str) -> None:
 
 
 def test_square_crop_rejects_masks_off_the_grid_and_empty_masks() -> None:
-    with pytest.raises(InputError, match=r"roi mask has shape \(5, 5\) but the image is \(20, 10\)"):
+    with pytest.raises(
+        InputError, match=r"roi mask has shape \(5, 5\) but the image is \(20, 10\)"
+    ):
         crop_square_keep_roi(np.zeros((20, 10)), np.ones((5, 5), bool))
     with pytest.raises(InputError, match=r"mask of shape \(20, 10\) is empty"):
         crop_square_keep_roi(np.zeros((20, 10)), np.zeros((20, 10), bool))
@@ -159,12 +160,9 @@ def notebook_crop_box(mask: np.ndarray) -> tuple[int, int]:
         if mask[row].any():
             bottom = row
             break
-    if top == 0:
-        # BUG 1: row index 0 doubles as "no ROI found", so an ROI touching row 0 is taken for
-        # no ROI and the crop falls back to the middle of the image.
-        centre = height // 2
-    else:
-        centre = (top + bottom) // 2
+    # BUG 1: row index 0 doubles as "no ROI found", so an ROI touching row 0 is taken for
+    # no ROI and the crop falls back to the middle of the image.
+    centre = height // 2 if top == 0 else (top + bottom) // 2
     start = centre - width // 2
     start = max(start, 0)  # clamped at the top ...
     # BUG 2: ... but not at the bottom: start + width can pass the last row, and slicing then
@@ -262,7 +260,9 @@ def test_crop_to_bbox_margin_in_pixels_is_clipped() -> None:
 def test_crop_to_bbox_margin_in_millimetres() -> None:
     assert margin_px_from_mm(2.0, (0.1, 0.25)) == (20, 8)
     assert margin_px_from_mm((1.05, 0.3), (0.1, 0.1)) == (11, 3)
-    _, box = crop_to_bbox(np.zeros((100, 100)), (40, 40, 50, 50), margin_mm=1.0, spacing_mm=(0.2, 0.5))
+    _, box = crop_to_bbox(
+        np.zeros((100, 100)), (40, 40, 50, 50), margin_mm=1.0, spacing_mm=(0.2, 0.5)
+    )
     assert box == (35, 38, 55, 52)
 
 
@@ -336,7 +336,9 @@ def test_resize_area_matches_single_pass_opencv_area(cr_15bit: np.ndarray) -> No
     ref = cv2.resize(image, (299, 299), interpolation=cv2.INTER_AREA).astype(np.float64)
     assert np.abs(ours - ref).mean() < 0.005 * float(image.std())
     exact = resize(image, (230, 115))  # integer factors 8 and 16: one exact pass
-    np.testing.assert_array_equal(exact, cv2.resize(image, (115, 230), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(
+        exact, cv2.resize(image, (115, 230), interpolation=cv2.INTER_AREA)
+    )
 
 
 def test_resize_area_does_not_alias_where_linear_does() -> None:

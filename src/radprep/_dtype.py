@@ -80,14 +80,19 @@ def convert_dtype(
             lo, hi = float(np.min(image)), float(np.max(image))
     else:
         lo, hi = (float(v) for v in in_range)
-    out_lo, out_hi = dtype_range(dtype) if out_range is None else (float(v) for v in out_range)
+    out_lo, out_hi = (
+        dtype_range(np.dtype(dtype)) if out_range is None else (float(v) for v in out_range)
+    )
     if not hi > lo and not (in_range == "image" and hi == lo):
         raise SpecError(f"in_range=({lo}, {hi}) is empty; give (low, high) with low < high")
     if not out_hi > out_lo:
-        raise SpecError(f"out_range=({out_lo}, {out_hi}) is empty; give (low, high) with low < high")
+        raise SpecError(f"out_range=({out_lo}, {out_hi}) is empty; give (low, high), low < high")
     scale = (out_hi - out_lo) / (hi - lo) if hi > lo else 0.0
-    out = (image.astype(np.float64 if image.dtype.itemsize > 2 else np.float32) - lo) * scale
-    out = np.clip(out + out_lo, out_lo, out_hi)
+    work = np.float64 if image.dtype.itemsize > 2 else np.float32
+    out = np.subtract(image, lo, dtype=work)
+    out *= scale
+    out += out_lo
+    np.clip(out, out_lo, out_hi, out=out)
     if dtype == "float32":
         return out.astype(np.float32)
     return np.rint(out).astype(dtype)

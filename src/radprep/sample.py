@@ -103,6 +103,10 @@ class Sample:
         """Return a copy with another image on the same grid (intensity steps)."""
         return replace(self, image=image)
 
+    def with_pixels(self, pixels: np.ndarray, step: AppliedStep, **meta_changes: Any) -> Sample:
+        """Return a copy whose image has new pixels on the same grid and one more step."""
+        return replace(self, image=self.image.evolve(pixels, step, **meta_changes))
+
     def map_spatial(
         self,
         pixels: np.ndarray,
@@ -120,14 +124,22 @@ class Sample:
         masks = {name: mask_op(mask) for name, mask in self.masks.items()}
         return replace(self, image=image, masks=masks)
 
-    def window(self, box: BBox, *, fill: float = 0, step: AppliedStep | None = None) -> Sample:
+    def window(
+        self,
+        box: BBox,
+        *,
+        fill: float = 0,
+        step: AppliedStep | None = None,
+        pixels: np.ndarray | None = None,
+    ) -> Sample:
         """Return the inclusive `box` of image and masks (a crop, or a pad past the edges).
 
-        Masks are filled with 0 outside the image.
+        Masks are filled with 0 outside the image. `pixels`, when a pure function already cut
+        the image's window, is used as is.
         """
         box = tuple(int(v) for v in box)  # type: ignore[assignment]
         return self.map_spatial(
-            take_window(self.image.pixels, box, fill=fill),
+            take_window(self.image.pixels, box, fill=fill) if pixels is None else pixels,
             mask_op=lambda m: take_window(m, box, fill=0),
             # A negative start is a pad: Geometry.crop moves the origin by start either way.
             geometry=self.image.geometry.crop(box[:2]),

@@ -60,11 +60,28 @@ def border_residue_runs(
 
 
 def _blank_runs(view: np.ndarray, runs: np.ndarray, fill: float) -> None:
-    """Set the first ``runs[i]`` pixels of row ``i`` of `view` (a view into the output) to fill."""
-    longest = int(runs.max())
-    if longest:
-        band = view[:, :longest]
-        band[np.arange(longest)[None, :] < runs[:, None]] = fill
+    """Set the first ``runs[i]`` pixels of line ``i`` of `view` (a view of the output) to fill.
+
+    Lines are grouped by run length in powers of two, so the work stays within twice the number
+    of residue pixels even when a few lines run the whole image and the rest are short.
+    """
+    lines = np.flatnonzero(runs)
+    if lines.size == 0:
+        return
+    groups = np.ceil(np.log2(runs[lines])).astype(np.intp)
+    for group in np.unique(groups):
+        chosen = lines[groups == group]
+        lengths = runs[chosen]
+        width = int(lengths.max())
+        contiguous = int(chosen[-1] - chosen[0]) + 1 == chosen.size
+        # A run of neighbouring lines is a view, written in place; others a copy, written back.
+        band = view[chosen[0] : chosen[-1] + 1, :width] if contiguous else view[chosen, :width]
+        if np.all(lengths == width):
+            band[...] = fill
+        else:
+            band[np.arange(width)[None, :] < lengths[:, None]] = fill
+        if not contiguous:
+            view[chosen, :width] = band
 
 
 def remove_border_residue(

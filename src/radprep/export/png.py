@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from radprep._dtype import DTypeName, convert_dtype
 from radprep._validate import check_choice
 from radprep.errors import OutputError, SpecError
 from radprep.io.write import atomic_write_bytes
@@ -29,26 +30,23 @@ def quantize(display: np.ndarray, bits: int) -> np.ndarray:
     """Return display values as uint8 (bits=8) or uint16 (bits=16).
 
     Float input is taken as [0, 1] and rounded to the nearest level; unsigned integer input of
-    the right type passes through; uint8 to uint16 scales by 257 (exact: 255 -> 65535).
+    the right type passes through; uint8 and uint16 convert into each other by their full ranges
+    (255 <-> 65535). The arithmetic is :func:`radprep._dtype.convert_dtype`'s.
+
+    Raises
+    ------
+    SpecError
+        For other types (modality values such as int16 HU are not display values).
     """
-    target = np.uint8 if bits == 8 else np.uint16
-    if display.dtype == target:
+    target: DTypeName = "uint8" if bits == 8 else "uint16"
+    if display.dtype == np.dtype(target):
         return display
-    if display.dtype.kind == "f":
-        top = float(np.iinfo(target).max)
-        out = np.empty(display.shape, dtype=np.float32)
-        np.multiply(display, top, out=out, casting="unsafe")
-        np.clip(out, 0.0, top, out=out)
-        np.rint(out, out=out)
-        return out.astype(target)
-    if display.dtype == np.uint8 and target == np.uint16:
-        return display.astype(np.uint16) * np.uint16(257)
-    if display.dtype == np.uint16 and target == np.uint8:
-        return ((display.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    raise SpecError(
-        f"cannot write {display.dtype} pixels as PNG{bits}: give display values "
-        "(float in [0, 1], uint8 or uint16), e.g. read with a window"
-    )
+    if display.dtype.kind != "f" and display.dtype not in (np.uint8, np.uint16):
+        raise SpecError(
+            f"cannot write {display.dtype} pixels as PNG{bits}: give display values "
+            "(float in [0, 1], uint8 or uint16), e.g. read with a window"
+        )
+    return convert_dtype(display, target)
 
 
 def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:

@@ -1,1 +1,1 @@
-"""Intensity operations: the DICOM intensity chain (Modality LUT, VOI, inversion) and normalisation."""
+"""Intensity: the DICOM chain (Modality LUT, VOI, inversion) and normalisation."""

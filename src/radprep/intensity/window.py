@@ -31,7 +31,15 @@ from radprep.intensity._lut import apply_pointwise
 from radprep.intensity.modality import lut_dataset
 from radprep.types import VOIFunction
 
-__all__ = ["CT_PRESETS", "VOI", "ResolvedVOI", "apply_voi", "resolve_voi", "value_range"]
+__all__ = [
+    "CT_PRESETS",
+    "VOI",
+    "ResolvedVOI",
+    "apply_voi",
+    "resolve_voi",
+    "value_range",
+    "window_values",
+]
 
 VOIMode = Literal["header", "window", "preset", "auto", "minmax", "none"]
 VOI_MODES: tuple[VOIMode, ...] = ("header", "window", "preset", "auto", "minmax", "none")
@@ -383,6 +391,31 @@ def display_function(
         return np.rint(np.clip(v, 0.0, 1.0) * scale).astype(dtype)
 
     return fn
+
+
+def window_values(
+    values: np.ndarray,
+    /,
+    center: float,
+    width: float,
+    *,
+    function: VOIFunction = "LINEAR",
+    out_dtype: OutDtype = "float32",
+) -> np.ndarray:
+    """Apply one VOI window to modality values (e.g. HU), onto [0, 1]; no inversion.
+
+    The arithmetic is pydicom's ``apply_windowing`` (PS3.3 C.11.2.1.2 LINEAR, C.11.2.1.3
+    LINEAR_EXACT and SIGMOID), as in :func:`apply_voi`.
+
+    Raises
+    ------
+    SpecError
+        If `width` is not valid for `function` (LINEAR needs >= 1, the others > 0).
+    """
+    check_choice(function, VOI_FUNCTIONS, name="VOI function")
+    _check_width(width, function, source="the window you gave")
+    r = ResolvedVOI("window", float(center), float(width), function, source="given")
+    return apply_pointwise(values, display_function(ImageMeta(), r, out_dtype))
 
 
 def apply_voi(

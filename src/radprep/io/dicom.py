@@ -368,6 +368,15 @@ def _frame_indices(frames: Frames, n_frames: int, where: str) -> list[int] | Non
     return [int(i) for i in idx]
 
 
+def _decode_dataset(ds: Dataset, ts: UID, idx: list[int] | None) -> np.ndarray:
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ts
+    if idx is None:
+        return _pixel_array(ds)
+    return np.stack([_pixel_array(ds, index=i) for i in idx])
+
+
 def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndarray:
     """Decode stored pixel values (all frames, or those asked for) from a DICOM file.
 
@@ -390,33 +399,20 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
             warnings.filterwarnings("ignore", message=".*(excess|padding|odd length).*")
             if any(k in ds for k in _PIXEL_KEYWORDS):
                 # A full data set (read once, header and pixels together): decode from it.
-                if not has_meta:
-                    ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-                    ds.file_meta.TransferSyntaxUID = ts
-                arr = (
-                    _pixel_array(ds)
-                    if idx is None
-                    else np.stack([_pixel_array(ds, index=i) for i in idx])
-                )
+                arr = _decode_dataset(ds, ts, idx)
             elif has_meta and ts != DeflatedExplicitVRLittleEndian:
-                if idx is None:
-                    arr = _pixel_array(path)
-                else:
-                    arr = np.stack([_pixel_array(path, index=i) for i in idx])
+                arr = (
+                    _pixel_array(path)
+                    if idx is None
+                    else np.stack([_pixel_array(path, index=i) for i in idx])
+                )
             else:
                 # No file meta or a deflated body: pydicom decodes from a parsed data set.
                 full = pydicom.dcmread(path, force=not has_meta)
                 if not any(k in full for k in _PIXEL_KEYWORDS):
                     raise _no_pixels(ds, where)
                 _check_decoder(ts, where)
-                if not has_meta:
-                    full.file_meta = getattr(full, "file_meta", None) or FileMetaDataset()
-                    full.file_meta.TransferSyntaxUID = ts
-                arr = (
-                    _pixel_array(full)
-                    if idx is None
-                    else np.stack([_pixel_array(full, index=i) for i in idx])
-                )
+                arr = _decode_dataset(full, ts, idx)
     except RadprepError:
         raise
     except AttributeError as e:

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from radprep._validate import check_array, check_positive
-from radprep.errors import InputError, SpecError
+from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.roi.bbox import bbox_slices, bboxes_from_mask, clip_bbox
 from radprep.types import BBox
 
@@ -138,6 +138,7 @@ def extract_patches(
                 warnings.warn(
                     f"found {n} of {background} background patches of size {side} after "
                     f"{max_tries} draws each; returning those",
+                    RadprepWarning,
                     stacklevel=2,
                 )
                 break

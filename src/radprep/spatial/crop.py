@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 
 from radprep._validate import check_array, check_choice, check_positive
-from radprep.errors import SpecError
 from radprep.clean.foreground import foreground_mask
+from radprep.errors import SpecError
 from radprep.roi.bbox import as_bbox, expand_bbox
 from radprep.spatial._window import take_window
 from radprep.types import BBox
@@ -267,4 +267,3 @@ def crop_to_foreground(
     fg = foreground_mask(image) if mask is None else mask
     box = expand_bbox(as_bbox(fg, image.shape, name="mask"), margin_px, shape=image.shape)
     return take_window(image, box), box
-

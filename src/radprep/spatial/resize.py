@@ -4,8 +4,9 @@ Downsampling uses OpenCV's ``INTER_AREA`` (each output pixel is the mean of the 
 covers). A large reduction goes in two passes: first by an exact integer factor that divides the
 axis (OpenCV's fast path) while leaving at least two intermediate pixels per output pixel, then by
 the remaining fraction; on a 3328x3328 uint16 image to 299x299 that is 5 ms instead of 25 ms, and
-differs from the single pass by about 0.3 % of the image's standard deviation. ``INTER_LINEAR`` reads only 2x2 input pixels per
-output pixel and aliases when shrinking by more than 2, so it is used only for enlarging.
+differs from the single pass by about 0.3 % of the image's standard deviation.
+``INTER_LINEAR`` reads only 2x2 input pixels per output pixel and aliases when shrinking by more
+than 2, so it is used only for enlarging.
 Pixel-centre convention throughout, as :meth:`radprep.geometry.Geometry.resize` assumes: the output
 grid covers exactly the input's extent.
 """
@@ -194,7 +195,7 @@ def resize(
 
 
 def resize_mask(mask: np.ndarray, /, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize a mask or label map by nearest neighbour: values and dtype kept, binary stays binary."""
+    """Resize a mask or label map by nearest neighbour: values and dtype kept (binary stays so)."""
     return resize(mask, size, interpolation="nearest")
 
 

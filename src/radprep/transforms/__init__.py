@@ -1,0 +1,38 @@
+"""Transforms: small classes around the pure ops, with JSON specs and history entries."""
+
+from radprep.transforms.base import Transform, known_ops
+from radprep.transforms.clean import CLAHE, RemoveBorderResidue, RemoveLabels
+from radprep.transforms.color import GreyToRGB, PseudoColor, WindowChannels
+from radprep.transforms.intensity import MinMax, PercentileClip, ZScore
+from radprep.transforms.roi import OccludeROI
+from radprep.transforms.spatial import (
+    CropSquareKeepROI,
+    CropToBBox,
+    CropToForeground,
+    FlipToLaterality,
+    PadToSquare,
+    Resize,
+    Rot90,
+)
+
+__all__ = [
+    "CLAHE",
+    "CropSquareKeepROI",
+    "CropToBBox",
+    "CropToForeground",
+    "FlipToLaterality",
+    "GreyToRGB",
+    "MinMax",
+    "OccludeROI",
+    "PadToSquare",
+    "PercentileClip",
+    "PseudoColor",
+    "RemoveBorderResidue",
+    "RemoveLabels",
+    "Resize",
+    "Rot90",
+    "Transform",
+    "WindowChannels",
+    "ZScore",
+    "known_ops",
+]

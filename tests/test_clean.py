@@ -1,0 +1,278 @@
+"""Cleaning on real radiographs (pydicom-data RG1, RG3) with planted strips and labels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pydicom
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from radprep.clean import (
+    clahe,
+    fill_holes,
+    foreground_mask,
+    largest_component,
+    otsu_threshold,
+    remove_border_residue,
+    remove_labels,
+)
+from radprep.errors import InputError, SpecError
+from realfiles import CR_MONO1_10BIT, CR_MONO1_15BIT, testdata
+
+
+@pytest.fixture(scope="module")
+def cr16() -> np.ndarray:
+    """RG1 (15-bit CR, MONOCHROME1) inverted to display orientation: uint16, max 31893."""
+    raw = pydicom.dcmread(testdata(CR_MONO1_15BIT)).pixel_array
+    return (32767 - raw).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def cr8() -> np.ndarray:
+    """RG3 (10-bit CR leg, MONOCHROME1) inverted and cut to 8 bits, like the notebook's PNGs.
+
+    Its collimated margins left and right are 255 from edge to edge: real border residue.
+    """
+    raw = pydicom.dcmread(testdata(CR_MONO1_10BIT)).pixel_array
+    return ((1023 - raw) >> 2).astype(np.uint8)
+
+
+# --- border residue ----------------------------------------------------------------------------
+
+
+def _plant_strips(image: np.ndarray, value: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return a copy with white strips along all four edges (one ragged) and where they are."""
+    out = image.copy()
+    planted = np.zeros(image.shape, dtype=bool)
+    rows, cols = image.shape
+    planted[:40, :] = True  # top band
+    planted[rows - 15 :, 300:900] = True  # part of the bottom edge
+    planted[500:1200, :25] = True  # part of the left edge
+    widths = (np.arange(100, 300) % 47) + 1  # ragged right edge: 1..47 px per row
+    for row, width in zip(range(100, 300), widths, strict=True):
+        planted[row, cols - width :] = True
+    out[planted] = value
+    return out, planted
+
+
+def _plant_calcifications(
+    image: np.ndarray, value: int, spots: list[tuple[int, int]]
+) -> np.ndarray:
+    out = image.copy()
+    for y, x in spots:
+        out[y - 2 : y + 3, x - 2 : x + 3] = value
+    return out
+
+
+def test_residue_removed_from_16bit_radiograph_and_nothing_else(cr16: np.ndarray) -> None:
+    top = 32767  # the 15-bit maximum, above every stored pixel of RG1 once inverted
+    assert int(cr16.max()) < top
+    spots = [(1000, 900), (1500, 700), (60, 900)]  # bright tissue, the last one near the top band
+    image = _plant_calcifications(cr16, top, spots)
+    image, planted = _plant_strips(image, top)
+    out = remove_border_residue(image)
+    assert out.dtype == np.uint16
+    assert np.all(out[planted] == 0)
+    np.testing.assert_array_equal(out[~planted], image[~planted])
+    for y, x in spots:
+        assert np.all(out[y - 2 : y + 3, x - 2 : x + 3] == top)
+
+
+def test_residue_removed_from_8bit_radiograph_where_the_notebook_blackens_tissue(
+    cr8: np.ndarray,
+) -> None:
+    spots = [(800, 850), (1200, 800)]
+    assert all(cr8[y, x] < 255 for y, x in spots)
+    image = _plant_calcifications(cr8, 255, spots)
+    image, planted = _plant_strips(image, 255)
+    out = remove_border_residue(image)
+    assert np.all(out[planted] == 0)
+    # RG3's own collimated margins (255 from column 0 and from the last column) go too.
+    assert np.all(out[:, 0] == 0) and np.all(out[:, -1] == 0)
+    for y, x in spots:
+        assert np.all(out[y - 2 : y + 3, x - 2 : x + 3] == 255)
+    changed = out != image
+    assert np.all(image[changed] == 255)  # only residue-valued pixels change
+    notebook = image.copy()
+    notebook[notebook == 255] = 0  # the notebook's "255 -> 0"
+    assert np.all(notebook[800 - 2 : 800 + 3, 850 - 2 : 850 + 3] == 0)
+
+
+def test_residue_threshold_value_and_tolerance(cr16: np.ndarray) -> None:
+    image = cr16.copy()
+    image[:10] = 60000
+    image[10:12] = 59990  # compression-blurred residue just below the strip
+    out = remove_border_residue(image, value=60000)
+    assert np.all(out[:10] == 0) and np.all(out[10:12] == 59990)
+    out = remove_border_residue(image, value=60000, tolerance=20, fill=7)
+    assert np.all(out[:12] == 7)
+    np.testing.assert_array_equal(out[12:], cr16[12:])
+
+
+def test_residue_absent_returns_the_input_unchanged(cr16: np.ndarray) -> None:
+    image = cr16.copy()
+    image[1000, 1000] = 65535
+    assert remove_border_residue(image) is image
+
+
+def _brute_force_residue(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Pixels with a straight path of >= threshold pixels to an edge, checked one by one."""
+    rows, cols = image.shape
+    bright = image >= threshold
+    out = np.zeros(image.shape, dtype=bool)
+    for r in range(rows):
+        for c in range(cols):
+            out[r, c] = bool(
+                bright[r, : c + 1].all()
+                or bright[r, c:].all()
+                or bright[: r + 1, c].all()
+                or bright[r:, c].all()
+            )
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 12), st.integers(1, 12)),
+        elements=st.sampled_from([0, 100, 254, 255]),
+    )
+)
+def test_residue_matches_brute_force(image: np.ndarray) -> None:
+    out = remove_border_residue(image, value=255)
+    residue = _brute_force_residue(image, 255)
+    np.testing.assert_array_equal(out == 0, residue | (image == 0))
+    np.testing.assert_array_equal(out[~residue], image[~residue])
+
+
+def test_residue_errors() -> None:
+    with pytest.raises(SpecError, match=r"image must be 2D, got 3D"):
+        remove_border_residue(np.zeros((3, 3, 3), np.uint8))
+    with pytest.raises(SpecError, match=r"tolerance must be >= 0, got -1"):
+        remove_border_residue(np.zeros((3, 3), np.uint8), tolerance=-1)
+
+
+# --- foreground and labels ---------------------------------------------------------------------
+
+
+def test_foreground_is_largest_component_with_holes_filled() -> None:
+    image = np.full((80, 80), 20, np.uint16)
+    cv2.circle(image, (40, 40), 25, 3000, -1)
+    cv2.circle(image, (40, 40), 5, 20, -1)  # a dark hole inside
+    image[2:5, 70:75] = 3000  # a marker
+    mask = foreground_mask(image)
+    disc = np.zeros((80, 80), np.uint8)
+    cv2.circle(disc, (40, 40), 25, 1, -1)
+    np.testing.assert_array_equal(mask, disc.astype(bool))
+    with_hole = foreground_mask(image, holes=False)
+    assert not with_hole[40, 40] and with_hole.sum() < mask.sum()
+    everything = foreground_mask(image, largest_only=False)
+    assert everything[3, 72]
+
+
+def test_otsu_on_16_bit_and_float_agree() -> None:
+    image = np.zeros((50, 50), np.uint16)
+    image[:, 25:] = 40000
+    image[:, :25] = 1000
+    level16 = otsu_threshold(image)
+    level32 = otsu_threshold(image.astype(np.float32) / 65535)
+    assert 1000 <= level16 < 40000
+    assert abs(level32 * 65535 - level16) < 40000 - 1000
+    assert np.array_equal(image > level16, image.astype(np.float32) / 65535 > level32)
+
+
+def test_component_helpers_on_empty_masks() -> None:
+    assert not largest_component(np.zeros((4, 4), bool)).any()
+    assert not fill_holes(np.zeros((4, 4), bool)).any()
+    ring = np.ones((5, 5), bool)
+    ring[2, 2] = False
+    assert fill_holes(ring).all()
+    with pytest.raises(SpecError, match=r"connectivity=3 is not valid; choose one of 4, 8"):
+        largest_component(ring, connectivity=3)
+
+
+def _plant_labels(image: np.ndarray, foreground: np.ndarray, boxes: list, value: int) -> np.ndarray:
+    """Return a copy with bright label rectangles, asserting they lie well outside the tissue."""
+    out = image.copy()
+    near = cv2.dilate(foreground.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    for y0, x0, y1, x1 in boxes:
+        assert not near[y0 : y1 + 1, x0 : x1 + 1].any()
+        out[y0 : y1 + 1, x0 : x1 + 1] = value
+    return out
+
+
+def test_labels_removed_from_16bit_radiograph(cr16: np.ndarray) -> None:
+    tissue = foreground_mask(cr16)
+    boxes = [(8, 8, 40, 70), (60, 20, 80, 50)]  # in the air at the top-left corner
+    image = _plant_labels(cr16, tissue, boxes, 30000)
+    foreground = foreground_mask(image)
+    assert (foreground & tissue).sum() / (foreground | tissue).sum() > 0.99
+    for y0, x0, y1, x1 in boxes:
+        assert not foreground[y0 : y1 + 1, x0 : x1 + 1].any()  # labels are not foreground
+    out = remove_labels(image)
+    for y0, x0, y1, x1 in boxes:
+        assert np.all(out[y0 : y1 + 1, x0 : x1 + 1] == 0)
+    np.testing.assert_array_equal(out[foreground], image[foreground])
+
+
+def test_residue_then_labels_on_8bit_leg_radiograph(cr8: np.ndarray) -> None:
+    # Without residue removal the collimated margins outsize the leg as "foreground".
+    raw_foreground = foreground_mask(cr8)
+    assert raw_foreground[:, 0].all() or raw_foreground[:, -1].all()
+    clean = remove_border_residue(cr8)
+    leg = foreground_mask(clean)
+    assert not leg[:, 0].any() and not leg[:, -1].any()
+    assert leg[:, 700:1000].mean() > 0.8
+    boxes = [(200, 490, 260, 560), (1600, 1195, 1640, 1215)]
+    image = _plant_labels(clean, leg, boxes, 230)
+    out = remove_labels(image)
+    for y0, x0, y1, x1 in boxes:
+        assert np.all(out[y0 : y1 + 1, x0 : x1 + 1] == 0)
+    np.testing.assert_array_equal(out[leg], image[leg])
+    # RG3's own burned-in "R" marker (rows 1390..1470, columns 1151..1217) goes as well.
+    marker = image[1390:1471, 1151:1218] > 150
+    assert marker.sum() > 100 and not leg[1390:1471, 1151:1218][marker].any()
+    assert np.all(out[1390:1471, 1151:1218][marker] == 0)
+
+
+def test_remove_labels_with_given_mask_and_errors() -> None:
+    image = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    keep = np.zeros((4, 4), bool)
+    keep[1:3, 1:3] = True
+    out = remove_labels(image, mask=keep, fill=99)
+    assert (out == 99).sum() == 12 and np.array_equal(out[keep], image[keep])
+    with pytest.raises(InputError, match=r"foreground mask has shape \(2, 2\) but the image is"):
+        remove_labels(image, mask=np.ones((2, 2), bool))
+
+
+# --- CLAHE -------------------------------------------------------------------------------------
+
+
+def test_clahe_on_16bit_and_8bit(cr16: np.ndarray, cr8: np.ndarray) -> None:
+    out16 = clahe(cr16, clip_limit=2.0, tile_grid=(8, 8))
+    assert out16.dtype == np.uint16 and out16.shape == cr16.shape
+    assert int(out16.max()) - int(out16.min()) > int(cr16.max()) - int(cr16.min())
+    ref8 = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 6)).apply(cr8)
+    np.testing.assert_array_equal(clahe(cr8, clip_limit=3.0, tile_grid=(6, 4)), ref8)
+
+
+def test_clahe_on_float_returns_unit_float32() -> None:
+    image = np.linspace(-5, 5, 64 * 64, dtype=np.float32).reshape(64, 64)
+    out = clahe(image)
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"clip_limit": 0}, r"clip_limit must be > 0, got 0"),
+        ({"tile_grid": (0, 8)}, r"tile_grid must be > 0, got 0"),
+    ],
+)
+def test_clahe_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(SpecError, match=match):
+        clahe(np.zeros((8, 8), np.uint8), **kwargs)
