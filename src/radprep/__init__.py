@@ -5,6 +5,7 @@ The public API is what ``__all__`` lists (a test pins it)::
     import radprep
     image = radprep.read_dicom("chest.dcm", voi="header")   # display values, higher is brighter
     hu = radprep.read_dicom("ct.dcm").pixels                 # Hounsfield units, float32
+    result = radprep.run("recipe.yaml", out="out/")          # a whole recipe run
 """
 
 from radprep.errors import (
@@ -25,6 +26,9 @@ from radprep.image import AppliedStep, Image, ImageMeta
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
 from radprep.io.dicom import read_dicom, read_header
+from radprep.jobs.runner import RunResult
+from radprep.jobs.runner import run_recipe as run
+from radprep.pipeline import Pipeline, Recipe, load_recipe
 
 __version__ = "0.1.0"
 
@@ -41,14 +45,19 @@ __all__ = [
     "NoPixelDataError",
     "NotDicomError",
     "OutputError",
+    "Pipeline",
     "PixelDecodeError",
     "RadprepError",
     "RadprepWarning",
+    "Recipe",
+    "RunResult",
     "SpecError",
     "TruncatedFileError",
     "__version__",
     "apply_modality",
     "apply_voi",
+    "load_recipe",
     "read_dicom",
     "read_header",
+    "run",
 ]

@@ -7,6 +7,7 @@ trusting folder names.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,10 @@ def scan_dicom(
     for files in _walk(base):
         for path in files:
             try:
-                rows.append(_row(path, base))
+                with warnings.catch_warnings():
+                    # pydicom warns about odd values as they are read; the index keeps them.
+                    warnings.simplefilter("ignore", UserWarning)
+                    rows.append(_row(path, base))
                 ok = True
             except (InputError, ValueError, TypeError, KeyError) as e:
                 reason = (

@@ -13,10 +13,11 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from radprep.errors import RadprepError, SpecError
+from radprep.errors import RadprepError, RadprepWarning, SpecError
 
 __all__ = [
     "EXECUTORS",
@@ -67,7 +68,8 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
     t0 = time.perf_counter()
     try:
         value = fn(item)
-    except RadprepError as e:
+    except (RadprepError, RadprepWarning) as e:
+        # A RadprepWarning arrives here only as an error (--strict).
         return Outcome(False, None, type(e).__name__, _one_line(str(e)), time.perf_counter() - t0)
     except Exception as e:
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
@@ -97,7 +99,7 @@ class Executor(ABC):
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Outcome[R]]]:
         """Yield ``(item, outcome)`` for every item, as calls finish."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op by default; pools and clients override it
         """Release workers (pools, cluster clients)."""
 
     def __enter__(self) -> Executor:
@@ -173,19 +175,30 @@ class ProcessExecutor(Executor):
         return self._pool
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Outcome[R]]]:
-        pool = self._ensure()
+        def submit(item: T) -> Future[Outcome[R]]:
+            try:
+                return self._ensure().submit(call_safely, fn, item)
+            except BrokenProcessPool:
+                self._pool = None  # a worker died: start a fresh pool for what remains
+                return self._ensure().submit(call_safely, fn, item)
 
         def wait_some(futs: set[Future[Outcome[R]]]) -> tuple[set[Any], set[Any]]:
             done, rest = wait(futs, return_when=FIRST_COMPLETED)
             return set(done), set(rest)
 
-        yield from _bounded(
-            lambda item: pool.submit(call_safely, fn, item),
-            items,
-            self.max_in_flight,
-            wait_some,
-            lambda fut: fut.result(),
-        )
+        def result_of(fut: Future[Outcome[R]]) -> Outcome[R]:
+            try:
+                return fut.result()
+            except BrokenProcessPool:
+                return Outcome(
+                    False,
+                    None,
+                    "WorkerDied",
+                    "a worker process died while this item was in flight (out of memory, or a "
+                    "crash in a native library); it is redone when the run is resumed",
+                )
+
+        yield from _bounded(submit, items, self.max_in_flight, wait_some, result_of)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -306,5 +319,7 @@ def get_executor(
     if name == "processes":
         return ProcessExecutor(workers=workers, max_in_flight=max_in_flight)
     if name == "dask":
-        return DaskExecutor(scheduler=scheduler or "local", workers=workers, max_in_flight=max_in_flight)
+        return DaskExecutor(
+            scheduler=scheduler or "local", workers=workers, max_in_flight=max_in_flight
+        )
     raise SpecError(f"executor {name!r} is not known; choose one of {', '.join(EXECUTORS)}")

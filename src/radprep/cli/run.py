@@ -1,0 +1,106 @@
+"""`radprep run`, `radprep validate`, `radprep recipes`: recipes from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
+from radprep.jobs.runner import run_recipe
+from radprep.pipeline.spec import builtin_recipes, load_recipe, recipe_hash
+
+recipes_app = typer.Typer(
+    help="List the built-in recipes, or print one to copy and edit.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@handle_errors
+def run(
+    recipe: str = typer.Argument(..., help="A recipe YAML file, or a built-in recipe's name."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a recipe value: KEY=VALUE with a dotted key (repeatable)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder."),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
+    ),
+    serial: bool = typer.Option(False, "--serial", help="Run in this process (debugging)."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N items."),
+    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
+    strict: bool = typer.Option(False, "--strict", help="Fail an item on any data quirk."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; summary only."),
+) -> None:
+    """Run a recipe: every item loaded, stepped and written; resumable; failures listed."""
+    if workers is not None and workers < 1:
+        raise fail(f"--workers must be >= 1, got {workers}", EXIT_USAGE)
+    if limit is not None and limit < 0:
+        raise fail(f"--limit must be >= 0, got {limit}", EXIT_USAGE)
+    result = run_recipe(
+        recipe,
+        out=out,
+        overrides=set_,
+        executor="serial" if serial else "processes",
+        workers=workers,
+        scheduler=scheduler,
+        limit=limit,
+        fresh=fresh,
+        strict=strict,
+        progress="quiet" if quiet else "auto",
+    )
+    rate = (result.done + result.failed - result.skipped) / result.seconds if result.seconds else 0
+    console.print(
+        f"{result.items} item(s): {result.done} done ({result.skipped} already done), "
+        f"{result.failed} failed; {result.outputs} output(s), {result.warnings} warning(s); "
+        f"{result.seconds:.1f} s, {rate:.1f} items/s",
+        markup=False,
+    )
+    console.print(f"outputs:  {result.out_dir}", markup=False)
+    console.print(f"manifest: {result.manifest}", markup=False)
+    console.print(f"run:      {result.run_file}", markup=False)
+    if result.failed:
+        console.print(f"failures: {result.failures_file}", markup=False)
+        for f in result.failures[:10]:
+            err_console.print(f"radprep: error: {f['item_id']}: {f['message']}", markup=False)
+        if result.failed > 10:
+            err_console.print(f"radprep: ... and {result.failed - 10} more", markup=False)
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@handle_errors
+def validate(
+    recipe: str = typer.Argument(..., help="A recipe YAML file, or a built-in recipe's name."),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE overrides, as for run."),
+) -> None:
+    """Check a recipe without running it; print its hash."""
+    r, _ = load_recipe(recipe, overrides=set_)
+    shared, per_output = r.transforms()
+    n_steps = len(shared) + sum(len(v) for v in per_output.values())
+    console.print(
+        f"{recipe}: valid; {n_steps} step(s), outputs: {', '.join(r.outputs)}; "
+        f"recipe hash {recipe_hash(r)}",
+        markup=False,
+    )
+
+
+@recipes_app.callback()
+def recipes(ctx: typer.Context) -> None:
+    """List the built-in recipes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    for name, _text in builtin_recipes().items():
+        r, _ = load_recipe(name)
+        console.print(f"{name:24s} {r.description}", markup=False)
+
+
+@recipes_app.command("show")
+@handle_errors
+def show(name: str = typer.Argument(..., help="A built-in recipe's name.")) -> None:
+    """Print a built-in recipe (to copy and edit)."""
+    available = builtin_recipes()
+    if name not in available:
+        raise fail(f"no built-in recipe {name!r}; built-in: {', '.join(available)}", EXIT_USAGE)
+    console.out(available[name], highlight=False, end="")

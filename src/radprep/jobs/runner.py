@@ -1,0 +1,247 @@
+"""A whole recipe run: items from the source, the job on an executor, the ledger, the records.
+
+The run is resumable (the ledger skips finished items whose recipe and input are unchanged),
+streaming (a bounded number of items in flight), and gives the same output bytes whatever
+executes it. Everything it writes goes to a temporary name first and is renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from radprep.datasets.manifest import write_manifest
+from radprep.datasets.sources import Item, get_source, resolve
+from radprep.errors import SpecError
+from radprep.io.write import atomic_write_bytes
+from radprep.jobs.process import ItemJob
+from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
+from radprep.run.executor import get_executor
+from radprep.run.ledger import Ledger
+from radprep.run.progress import Progress
+
+__all__ = ["RunResult", "run_recipe"]
+
+STATE_DIR = ".radprep"
+
+
+@dataclass
+class RunResult:
+    """What a run did and where it put it."""
+
+    out_dir: Path
+    recipe_hash: str
+    items: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    outputs: int = 0
+    warnings: int = 0
+    seconds: float = 0.0
+    manifest: Path | None = None
+    failures_file: Path | None = None
+    run_file: Path | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no item failed."""
+        return self.failed == 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all succeeded, 1 when some failed."""
+        return 0 if self.ok else 1
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("radprep", "numpy", "pydicom", "opencv-python-headless", "pyarrow", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _clean_temporaries(out: Path) -> int:
+    """Remove temporary files a killed run left (atomic writes name them ``.<name>.*.tmp``)."""
+    n = 0
+    for p in out.rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink()
+            n += 1
+    return n
+
+
+def run_recipe(
+    recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    executor: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    limit: int | None = None,
+    fresh: bool = False,
+    strict: bool = False,
+    progress: str = "auto",
+    on_result: Callable[[Item, bool], None] | None = None,
+) -> RunResult:
+    """Run a recipe over its source and write outputs, manifest, failures and run record.
+
+    Parameters
+    ----------
+    recipe : Recipe, path, built-in name or mapping
+        What to run (see :func:`radprep.pipeline.load_recipe`).
+    out : path, optional
+        The output folder (else the recipe's ``out``). Refused inside the source folder.
+    overrides : sequence of str
+        ``KEY=VALUE`` recipe overrides (dotted keys).
+    executor : {"processes", "serial", "dask"}
+        Where items run; `scheduler` implies Dask (``tcp://host:port`` or ``local``).
+    workers : int, optional
+        Worker processes (default: all cores).
+    limit : int, optional
+        Only the first `limit` items (sorted by id).
+    fresh : bool
+        Forget earlier progress and redo every item.
+    strict : bool
+        Fail an item on any data quirk (RadprepWarning).
+    progress : {"auto", "bar", "lines", "quiet"}
+        How to show progress.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    SpecError
+        For a bad recipe, a missing or misplaced output folder, or a bad executor choice.
+    """
+    base: Path | None = None
+    if not isinstance(recipe, Recipe):
+        recipe, base = load_recipe(recipe, overrides=overrides)
+    elif overrides:
+        recipe, _ = load_recipe(recipe.model_dump(mode="json"), overrides=overrides)
+    base = base or Path.cwd()
+    out_value = out if out is not None else recipe.out
+    if out_value is None:
+        raise SpecError("no output folder: give --out DIR or set 'out:' in the recipe")
+    out_dir = Path(resolve(base, os.fspath(out_value))).resolve()
+    root = getattr(recipe.source, "root", None)
+    if root is not None and _inside(out_dir, resolve(base, root)):
+        raise SpecError(
+            f"output folder {out_dir} is inside the input folder {resolve(base, root)}; "
+            "inputs are never written to: choose an output folder elsewhere"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rhash = recipe_hash(recipe)
+    started = time.time()
+    t0 = time.perf_counter()
+
+    enumerate_items, _ = get_source(recipe.source.kind)
+    items = sorted(enumerate_items(recipe.source, base), key=lambda it: it.id)
+    if limit is not None:
+        items = items[:limit]
+    result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
+    job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
+    timings = {"load": 0.0, "steps": 0.0, "write": 0.0}
+
+    with Ledger(out_dir / STATE_DIR / "ledger.sqlite") as ledger:
+        if fresh:
+            ledger.clear()
+        _clean_temporaries(out_dir)
+        finished = ledger.finished(rhash)
+        todo = [it for it in items if finished.get(it.id) != it.fingerprint]
+        result.skipped = len(items) - len(todo)
+        bar = Progress(len(todo), mode=progress, label="items")
+        try:
+            with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
+                for item, outcome in ex.map(job, todo):
+                    payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
+                    ledger.record(
+                        item.id,
+                        run_hash=rhash,
+                        fingerprint=item.fingerprint,
+                        ok=outcome.ok,
+                        payload=payload,
+                        error=outcome.error,
+                        message=outcome.message,
+                        seconds=outcome.seconds,
+                    )
+                    if outcome.ok:
+                        for k, v in payload["timings"].items():
+                            timings[k] += v
+                    bar.update(outcome.ok)
+                    if on_result is not None:
+                        on_result(item, outcome.ok)
+                executor_info = ex.describe()
+        finally:
+            bar.close()
+
+        records: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        warnings_seen: list[dict[str, Any]] = []
+        for entry in ledger.entries(it.id for it in items):
+            if entry.run_hash != rhash:
+                continue
+            if entry.ok:
+                records.extend(entry.payload["records"])
+                warnings_seen.extend(
+                    {"sample_id": entry.item_id, "warning": w} for w in entry.payload["warnings"]
+                )
+            else:
+                failures.append(
+                    {"item_id": entry.item_id, "error": entry.error, "message": entry.message}
+                )
+    result.done = len(items) - len(failures)
+    result.failed = len(failures)
+    result.failures = failures
+    result.outputs = len(records)
+    result.warnings = len(warnings_seen)
+    result.manifest = write_manifest(records, out_dir, csv_copy=recipe.manifest.csv)
+    lines = "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
+    result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
+    wlines = "".join(json.dumps(w, sort_keys=True) + "\n" for w in warnings_seen)
+    atomic_write_bytes(out_dir / "warnings.jsonl", wlines.encode())
+    result.seconds = time.perf_counter() - t0
+    run_info = {
+        "recipe": recipe.model_dump(mode="json", exclude={"out"}),
+        "recipe_hash": rhash,
+        "versions": _versions(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "executor": executor_info,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime()),
+        "seconds": round(result.seconds, 3),
+        "counts": {
+            "items": result.items,
+            "skipped_already_done": result.skipped,
+            "done": result.done,
+            "failed": result.failed,
+            "outputs": result.outputs,
+            "warnings": result.warnings,
+        },
+        "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+    }
+    result.run_file = atomic_write_bytes(
+        out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()
+    )
+    return result

@@ -1,0 +1,329 @@
+"""The recipe: one YAML file that says what a run reads, does and writes.
+
+Validated by pydantic v2 (``extra="forbid"``), with error locations such as
+``outputs.occluded.steps[1].buffer_px``. Steps are transform specs (``{op: name, ...}``) checked
+against the registered transforms' own fields and rules. A canonical hash of the validated
+recipe is recorded with every output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from radprep.errors import SpecError
+from radprep.transforms.base import _REGISTRY, Transform, known_ops
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "DicomFolderSource",
+    "OutputSpec",
+    "ReadSpec",
+    "Recipe",
+    "builtin_recipes",
+    "load_recipe",
+    "recipe_hash",
+    "validate_step",
+]
+
+RECIPE_VERSION = 1
+OUTPUT_FORMATS = ("png8", "png16", "npy", "npz")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DicomFolderSource(_Strict):
+    """Every image instance under a folder (found by header, not by file name)."""
+
+    kind: Literal["dicom-folder"] = "dicom-folder"
+    root: str = Field(description="The folder to scan recursively.")
+    labels_csv: str | None = Field(
+        default=None, description="A CSV of labels joined on `labels_key` (optional)."
+    )
+    labels_key: str = Field(
+        default="path",
+        description="Join column: 'path' (relative path), 'sop_instance_uid', 'patient_id' ...",
+    )
+
+
+SourceSpec = Annotated[DicomFolderSource, Field(discriminator="kind")]
+
+
+class ReadSpec(_Strict):
+    """How each DICOM file is read: the VOI choice and the frame."""
+
+    window: str = Field(
+        default="header",
+        description="header, header:N, C,W[,FUNCTION], auto, auto:P1,P2, minmax, none, or a preset",
+    )
+    frame: int | None = Field(default=0, ge=0, description="Frame number; null for all frames.")
+    dtype: Literal["float32", "uint16", "uint8"] = Field(
+        default="uint16",
+        description="Display values as float32 in [0, 1], or quantised to uint16 (finer than "
+        "any PNG; the fast path for 16-bit radiographs) or uint8",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from radprep.intensity.window import VOI
+
+        VOI.parse(value)
+        return value
+
+
+_TYPE_TAGS = {"int", "float", "str", "bool", "none", "tuple", "list", "dict"}
+
+
+def _is_type_tag(part: Any) -> bool:
+    """pydantic names the member of a union it tried (``int``, ``tuple[int, int]``) in the
+    location; a reader wants the option's name only."""
+    if not isinstance(part, str):
+        return False
+    return part.lower() in _TYPE_TAGS or "[" in part or part.startswith(("function-", "literal"))
+
+
+def validate_step(spec: Any, where: str) -> Transform:
+    """Build one step from its spec, or raise SpecError naming where it is.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``{"op": name, option: value, ...}``.
+    where : str
+        Its location in the recipe, e.g. ``outputs.occluded.steps[1]``.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"{where}: a step is a mapping with an 'op', got {spec!r}")
+    if "op" not in spec:
+        raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
+    op = spec["op"]
+    if op not in _REGISTRY:
+        raise SpecError(f"{where}.op: unknown op {op!r}; known ops: {', '.join(known_ops())}")
+    cls = _REGISTRY[op]
+    options = {k: v for k, v in spec.items() if k != "op"}
+    allowed = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    extra = sorted(set(options) - allowed)
+    if extra:
+        raise SpecError(
+            f"{where}.{extra[0]}: {op} has no option {extra[0]!r}; its options: "
+            f"{', '.join(sorted(allowed)) or '(none)'}"
+        )
+    try:
+        built: Transform = TypeAdapter(cls).validate_python(options)
+        return built
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"] if not _is_type_tag(p))
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+class OutputSpec(_Strict):
+    """One named output branch: its own steps after the shared ones, what it writes, how."""
+
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    format: Literal["png8", "png16", "npy", "npz"] = "png8"
+    write: str = Field(
+        default="image",
+        description="'image', or 'mask:NAME' to write a mask through the same geometry",
+    )
+
+    @field_validator("write")
+    @classmethod
+    def _write(cls, value: str) -> str:
+        if value != "image" and not (value.startswith("mask:") and len(value) > 5):
+            raise ValueError(f"write must be 'image' or 'mask:NAME', got {value!r}")
+        return value
+
+
+class ManifestSpec(_Strict):
+    """The manifest: Parquet always, and a CSV copy when asked."""
+
+    csv: bool = True
+
+
+class Recipe(_Strict):
+    """A whole run: where items come from, how they are read, processed and written."""
+
+    version: Literal[1] = Field(description="Recipe format version.")
+    name: str = ""
+    description: str = ""
+    source: SourceSpec
+    read: ReadSpec = Field(default_factory=ReadSpec)
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    outputs: dict[str, OutputSpec] = Field(min_length=1)
+    manifest: ManifestSpec = Field(default_factory=ManifestSpec)
+    out: str | None = Field(default=None, description="Output folder (or --out).")
+    seed: int = 0
+
+    @field_validator("outputs")
+    @classmethod
+    def _names(cls, value: dict[str, OutputSpec]) -> dict[str, OutputSpec]:
+        for name in value:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"output name {name!r} must be letters, digits, '_' or '-'")
+        return value
+
+    def transforms(self) -> tuple[list[Transform], dict[str, list[Transform]]]:
+        """Build the shared steps and each output's steps (SpecError names the location)."""
+        shared = [validate_step(s, f"steps[{i}]") for i, s in enumerate(self.steps)]
+        per_output = {
+            name: [validate_step(s, f"outputs.{name}.steps[{i}]") for i, s in enumerate(o.steps)]
+            for name, o in self.outputs.items()
+        }
+        return shared, per_output
+
+    def canonical(self) -> str:
+        """The recipe as canonical JSON (sorted keys, defaults filled, no output folder)."""
+        data = self.model_dump(mode="json", exclude={"out"})
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """Return the SHA-256 of the canonical recipe, first 16 hex digits."""
+    return hashlib.sha256(recipe.canonical().encode()).hexdigest()[:16]
+
+
+def _format_validation(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ""
+        for p in err["loc"]:
+            if _is_type_tag(p):
+                continue
+            loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
+        # pydantic names the union member in the location; drop it for readability.
+        loc = loc.replace(".dicom-folder", "")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "missing required field"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def builtin_recipes() -> dict[str, str]:
+    """Return the built-in recipes: name -> YAML text."""
+    out = {}
+    for entry in sorted(resources.files("radprep.recipes").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            out[entry.name.removesuffix(".yaml")] = entry.read_text()
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[int(part)]
+            continue
+        if part not in node or node[part] is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, (dict, list)):
+            raise SpecError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def parse_overrides(pairs: Sequence[str]) -> list[tuple[str, Any]]:
+    """Parse ``KEY=VALUE`` overrides; VALUE is read as YAML (``3``, ``true``, ``[1, 2]``)."""
+    out = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise SpecError(f"--set {pair!r}: use KEY=VALUE, e.g. source.root=/data/CBIS-DDSM")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out.append((key.strip(), value))
+    return out
+
+
+def load_recipe(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    overrides: Sequence[str] = (),
+) -> tuple[Recipe, Path | None]:
+    """Load and validate a recipe: a YAML path, a built-in name, or a mapping.
+
+    Parameters
+    ----------
+    source : path, str or mapping
+        A YAML file, the name of a built-in recipe (``radprep recipes`` lists them), or the data.
+    overrides : sequence of str
+        ``KEY=VALUE`` with dotted keys (``source.root=/data``), applied before validation.
+
+    Returns
+    -------
+    recipe : Recipe
+    base : Path or None
+        The folder relative paths in the recipe are taken from (the YAML file's folder; the
+        working folder for built-in recipes and mappings).
+
+    Raises
+    ------
+    SpecError
+        With the location of each problem (``outputs.full.format: ...``) and, for steps, what
+        the op accepts.
+    """
+    base: Path | None = None
+    if isinstance(source, Mapping):
+        data = json.loads(json.dumps(source))
+        label = "recipe"
+    else:
+        text_source = os.fspath(source)
+        path = Path(text_source)
+        builtins = builtin_recipes()
+        if path.is_file():
+            text = path.read_text()
+            base = path.resolve().parent
+            label = str(path)
+        elif text_source in builtins:
+            text = builtins[text_source]
+            label = f"built-in recipe {text_source!r}"
+        else:
+            raise SpecError(
+                f"recipe {text_source!r} is neither a file nor a built-in recipe; "
+                f"built-in: {', '.join(builtins) or '(none)'}"
+            )
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise SpecError(f"{label}: not valid YAML ({' '.join(str(e).split())})") from None
+        if not isinstance(data, dict):
+            raise SpecError(f"{label}: a recipe is a mapping (version, source, outputs ...)")
+    for key, value in parse_overrides(overrides):
+        try:
+            _set_dotted(data, key, value)
+        except (IndexError, ValueError, TypeError):
+            raise SpecError(f"--set {key}: no such place in the recipe") from None
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(f"{label}: {_format_validation(e)}") from None
+    try:
+        recipe.transforms()
+    except SpecError as e:
+        raise SpecError(f"{label}: {e}") from None
+    return recipe, base

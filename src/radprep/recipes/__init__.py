@@ -1,0 +1,1 @@
+"""Built-in recipes (YAML files in this folder): `radprep recipes` lists them."""
