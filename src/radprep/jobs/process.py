@@ -20,6 +20,7 @@ from radprep.export.writers import get_writer, suffix_of
 from radprep.io.write import atomic_write_bytes
 from radprep.pipeline.build import Pipeline
 from radprep.pipeline.spec import Recipe
+from radprep.report.thumbs import item_report
 from radprep.roi.bbox import bbox_from_mask
 from radprep.sample import Sample
 
@@ -87,9 +88,11 @@ class ItemJob:
             branches = pipe.process(sample)
             t2 = time.perf_counter()
             records = []
+            written: dict[str, tuple[np.ndarray, bool]] = {}
             for name, branch in branches.items():
                 spec = recipe.outputs[name]
                 array = _array_to_write(branch, spec.write)
+                written[name] = (array, spec.write != "image")
                 rel = output_path(name, item.id, spec.format)
                 atomic_write_bytes(out / rel, get_writer(spec.format)(array))
                 records.append(
@@ -112,8 +115,11 @@ class ItemJob:
                     }
                 )
             t3 = time.perf_counter()
+            report = item_report(sample, written, out) if recipe.report.enabled else None
+            t4 = time.perf_counter()
         return {
             "records": records,
             "warnings": sorted({str(w.message) for w in caught}),
-            "timings": {"load": t1 - t0, "steps": t2 - t1, "write": t3 - t2},
+            "timings": {"load": t1 - t0, "steps": t2 - t1, "write": t3 - t2, "report": t4 - t3},
+            "report": report,
         }

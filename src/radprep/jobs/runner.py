@@ -162,7 +162,7 @@ def run_recipe(
         items = items[:limit]
     result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
-    timings = {"load": 0.0, "steps": 0.0, "write": 0.0}
+    timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
 
     with Ledger(out_dir / STATE_DIR / "ledger.sqlite") as ledger:
         if fresh:
@@ -199,6 +199,7 @@ def run_recipe(
         records: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
         warnings_seen: list[dict[str, Any]] = []
+        report_items: list[dict[str, Any]] = []
         for entry in ledger.entries(it.id for it in items):
             if entry.run_hash != rhash:
                 continue
@@ -207,6 +208,16 @@ def run_recipe(
                 warnings_seen.extend(
                     {"sample_id": entry.item_id, "warning": w} for w in entry.payload["warnings"]
                 )
+                if entry.payload.get("report"):
+                    first = entry.payload["records"][0] if entry.payload["records"] else {}
+                    report_items.append(
+                        {
+                            "sample_id": entry.item_id,
+                            "labels": first.get("labels", {}),
+                            "warnings": entry.payload["warnings"],
+                            **entry.payload["report"],
+                        }
+                    )
             else:
                 failures.append(
                     {"item_id": entry.item_id, "error": entry.error, "message": entry.message}
@@ -221,6 +232,9 @@ def run_recipe(
     result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
     wlines = "".join(json.dumps(w, sort_keys=True) + "\n" for w in warnings_seen)
     atomic_write_bytes(out_dir / "warnings.jsonl", wlines.encode())
+    if recipe.report.enabled:
+        rlines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in report_items)
+        atomic_write_bytes(out_dir / "report" / "items.jsonl", rlines.encode())
     result.seconds = time.perf_counter() - t0
     run_info = {
         "recipe": recipe.model_dump(mode="json", exclude={"out"}),

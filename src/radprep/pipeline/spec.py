@@ -156,6 +156,13 @@ class ManifestSpec(_Strict):
     csv: bool = True
 
 
+class ReportSpec(_Strict):
+    """The QA report: thumbnails and histograms per item, one HTML page per run."""
+
+    enabled: bool = True
+    page_size: int = Field(default=200, ge=10, le=5000, description="Thumbnails per page.")
+
+
 class Recipe(_Strict):
     """A whole run: where items come from, how they are read, processed and written."""
 
@@ -167,6 +174,7 @@ class Recipe(_Strict):
     steps: list[dict[str, Any]] = Field(default_factory=list)
     outputs: dict[str, OutputSpec] = Field(min_length=1)
     manifest: ManifestSpec = Field(default_factory=ManifestSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     out: str | None = Field(default=None, description="Output folder (or --out).")
     seed: int = 0
 

@@ -1,0 +1,115 @@
+"""Per-item QA material written during a run: small PNG thumbnails and intensity histograms.
+
+The job calls :func:`item_report` for each item, so the report never has to decode an input
+again: the original (downscaled), its ROI masks, and every output get a thumbnail of at most
+``THUMB_PX`` pixels on the long side under ``report/thumbs/<kind>/<sample id>.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radprep._dtype import convert_dtype
+from radprep.export.png import encode
+from radprep.io.write import atomic_write_bytes
+from radprep.sample import Sample
+from radprep.spatial.resize import resize
+
+__all__ = ["HIST_BINS", "THUMB_PX", "display_u8", "histogram", "item_report", "thumbnail"]
+
+THUMB_PX = 256
+HIST_BINS = 64
+_STRIDE_PX = 512  # histograms read a regular subsample about this many pixels across
+
+
+def display_u8(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
+    """Return an 8-bit view of any written array for a thumbnail.
+
+    Masks become 0/255; uint8 stays; uint16 and floats in [0, 1] scale by their range; other
+    values (z-scores, Hounsfield units) are scaled from their own min-max.
+    """
+    if mask or array.dtype == bool:
+        return np.where(array > 0, np.uint8(255), np.uint8(0))
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return convert_dtype(array, "uint8")
+    a = array.astype(np.float32, copy=False)
+    finite = a[np.isfinite(a)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if lo >= 0.0 and hi <= 1.0:
+        lo, hi = 0.0, 1.0
+    return convert_dtype(np.nan_to_num(a), "uint8", in_range=(lo, hi if hi > lo else lo + 1))
+
+
+def thumbnail(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
+    """Return an 8-bit thumbnail, long side at most :data:`THUMB_PX` (2D or RGB input)."""
+    img = array[0] if array.ndim == 3 and array.shape[-1] not in (3, 4) else array
+    u8 = display_u8(img, mask=mask)
+    rows, cols = u8.shape[:2]
+    scale = min(1.0, THUMB_PX / max(rows, cols))
+    if scale < 1.0:
+        size = (max(1, round(rows * scale)), max(1, round(cols * scale)))
+        u8 = resize(u8, size, interpolation="nearest" if mask else "area")
+    return u8
+
+
+def histogram(array: np.ndarray) -> list[int]:
+    """Counts of display values in :data:`HIST_BINS` bins over a regular subsample."""
+    img = array[0] if array.ndim == 3 and array.shape[-1] not in (3, 4) else array
+    step = max(1, max(img.shape[:2]) // _STRIDE_PX)
+    u8 = display_u8(img[::step, ::step])
+    counts, _ = np.histogram(u8, bins=HIST_BINS, range=(0, 256))
+    return [int(c) for c in counts]
+
+
+def _write(out_dir: Path, kind: str, sample_id: str, array: np.ndarray) -> str:
+    rel = f"report/thumbs/{kind}/{sample_id}.png"
+    atomic_write_bytes(out_dir / rel, encode(array, "png8"))
+    return rel
+
+
+def item_report(
+    before: Sample,
+    written: Mapping[str, tuple[np.ndarray, bool]],
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Write one item's thumbnails; return what the report needs to know of it.
+
+    Parameters
+    ----------
+    before : Sample
+        The sample as loaded (before any step).
+    written : mapping of str to (ndarray, bool)
+        Each output's written array, and whether it is a mask.
+    out_dir : path
+        The run's output folder.
+
+    Returns
+    -------
+    dict
+        ``thumbs`` (kind -> relative path), ``source_shape``, ``hist_before`` and
+        ``hist_after`` (output -> counts, images only).
+    """
+    out = Path(out_dir)
+    thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
+    if before.masks:
+        union = np.zeros(before.image.spatial_shape[:2], dtype=bool)
+        for m in before.masks.values():
+            union |= m > 0
+        thumbs["source-roi"] = _write(out, "source-roi", before.id, thumbnail(union, mask=True))
+    hist_after = {}
+    for name, (array, is_mask) in written.items():
+        thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
+        if not is_mask:
+            hist_after[name] = histogram(array)
+    return {
+        "thumbs": thumbs,
+        "source_shape": [int(v) for v in before.image.spatial_shape[:2]],
+        "hist_before": histogram(before.image.pixels),
+        "hist_after": hist_after,
+    }
