@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the test suite uses as independent references.
-APT_PACKAGES := dcmtk
+# Debian packages the test suite uses as independent references: dcmtk (dcmj2pnm, dcmdump),
+# dicom3tools (dciodvfy) and chromium (the report checked in a real browser).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test bench lint sysdeps venv clean
@@ -20,6 +20,8 @@ venv: $(STAMP)
 sysdeps:
 	@missing=""; \
 	command -v dcmj2pnm >/dev/null 2>&1 || missing="$$missing dcmtk"; \
+	command -v dciodvfy >/dev/null 2>&1 || missing="$$missing dicom3tools"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
