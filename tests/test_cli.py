@@ -158,12 +158,13 @@ def test_index_refuses_a_file(tmp_path: Path) -> None:
 
 def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    code, stdout, _ = run("demo", "--out", str(out))
-    assert code == 0
-    printed = [
-        Path(line.split()[-1])
-        for line in stdout.splitlines()
-        if line.strip().endswith((".png", ".parquet"))
-    ]
-    assert len(printed) >= 8
+    code, stdout, _ = run("demo", "--out", str(out), "--workers", "2")
+    assert code == 0, stdout
+    assert "radprep demo: 14 mammograms" in stdout and "14 done, 0 failed, 42 images" in stdout
+    printed = [Path(line.split()[-1]) for line in stdout.splitlines() if ": /" in line]
+    assert len(printed) >= 6
     assert all(p.exists() for p in printed)
+    assert len(list((out / "cbis-ddsm-299" / "full").glob("*.png"))) == 14
+    # A second run resumes: nothing to redo, nothing rebuilt.
+    code, stdout, _ = run("demo", "--out", str(out))
+    assert code == 0 and "14 done" in stdout

@@ -113,7 +113,7 @@ def sha(path: Path) -> str:
         ),
         (
             {"outputs": {"occluded": {"steps": [{"op": "occlude_roi", "buffer": 50}]}}},
-            r"outputs\.occluded\.steps\[0\]\.buffer: occlude_roi has no option 'buffer'; its options: buffer_px, fill, masks, seed",
+            r"outputs\.occluded\.steps\[0\]\.buffer: occlude_roi has no option 'buffer'; its options: boxes, buffer_px, fill, masks, seed",
         ),
         (
             {"outputs": {"full": {"format": "jpeg"}}},
@@ -146,7 +146,7 @@ def test_missing_recipe_and_bad_set(tmp_path: Path, dataset: Path) -> None:
     code, _, err = run_cli("run", "no-such-recipe", "--out", str(tmp_path))
     assert (
         code == 2
-        and "neither a file nor a built-in recipe; built-in: dicom-png, radiograph-299" in err
+        and "neither a file nor a built-in recipe; built-in: cbis-ddsm-299, dicom-png, radiograph-299" in err
     )
     recipe = write_recipe(tmp_path, dataset)
     code, _, err = run_cli(

@@ -1,4 +1,8 @@
-"""`radprep demo`: the built-in job on sample data that ships with pydicom-data (no download)."""
+"""`radprep demo`: the built-in CBIS-DDSM recipe on sample data built from real radiographs.
+
+No download and no server: the sample dataset is made from the radiographs that ship in the
+pydicom-data package, in CBIS-DDSM's exact layout and CSV schema.
+"""
 
 from __future__ import annotations
 
@@ -8,58 +12,63 @@ from pathlib import Path
 import typer
 
 from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, fail, handle_errors
-from radprep.datasets.scan import scan_dicom, write_index
-from radprep.export.convert import convert as convert_paths
-from radprep.intensity.window import VOI
+from radprep.jobs.runner import run_recipe
 
-# Real radiographs and cross-sections of pydicom-data: CR (MONOCHROME1, raw and JPEG 2000),
-# CT in Hounsfield units, MR and ultrasound colour.
-SAMPLE_FILES = (
-    "RG1_UNCR.dcm",
-    "RG1_J2KR.dcm",
-    "RG3_UNCR.dcm",
-    "RG3_J2KR.dcm",
-    "693_UNCR.dcm",
-    "MR2_UNCR.dcm",
-    "US1_UNCR.dcm",
-)
+DATA_VERSION = "1"  # bump when the sample dataset changes, so old copies are rebuilt
 
 
-def sample_paths() -> list[Path]:
-    """Return the sample files' paths in the installed pydicom-data package."""
+def sample_dataset(folder: Path) -> Path:
+    """Build the CBIS-DDSM-shaped sample dataset in `folder` unless it is already there."""
+    marker = folder / ".radprep-demo-data"
+    if marker.exists() and marker.read_text().strip() == DATA_VERSION:
+        return folder
     try:
-        import data_store
+        import data_store  # noqa: F401  (pydicom-data)
     except ImportError:
         raise fail(
-            "the demo needs the sample data of pydicom-data: pip install 'radprep[data]'",
+            "the demo needs the sample radiographs of pydicom-data: pip install 'radprep[data]'",
             EXIT_USAGE,
         ) from None
-    root = Path(data_store.__file__).parent / "data"
-    return [root / name for name in SAMPLE_FILES]
+    from radprep.datasets.cbis_demo import build_cbis_dataset
+
+    build_cbis_dataset(folder)
+    marker.write_text(DATA_VERSION + "\n")
+    return folder
 
 
 @handle_errors
 def demo(
     out: Path = typer.Option(Path("radprep-demo"), "--out", "-o", help="Output folder."),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
 ) -> None:
-    """Convert the sample radiographs of pydicom-data to PNG with their header windows."""
-    paths = sample_paths()
+    """Run the built-in cbis-ddsm-299 recipe on a sample CBIS-DDSM built from real radiographs."""
     t0 = time.perf_counter()
-    result = convert_paths(paths, out / "png", fmt="png8", voi=VOI("header"))
-    scan = scan_dicom(paths[0].parent)
-    index_path = write_index(scan, out / "index.parquet")
-    dt = time.perf_counter() - t0
-    console.print(
-        f"radprep demo: {result.converted} sample DICOM files converted in {dt:.1f} s", markup=False
+    data = sample_dataset(out / "cbis-ddsm-sample")
+    built = time.perf_counter() - t0
+    result = run_recipe(
+        "cbis-ddsm-299",
+        out=out / "cbis-ddsm-299",
+        overrides=[f"source.root={data.resolve()}"],
+        workers=workers,
+        progress="auto",
     )
-    console.print(f"  images: {(out / 'png').resolve()}", markup=False)
-    for p in result.written:
-        console.print(f"    {p.resolve()}", markup=False)
+    rate = (result.items - result.skipped) / result.seconds if result.seconds else 0.0
     console.print(
-        f"  index of the sample data ({scan.n_instances} instances): {index_path.resolve()}",
+        f"radprep demo: {result.items} mammograms (sample data built in {built:.1f} s), "
+        f"{result.done} done, {result.failed} failed, {result.outputs} images written in "
+        f"{result.seconds:.1f} s ({rate:.1f} images/s)",
         markup=False,
     )
-    if result.failures:
-        for _, _, msg in result.failures:
-            console.print(f"radprep: error: {msg}", markup=False)
+    console.print(f"  sample CBIS-DDSM data: {data.resolve()}", markup=False)
+    for name in ("full", "roi_mask", "occluded"):
+        console.print(
+            f"  {name + ' images:':17s} {(result.out_dir / name).resolve()}", markup=False
+        )
+    console.print(f"  manifest:         {result.manifest}", markup=False)
+    console.print(f"  run record:       {result.run_file}", markup=False)
+    report = result.out_dir / "report" / "index.html"
+    if report.exists():
+        console.print(f"  report:           {report}", markup=False)
+    if result.failed:
+        console.print(f"  failures:         {result.failures_file}", markup=False)
         raise typer.Exit(EXIT_FAILURES)

@@ -19,6 +19,7 @@ from typing import Any
 
 from radprep.datasets.manifest import write_manifest
 from radprep.datasets.sources import Item, get_source, resolve
+from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
 from radprep.errors import SpecError
 from radprep.io.write import atomic_write_bytes
 from radprep.jobs.process import ItemJob
@@ -87,6 +88,37 @@ def _clean_temporaries(out: Path) -> int:
             p.unlink()
             n += 1
     return n
+
+
+def _splits(recipe: Recipe, items: Sequence[Item]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Assign patient-level splits (item id -> split) and describe them for run.json."""
+    spec = recipe.split
+    if spec is None:
+        return {}, {}
+    split_items = [
+        SplitItem(
+            id=it.id,
+            patient=str(it.source.get("patient_id") or it.id),
+            stratum=tuple(it.labels.get(k) for k in spec.stratify),
+            official=it.labels.get("official_split"),
+        )
+        for it in items
+    ]
+    info: dict[str, Any] = {"method": spec.method, "seed": spec.seed, "stratify": spec.stratify}
+    if spec.method == "official":
+        splits, in_both = official_split(
+            split_items, val_fraction=spec.val_fraction, both=spec.both_official, seed=spec.seed
+        )
+        info["patients_in_both_official_splits"] = len(in_both)
+        info["both_official_policy"] = spec.both_official
+    else:
+        splits = patient_split(split_items, spec.fractions, seed=spec.seed)
+    info["counts"] = split_counts(splits)
+    info["patients"] = {
+        name: len({s.patient for s in split_items if splits.get(s.id) == name})
+        for name in info["counts"]
+    }
+    return splits, info
 
 
 def run_recipe(
@@ -160,6 +192,7 @@ def run_recipe(
     items = sorted(enumerate_items(recipe.source, base), key=lambda it: it.id)
     if limit is not None:
         items = items[:limit]
+    splits, split_info = _splits(recipe, items)
     result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
     timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
@@ -227,6 +260,8 @@ def run_recipe(
     result.failures = failures
     result.outputs = len(records)
     result.warnings = len(warnings_seen)
+    for r in records:
+        r["split"] = splits.get(r["sample_id"])
     result.manifest = write_manifest(records, out_dir, csv_copy=recipe.manifest.csv)
     lines = "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
     result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
@@ -254,6 +289,7 @@ def run_recipe(
             "warnings": result.warnings,
         },
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "split": split_info,
     }
     result.run_file = atomic_write_bytes(
         out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()

@@ -57,7 +57,60 @@ class DicomFolderSource(_Strict):
     )
 
 
-SourceSpec = Annotated[DicomFolderSource, Field(discriminator="kind")]
+class SelectSpec(_Strict):
+    """Which samples to keep: filters on labels, then N per stratum (seeded), as the notebook's
+    balanced pick of cases per abnormality type x pathology x subtlety."""
+
+    where: dict[str, Any] = Field(default_factory=dict, description="label -> allowed value(s)")
+    per_stratum: int | None = Field(default=None, ge=1)
+    strata: list[str] = Field(default_factory=lambda: ["abnormality_type", "pathology", "subtlety"])
+    seed: int = 0
+
+
+class CbisDdsmSource(_Strict):
+    """A CBIS-DDSM download (classic or NBIA layout) with its case-description CSVs."""
+
+    kind: Literal["cbis-ddsm"] = "cbis-ddsm"
+    root: str = Field(description="The download folder (DICOM tree; the CSVs may sit in it).")
+    csv: list[str] = Field(
+        default_factory=list, description="Case-description CSVs (default: found under root)."
+    )
+    per: Literal["image", "abnormality"] = Field(
+        default="image",
+        description="One sample per image (union mask, per-abnormality labels) or per abnormality",
+    )
+    pathology_binary: dict[str, int] = Field(
+        default_factory=lambda: {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
+    )
+    select: SelectSpec | None = None
+
+
+SourceSpec = Annotated[DicomFolderSource | CbisDdsmSource, Field(discriminator="kind")]
+
+
+class SplitSpec(_Strict):
+    """Patient-level splits: no patient in two splits.
+
+    ``patient``: seeded fractions, stratified on labels. ``official``: the dataset's own
+    train/test (label ``official_split``) with validation carved by patient from train; patients
+    in both official files go where `both_official` says (reported either way).
+    """
+
+    method: Literal["patient", "official"] = "patient"
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15}
+    )
+    stratify: list[str] = Field(default_factory=list)
+    val_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
+    both_official: Literal["test", "train", "keep"] = "test"
+    seed: int = 0
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value or any(v < 0 for v in value.values()) or abs(sum(value.values()) - 1) > 1e-6:
+            raise ValueError(f"fractions must be >= 0 and add up to 1, got {value}")
+        return value
 
 
 class ReadSpec(_Strict):
@@ -175,6 +228,7 @@ class Recipe(_Strict):
     outputs: dict[str, OutputSpec] = Field(min_length=1)
     manifest: ManifestSpec = Field(default_factory=ManifestSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    split: SplitSpec | None = None
     out: str | None = Field(default=None, description="Output folder (or --out).")
     seed: int = 0
 
@@ -196,8 +250,13 @@ class Recipe(_Strict):
         return shared, per_output
 
     def canonical(self) -> str:
-        """The recipe as canonical JSON (sorted keys, defaults filled, no output folder)."""
-        data = self.model_dump(mode="json", exclude={"out"})
+        """The part of the recipe that decides the output files, as canonical JSON.
+
+        Sorted keys, defaults filled; the output folder and the sections that only shape the
+        manifest and the report (``manifest``, ``split``, ``report``) are left out, so changing a
+        split does not redo the images.
+        """
+        data = self.model_dump(mode="json", exclude={"out", "manifest", "split", "report"})
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -215,7 +274,7 @@ def _format_validation(e: ValidationError) -> str:
                 continue
             loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
         # pydantic names the union member in the location; drop it for readability.
-        loc = loc.replace(".dicom-folder", "")
+        loc = loc.replace(".dicom-folder", "").replace(".cbis-ddsm", "")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from radprep._validate import check_positive
 from radprep.clean.border import remove_border_residue
 from radprep.clean.contrast import clahe
+from radprep.clean.foreground import foreground_mask
 from radprep.clean.labels import remove_labels
 from radprep.sample import Sample
 from radprep.transforms.base import Transform, checked_tuple
@@ -36,13 +39,26 @@ class RemoveBorderResidue(Transform):
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveLabels(Transform):
-    """Set everything outside the foreground (largest bright component) to `fill`."""
+    """Set everything outside the foreground (largest bright component) to `fill`.
+
+    With `keep_rois` (the default) every ROI pixel of the sample's masks counts as foreground,
+    so a lesion at the edge of the tissue is never blanked; the step records how many pixels it
+    cleared.
+    """
 
     op: ClassVar[str] = "remove_labels"
     fill: float = 0.0
+    keep_rois: bool = True
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        return sample.with_pixels(remove_labels(sample.image.pixels, fill=self.fill), self.step())
+        pixels = sample.image.pixels
+        keep = foreground_mask(pixels)
+        if self.keep_rois:
+            for m in sample.masks.values():
+                keep |= m > 0
+        out = remove_labels(pixels, mask=keep, fill=self.fill)
+        cleared = int(np.count_nonzero(out != pixels)) if out is not pixels else 0
+        return sample.with_pixels(out, self.step(cleared_px=cleared))
 
 
 @dataclass(frozen=True, kw_only=True)

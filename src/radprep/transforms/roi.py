@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from radprep._validate import check_positive
+from radprep._validate import check_choice, check_positive
 from radprep.errors import InputError, SpecError
-from radprep.roi.bbox import as_bbox
+from radprep.roi.bbox import as_bbox, bboxes_from_mask
 from radprep.roi.occlude import OcclusionFill, occlude_roi, occlusion_box
 from radprep.sample import Sample
 from radprep.transforms.base import Transform, mask_names
@@ -21,18 +21,23 @@ __all__ = ["OccludeROI"]
 class OccludeROI(Transform):
     """Replace the ROI masks' box plus `buffer_px` with `fill` (0, ``"mean"`` or ``"noise"``).
 
-    With ``fill="noise"`` and a generator passed to the call, each call draws its own seed
-    (recorded in the history); otherwise `seed` is used.
+    `boxes` says which boxes: ``"union"`` one box around every ROI pixel (the notebook, which
+    had one abnormality per image); ``"component"`` one box per connected ROI, so that two
+    lesions far apart do not black out everything between them. With ``fill="noise"`` and a
+    generator passed to the call, each call draws its own seed (recorded in the history);
+    otherwise `seed` is used.
     """
 
     op: ClassVar[str] = "occlude_roi"
     masks: tuple[str, ...] | None = None
     buffer_px: int = 50
     fill: OcclusionFill = 0.0
+    boxes: Literal["union", "component"] = "union"
     seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "masks", mask_names(self.masks))
+        check_choice(self.boxes, ("union", "component"), name="boxes")
         check_positive(self.buffer_px, name="buffer_px", allow_zero=True)
         if isinstance(self.fill, str) and self.fill not in ("mean", "noise"):
             raise SpecError(f"fill={self.fill!r} is not valid; choose a number, 'mean' or 'noise'")
@@ -47,10 +52,12 @@ class OccludeROI(Transform):
         if roi is None or not roi.any():
             raise InputError(f"sample {sample.id!r} has no ROI pixel to occlude")
         shape = sample.image.pixels.shape
-        box = as_bbox(roi, shape)
+        boxes = [as_bbox(roi, shape)] if self.boxes == "union" else bboxes_from_mask(roi)
         seed = int(params.get("seed", self.seed))
-        pixels = occlude_roi(
-            sample.image.pixels, box, buffer_px=self.buffer_px, fill=self.fill, seed=seed
-        )
-        occluded = occlusion_box(box, shape, buffer_px=self.buffer_px)
-        return sample.with_pixels(pixels, self.step(seed=seed, box=occluded))
+        pixels = sample.image.pixels
+        for box in boxes:
+            pixels = occlude_roi(pixels, box, buffer_px=self.buffer_px, fill=self.fill, seed=seed)
+        occluded = [occlusion_box(b, shape, buffer_px=self.buffer_px) for b in boxes]
+        if self.boxes == "union":
+            return sample.with_pixels(pixels, self.step(seed=seed, box=occluded[0]))
+        return sample.with_pixels(pixels, self.step(seed=seed, boxes=occluded))

@@ -1,0 +1,481 @@
+"""CBIS-DDSM: the case-description CSVs, the DICOM files in either download layout, and samples
+with ROI masks and per-abnormality labels.
+
+The dataset is hard to use correctly. This source reads the four CSVs with TCIA's exact schema
+and its quirks (``breast density`` in the calc files and ``breast_density`` in the mass files,
+CRLF rows, newlines inside quoted paths, ``N/A``/``NA``, out-of-range values flagged); it finds the
+files by their headers and UIDs rather than trusting the CSV paths, so the classic layout
+(``<case>/<study uid>/<series uid>/000000.dcm``) and the NBIA retriever's
+(``<case>/08-29-2017-DDSM-NA-<n>/1.000000-full mammogram images-<n>/1-1.dcm``) both work; it
+tells the ROI mask from the cropped image by content (the mask has the full image's shape and
+two values), whatever the CSV says; several abnormalities of one image become one sample with a
+union mask (or one sample each).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radprep.datasets.scan import scan_dicom
+from radprep.datasets.sources import Item, fingerprint, register_source, resolve
+from radprep.errors import InputError, RadprepWarning, SpecError
+from radprep.intensity.window import VOI
+from radprep.io.dicom import decode_stored, read_dicom, read_header
+from radprep.sample import Sample
+from radprep.spatial.resize import resize_mask
+
+__all__ = [
+    "CSV_FILES",
+    "PATHOLOGIES",
+    "CaseRow",
+    "cbis_items",
+    "load_cbis",
+    "parse_case_path",
+    "read_case_csv",
+]
+
+CSV_FILES = {
+    "mass_case_description_train_set.csv": ("mass", "train"),
+    "mass_case_description_test_set.csv": ("mass", "test"),
+    "calc_case_description_train_set.csv": ("calcification", "train"),
+    "calc_case_description_test_set.csv": ("calcification", "test"),
+}
+PATHOLOGIES = ("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
+_SEVERITY = {"MALIGNANT": 2, "BENIGN": 1, "BENIGN_WITHOUT_CALLBACK": 0}
+_MISSING = {"", "N/A", "NA", "NAN", "NONE", "NULL"}
+# The two spellings TCIA uses for the same columns, mapped to one name.
+_COLUMN_ALIASES = {
+    "breast density": "breast_density",
+    "breast_density": "breast_density",
+    "left or right breast": "laterality",
+    "image view": "view",
+    "abnormality id": "abnormality_id",
+    "abnormality type": "abnormality_type",
+    "calc type": "calc_type",
+    "calc distribution": "calc_distribution",
+    "mass shape": "mass_shape",
+    "mass margins": "mass_margins",
+    "image file path": "image_path",
+    "cropped image file path": "crop_path",
+    "roi mask file path": "mask_path",
+}
+_RANGES = {"breast_density": (1, 4), "assessment": (0, 5), "subtlety": (1, 5)}
+_CASE = re.compile(r"^(Mass|Calc)-(Training|Test)_(P_\d+)_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?$")
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One abnormality as a CSV row describes it (values cleaned, problems listed)."""
+
+    patient_id: str
+    abnormality_id: int
+    abnormality_type: str
+    official_split: str
+    laterality: str
+    view: str
+    pathology: str
+    labels: Mapping[str, Any]
+    image_path: str
+    crop_path: str
+    mask_path: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def image_case(self) -> str:
+        """The full image's case folder, e.g. ``Mass-Training_P_00001_LEFT_CC``."""
+        return self.image_path.split("/", 1)[0]
+
+    @property
+    def roi_case(self) -> str:
+        """The ROI folder, e.g. ``Mass-Training_P_00001_LEFT_CC_1``."""
+        return (self.mask_path or self.crop_path).split("/", 1)[0]
+
+
+def parse_case_path(path: str) -> dict[str, str] | None:
+    """Split a CBIS-DDSM case folder name into its parts (or None if it is not one)."""
+    m = _CASE.match(path.split("/", 1)[0].strip())
+    if not m:
+        return None
+    kind, split, patient, side, view, roi = m.groups()
+    return {
+        "abnormality_type": "mass" if kind == "Mass" else "calcification",
+        "official_split": "train" if split == "Training" else "test",
+        "patient_id": patient,
+        "laterality": side,
+        "view": view,
+        "roi_number": roi or "",
+    }
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = " ".join(value.split())  # also removes the newlines TCIA left inside quoted paths
+    return None if v.upper() in _MISSING else v
+
+
+def _number(value: str | None, name: str, problems: list[str]) -> int | None:
+    v = _clean(value)
+    if v is None:
+        return None
+    try:
+        n = int(float(v))
+    except ValueError:
+        problems.append(f"{name}={v!r} is not a number")
+        return None
+    lo, hi = _RANGES.get(name, (None, None))
+    if lo is not None and not (lo <= n <= hi):  # type: ignore[operator]
+        problems.append(f"{name}={n} is outside {lo}..{hi}")
+    return n
+
+
+def read_case_csv(path: str | Path) -> list[CaseRow]:
+    """Read one CBIS-DDSM case-description CSV (mass or calc, train or test).
+
+    Raises
+    ------
+    SpecError
+        If the file name is not one of :data:`CSV_FILES` or a required column is missing.
+    """
+    p = Path(path)
+    if p.name not in CSV_FILES:
+        raise SpecError(
+            f"{p.name}: not a CBIS-DDSM case file; expected one of {', '.join(CSV_FILES)}"
+        )
+    kind, split = CSV_FILES[p.name]
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+        names = {_COLUMN_ALIASES.get(k, k): v for k, v in header.items()}
+        needed = [
+            "patient_id",
+            "laterality",
+            "view",
+            "abnormality_id",
+            "pathology",
+            "image_path",
+            "mask_path",
+        ]
+        missing = [n for n in needed if n not in names]
+        if missing:
+            raise SpecError(
+                f"{p.name}: missing column(s) {', '.join(missing)}; is this a CBIS-DDSM CSV?"
+            )
+        rows = []
+        for raw in reader:
+            get = {k: raw.get(v) for k, v in names.items()}
+            problems: list[str] = []
+            pathology = (_clean(get.get("pathology")) or "").upper()
+            if pathology not in PATHOLOGIES:
+                problems.append(f"pathology={pathology!r} is not one of {', '.join(PATHOLOGIES)}")
+            labels = {
+                "abnormality_type": kind,
+                "pathology": pathology,
+                "assessment": _number(get.get("assessment"), "assessment", problems),
+                "breast_density": _number(get.get("breast_density"), "breast_density", problems),
+                "subtlety": _number(get.get("subtlety"), "subtlety", problems),
+                "calc_type": _clean(get.get("calc_type")),
+                "calc_distribution": _clean(get.get("calc_distribution")),
+                "mass_shape": _clean(get.get("mass_shape")),
+                "mass_margins": _clean(get.get("mass_margins")),
+            }
+            rows.append(
+                CaseRow(
+                    patient_id=_clean(get["patient_id"]) or "",
+                    abnormality_id=_number(get.get("abnormality_id"), "abnormality_id", problems)
+                    or 1,
+                    abnormality_type=kind,
+                    official_split=split,
+                    laterality=(_clean(get["laterality"]) or "").upper(),
+                    view=(_clean(get["view"]) or "").upper(),
+                    pathology=pathology,
+                    labels=labels,
+                    image_path=(_clean(get["image_path"]) or "").replace("\\", "/"),
+                    crop_path=(_clean(get.get("crop_path")) or "").replace("\\", "/"),
+                    mask_path=(_clean(get["mask_path"]) or "").replace("\\", "/"),
+                    problems=tuple(problems),
+                )
+            )
+    return rows
+
+
+def _find_csvs(root: Path, given: Sequence[str], base: Path) -> list[Path]:
+    if given:
+        return [resolve(base, g) for g in given]
+    found = sorted(p for p in root.rglob("*.csv") if p.name in CSV_FILES)
+    if not found:
+        raise SpecError(
+            f"source.root: no CBIS-DDSM case-description CSV under {root}; give source.csv "
+            f"(the files are named {', '.join(CSV_FILES)})"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class _Instance:
+    path: str
+    rows: int
+    columns: int
+    series: str
+
+
+class _Index:
+    """The DICOM instances of the download, by SeriesInstanceUID and by PatientID (case folder)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.by_series: dict[str, list[_Instance]] = defaultdict(list)
+        self.by_case: dict[str, list[_Instance]] = defaultdict(list)
+        self.by_folder: dict[str, list[_Instance]] = defaultdict(list)
+        for r in scan_dicom(root).table.to_pylist():
+            if not r["has_pixels"]:
+                continue
+            inst = _Instance(
+                str(root / r["path"]),
+                r["rows"] or 0,
+                r["columns"] or 0,
+                r["series_instance_uid"] or "",
+            )
+            self.by_series[inst.series].append(inst)
+            if r["patient_id"]:
+                self.by_case[r["patient_id"].strip()].append(inst)
+            self.by_folder[r["path"].split("/", 1)[0]].append(inst)
+
+    def lookup(self, csv_path: str) -> tuple[list[_Instance], str]:
+        """Instances for a CSV path: by the series UID folder, else by the case folder."""
+        parts = csv_path.split("/")
+        if len(parts) >= 3 and self.by_series.get(parts[2]):
+            return self.by_series[parts[2]], "series"
+        case = parts[0]
+        found = self.by_case.get(case) or self.by_folder.get(case) or []
+        return found, "case"
+
+
+def _select(groups: list[dict[str, Any]], select: Any) -> list[dict[str, Any]]:
+    """Filter on labels, then pick N per stratum (the notebook's balanced pick), seeded."""
+    if select is None:
+        return groups
+    kept = groups
+    for key, allowed in (select.where or {}).items():
+        values = {str(v).upper() for v in (allowed if isinstance(allowed, list) else [allowed])}
+        kept = [g for g in kept if str(g["labels"].get(key)).upper() in values]
+    if not select.per_stratum:
+        return kept
+    strata: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for g in kept:
+        strata[tuple(g["labels"].get(k) for k in select.strata)].append(g)
+    rng = random.Random(select.seed)
+    picked = []
+    for key in sorted(strata, key=lambda k: tuple(str(v) for v in k)):
+        members = sorted(strata[key], key=lambda g: g["id"])
+        rng.shuffle(members)
+        picked.extend(members[: select.per_stratum])
+    return sorted(picked, key=lambda g: g["id"])
+
+
+def _image_labels(rows: Sequence[CaseRow], binary: Mapping[str, int]) -> dict[str, Any]:
+    worst = max(rows, key=lambda r: _SEVERITY.get(r.pathology, -1))
+    first = rows[0]
+    pathologies = sorted({r.pathology for r in rows})
+    return {
+        **dict(worst.labels),
+        "pathology": worst.pathology,
+        "pathology_binary": binary.get(worst.pathology),
+        "mixed_pathology": len(pathologies) > 1,
+        "laterality": first.laterality,
+        "view": first.view,
+        "official_split": first.official_split,
+        "n_abnormalities": len(rows),
+        "abnormalities": [
+            {
+                "abnormality_id": r.abnormality_id,
+                **dict(r.labels),
+                "pathology_binary": binary.get(r.pathology),
+            }
+            for r in rows
+        ],
+    }
+
+
+def cbis_items(spec: Any, base: Path) -> list[Item]:
+    """List the samples of a CBIS-DDSM download (see the module docstring).
+
+    Files the CSVs name but the download lacks become items that fail with the reason, so the
+    run's failures list them; rows whose values are out of range keep their labels and carry a
+    warning.
+    """
+    root = resolve(base, spec.root)
+    if not root.is_dir():
+        raise SpecError(f"source.root: {root} is not a folder")
+    csvs = _find_csvs(root, spec.csv, base)
+    rows = [r for p in csvs for r in read_case_csv(p)]
+    index = _Index(root)
+    by_image: dict[str, list[CaseRow]] = defaultdict(list)
+    for r in rows:
+        by_image[r.image_case].append(r)
+    binary = dict(spec.pathology_binary)
+    groups: list[dict[str, Any]] = []
+    for case, case_rows in sorted(by_image.items()):
+        case_rows = sorted(case_rows, key=lambda r: r.abnormality_id)
+        units = [[r] for r in case_rows] if spec.per == "abnormality" else [case_rows]
+        for unit in units:
+            sid = case if spec.per == "image" else f"{case}_{unit[0].abnormality_id}"
+            groups.append(
+                {"id": sid, "case": case, "rows": unit, "labels": _image_labels(unit, binary)}
+            )
+    groups = _select(groups, spec.select)
+    both = _patients_in_both(rows)
+    items = []
+    for g in groups:
+        items.append(_item(g, index, both))
+    return items
+
+
+def _patients_in_both(rows: Iterable[CaseRow]) -> set[str]:
+    splits: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        splits[r.patient_id].add(r.official_split)
+    return {p for p, s in splits.items() if len(s) > 1}
+
+
+def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
+    rows: list[CaseRow] = group["rows"]
+    notes = [p for r in rows for p in r.problems]
+    full, how = index.lookup(rows[0].image_path)
+    if how == "case" and full:
+        notes.append(
+            f"the CSV's uid folders for {rows[0].image_case} are not in the download; "
+            "matched by PatientID"
+        )
+    rois: list[dict[str, Any]] = []
+    for r in rows:
+        candidates: dict[str, _Instance] = {}
+        for p in (r.mask_path, r.crop_path):
+            if p:
+                found, _ = index.lookup(p)
+                candidates.update({i.path: i for i in found})
+        # The ROI folder also holds the other abnormalities' files only in odd downloads: keep
+        # the candidates of this row's ROI folder.
+        rois.append({"abnormality_id": r.abnormality_id, "candidates": sorted(candidates)})
+    labels = dict(group["labels"])
+    labels["patient_in_both_official_splits"] = rows[0].patient_id in both
+    paths: list[str] = [full[0].path] if full else []
+    paths += [str(c) for roi in rois for c in roi["candidates"]]
+    return Item(
+        id=group["id"],
+        path=full[0].path if full else "",
+        fingerprint=fingerprint(*paths)
+        if paths and all(Path(p).exists() for p in paths)
+        else "missing",
+        labels=labels,
+        source={
+            "path": str(Path(full[0].path).relative_to(index.root)) if full else None,
+            "patient_id": rows[0].patient_id,
+            "series_instance_uid": full[0].series if full else None,
+        },
+        extra={
+            "full_candidates": [i.path for i in full],
+            "image_case": rows[0].image_case,
+            "rois": rois,
+            "notes": notes,
+            "mask_tolerance_px": None,
+            "mask_tolerance": None,
+        },
+    )
+
+
+def _read_stored(path: str) -> np.ndarray:
+    ds = read_header(path)
+    arr = decode_stored(path, ds)
+    return arr[0] if arr.ndim == 3 else arr
+
+
+def _is_mask(arr: np.ndarray) -> bool:
+    """True for a two-valued image (CBIS-DDSM masks are 0 and 255)."""
+    lo, hi = arr.min(), arr.max()
+    return not np.any((arr > lo) & (arr < hi))
+
+
+def load_cbis(item: Item, read: Any) -> Sample:
+    """Load a CBIS-DDSM sample: the full image, and the ROI masks told apart from the crops."""
+    if not item.path or not Path(item.path).exists():
+        raise InputError(
+            f"{item.extra.get('image_case', item.id)}: the full mammogram the CSV names is not in "
+            "the download (neither its uid folders nor a DICOM with that PatientID)"
+        )
+    for note in item.extra.get("notes", []):
+        warnings.warn(note, RadprepWarning, stacklevel=2)
+    voi = VOI.parse(read.window)
+    image = read_dicom(
+        item.path, frames=read.frame, voi=None if voi.mode == "none" else voi, out_dtype=read.dtype
+    )
+    shape = (image.spatial_shape[0], image.spatial_shape[1])
+    masks: dict[str, np.ndarray] = {}
+    tolerance = item.extra.get("mask_tolerance_px") or max(8, round(0.005 * max(shape)))
+    for roi in item.extra["rois"]:
+        aid = roi["abnormality_id"]
+        found = None
+        for cand in roi["candidates"]:
+            arr = _read_stored(cand)
+            if not _is_mask(arr):
+                continue
+            dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
+            if (dr, dc) == (0, 0):
+                found = arr > 0
+                break
+            if max(dr, dc) <= tolerance:
+                warnings.warn(
+                    f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
+                    f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
+                    RadprepWarning,
+                    stacklevel=2,
+                )
+                found = resize_mask(arr > 0, shape)
+                break
+            raise InputError(
+                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
+                f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
+            )
+        if found is None:
+            raise InputError(
+                f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
+                "ROI folder (a mask has the full image's size and two values)"
+            )
+        masks[f"roi_{aid}"] = found
+    union = np.zeros(shape, dtype=bool)
+    for m in masks.values():
+        union |= m
+    masks = {"roi": union, **masks} if len(masks) > 1 else {"roi": union}
+    return Sample(
+        image=image, masks=masks, labels=dict(item.labels), id=item.id, source=dict(item.source)
+    )
+
+
+register_source("cbis-ddsm", cbis_items, load_cbis)
+
+
+def both_splits_report(items: Sequence[Item]) -> dict[str, Any]:
+    """Patients who appear in both official files (train and test), for the run record."""
+    patients = sorted(
+        {
+            str(i.source.get("patient_id"))
+            for i in items
+            if i.labels.get("patient_in_both_official_splits")
+        }
+    )
+    return {"patients_in_both_official_splits": len(patients), "patients": patients}
+
+
+def count_by(items: Sequence[Item], key: str) -> dict[str, int]:
+    """Count items by a label (for summaries)."""
+    return dict(sorted(Counter(str(i.labels.get(key)) for i in items).items()))
