@@ -356,3 +356,39 @@ def test_official_split_moves_patients_in_both_files() -> None:
     assert kept["a"] == "train" and kept["b"] == "test"
     with pytest.raises(radprep.SpecError, match="has no official split"):
         official_split([SplitItem("x", "P9")])
+
+
+def test_reduced_read_keeps_the_rois_and_the_occlusion_buffer(
+    cbis_run: dict, tmp_path: Path
+) -> None:
+    data = recipe_for(cbis_run["root"])
+    data["read"]["reduce"] = 1
+    result = radprep.run(data, out=tmp_path / "reduced", executor="serial", progress="quiet")
+    assert result.failed == 0
+    rows = {(r["sample_id"], r["output"]): r for r in pq.read_table(result.manifest).to_pylist()}
+    for case in CASES:
+        full = cbis_run["full"][case.folder]["roi_bbox"]
+        half = rows[(case.folder, "full")]["roi_bbox"]
+        assert half is not None  # every ROI survives the reduction
+        assert all(abs(a - b) <= 2 for a, b in zip(full, half, strict=True)), (
+            case.folder,
+            full,
+            half,
+        )
+        steps = json.loads(rows[(case.folder, "occluded")]["steps"])
+        occ = next(s for s in steps if s["name"] == "occlude_roi")["params"]
+        read = next(s for s in steps if s["name"] == "read_dicom")["params"]
+        assert read["reduce"] == 1
+        # buffer_px stays in the file's pixels: 50 px of the file are 25 px at half size, so
+        # the occluded boxes are the full-size run's boxes halved.
+        assert occ["buffer_px"] == 50
+        full_steps = next(
+            r
+            for r in cbis_run["rows"]
+            if r["sample_id"] == case.folder and r["output"] == "occluded"
+        )
+        full_occ = next(s for s in json.loads(full_steps["steps"]) if s["name"] == "occlude_roi")[
+            "params"
+        ]
+        for small, big in zip(occ["boxes"], full_occ["boxes"], strict=True):
+            assert all(abs(2 * s - b) <= 3 for s, b in zip(small, big, strict=True)), (small, big)

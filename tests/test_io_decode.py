@@ -259,3 +259,36 @@ def test_jpeg2000_lossless_equals_its_uncompressed_twin(compressed: str, raw: st
         a = read_dicom(testdata(compressed)).pixels
         b = read_dicom(testdata(raw)).pixels
     np.testing.assert_array_equal(a, b)
+
+
+def test_reduced_read_decodes_only_the_needed_jpeg2000_levels() -> None:
+    j2k = read_dicom(testdata("RG3_J2KR.dcm"), voi="header", reduce=2)
+    raw = read_dicom(testdata("RG3_UNCR.dcm"), voi="header", reduce=2)
+    # ISO 15444-1 B.5: resolution level k has ceil(size / 2**k) samples.
+    assert j2k.pixels.shape == raw.pixels.shape == (440, 440)
+    assert j2k.history[0].params["decoder"] == "jpeg2000-reduced"
+    assert raw.history[0].params["decoder"] == "full"
+    # The wavelet low-pass and an area average agree closely (both are low-pass filters).
+    diff = np.abs(j2k.pixels.astype(np.float64) - raw.pixels)
+    assert diff.mean() < 0.01 and np.percentile(diff, 99) < 0.05
+    assert j2k.meta.source_scale == 4.0
+    assert j2k.geometry.spacing == pytest.approx((4.0, 4.0))
+
+
+def test_reduced_read_falls_back_to_a_full_decode() -> None:
+    # Pillow's OpenJPEG rejects RG1_J2KR's codestream below half size; radprep then decodes
+    # in full and area-averages, with the same result shape.
+    image = read_dicom(testdata("RG1_J2KR.dcm"), voi="header", reduce=2)
+    assert image.history[0].params["decoder"] == "full"
+    assert image.pixels.shape == (489, 461)
+
+
+def test_reduction_levels() -> None:
+    from radprep.io.dicom import reduction_levels
+
+    assert reduction_levels(4084, 3328, 299) == 3  # 416 px >= 299 on the short side
+    assert reduction_levels(4084, 3328, 417) == 2
+    assert reduction_levels(512, 512, 512) == 0
+    assert reduction_levels(100000, 100000, 1) == 5  # at most 5 levels
+    with pytest.raises(radprep.SpecError, match=r"reduce must be 0\.\.5, got 9"):
+        read_dicom(testdata("CT_small.dcm"), reduce=9)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from radprep.datasets.scan import scan_dicom
@@ -406,6 +407,13 @@ def _is_mask(arr: np.ndarray) -> bool:
     return not np.any((arr > lo) & (arr < hi))
 
 
+def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """A full-size mask on a reduced grid: a pixel is ROI when any ROI pixel falls in it, so
+    small lesions (calcifications) never vanish."""
+    area = cv2.resize(mask.astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+    return area > 0
+
+
 def load_cbis(item: Item, read: Any) -> Sample:
     """Load a CBIS-DDSM sample: the full image, and the ROI masks told apart from the crops."""
     if not item.path or not Path(item.path).exists():
@@ -417,9 +425,16 @@ def load_cbis(item: Item, read: Any) -> Sample:
         warnings.warn(note, RadprepWarning, stacklevel=2)
     voi = VOI.parse(read.window)
     image = read_dicom(
-        item.path, frames=read.frame, voi=None if voi.mode == "none" else voi, out_dtype=read.dtype
+        item.path,
+        frames=read.frame,
+        voi=None if voi.mode == "none" else voi,
+        out_dtype=read.dtype,
+        **read.reduce_args(),
     )
-    shape = (image.spatial_shape[0], image.spatial_shape[1])
+    # Masks are checked against the full-size image the header describes, then brought onto
+    # the grid the image was read at (smaller when read reduced).
+    shape = (image.meta.rows, image.meta.columns)
+    grid = (image.spatial_shape[0], image.spatial_shape[1])
     masks: dict[str, np.ndarray] = {}
     tolerance = item.extra.get("mask_tolerance_px") or max(8, round(0.005 * max(shape)))
     for roi in item.extra["rois"]:
@@ -452,7 +467,9 @@ def load_cbis(item: Item, read: Any) -> Sample:
                 "ROI folder (a mask has the full image's size and two values)"
             )
         masks[f"roi_{aid}"] = found
-    union = np.zeros(shape, dtype=bool)
+    if grid != shape:
+        masks = {name: _mask_onto(m, grid) for name, m in masks.items()}
+    union = np.zeros(grid, dtype=bool)
     for m in masks.values():
         union |= m
     masks = {"roi": union, **masks} if len(masks) > 1 else {"roi": union}

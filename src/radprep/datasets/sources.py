@@ -146,6 +146,7 @@ def load_dicom(item: Item, read: Any) -> Sample:
         frames=read.frame,
         voi=None if voi.mode == "none" else voi,
         out_dtype=read.dtype,
+        **read.reduce_args(),
     )
     return Sample(image=image, labels=dict(item.labels), id=item.id, source=dict(item.source))
 

@@ -8,11 +8,14 @@ asked for.
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -453,12 +456,85 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
     return arr
 
 
+MAX_REDUCE = 5
+_J2K_SYNTAXES = {
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+}
+
+
+def reduction_levels(rows: int, cols: int, target_px: int) -> int:
+    """The largest k (up to 5) such that the short side divided by 2**k still covers `target_px`.
+
+    An output of `target_px` on the short side needs no more than that many input pixels; every
+    halving below the input's size saves decoding and processing time.
+    """
+    short = min(rows, cols)
+    k = 0
+    while k < MAX_REDUCE and math.ceil(short / 2 ** (k + 1)) >= target_px:
+        k += 1
+    return k
+
+
+def _reduced_shape(rows: int, cols: int, k: int) -> tuple[int, int]:
+    # JPEG 2000's resolution level k has ceil(size / 2**k) samples (ISO 15444-1 B.5).
+    return math.ceil(rows / 2**k), math.ceil(cols / 2**k)
+
+
+def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | None:
+    """Decode only the wavelet levels a 1/2**k image needs (Pillow's OpenJPEG ``reduce``).
+
+    Returns None when the file does not qualify (not JPEG 2000, several frames, colour, signed
+    samples, or no Pillow JPEG 2000 support), so the caller decodes in full instead.
+    """
+    if (
+        meta.transfer_syntax_uid not in _J2K_SYNTAXES
+        or meta.number_of_frames != 1
+        or meta.is_color
+        or meta.pixel_representation != 0
+        or "PixelData" not in ds
+    ):
+        return None
+    try:
+        from PIL import Image as PILImage
+        from PIL import features
+
+        if not features.check("jpg_2000"):
+            return None
+        from pydicom.encaps import generate_frames
+
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        im = PILImage.open(io.BytesIO(frame))
+        im.reduce = k  # type: ignore[attr-defined]
+        im.load()
+        arr = np.asarray(im)
+    except Exception:
+        return None
+    if arr.ndim != 2 or arr.shape != _reduced_shape(meta.rows, meta.columns, k):
+        return None
+    if arr.dtype.itemsize == 2 and meta.bits_stored < 16:
+        # Pillow scales samples of precision < 16 up to 16 bits; undo it.
+        arr = np.right_shift(arr, 16 - meta.bits_stored)
+    dtype = np.uint8 if meta.bits_allocated <= 8 else np.uint16
+    return arr.astype(dtype, copy=False)
+
+
+def _reduce_stored(stored: np.ndarray, k: int) -> np.ndarray:
+    rows, cols = _reduced_shape(stored.shape[0], stored.shape[1], k)
+    return cv2.resize(stored, (cols, rows), interpolation=cv2.INTER_AREA)
+
+
 def read_dicom(
     path: PathLike,
     *,
     frames: Frames = None,
     voi: VOI | str | None = None,
     out_dtype: OutDtype = "float32",
+    reduce: int = 0,
+    reduce_to_px: int | None = None,
 ) -> Image:
     """Read a DICOM file into an Image.
 
@@ -475,6 +551,13 @@ def read_dicom(
         brighter", MONOCHROME1 inverted.
     out_dtype : {"float32", "uint8", "uint16"}
         With a VOI: float32 in [0, 1], or quantised to the full range of the type.
+    reduce : int
+        Read the image at 1/2**reduce of its size (0: full size). JPEG 2000 files decode only
+        the wavelet levels that size needs (much faster); others are decoded in full and
+        area-averaged. The geometry's spacing follows.
+    reduce_to_px : int, optional
+        Choose `reduce` automatically: the most reduction that keeps the short side at least
+        this many pixels (the largest output size of a recipe).
 
     Returns
     -------
@@ -502,7 +585,19 @@ def read_dicom(
         raise InvalidAttributeError(
             f"{where}: an image attribute cannot be read ({_one_line(e)}); fix the header"
         ) from e
-    stored = decode_stored(path, ds, frames)
+    if reduce_to_px is not None:
+        reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
+    if not 0 <= reduce <= MAX_REDUCE:
+        raise SpecError(f"reduce must be 0..{MAX_REDUCE}, got {reduce}")
+    single = frames is not None or meta.number_of_frames == 1
+    stored = _decode_j2k_reduced(ds, meta, reduce) if reduce and single and not frames else None
+    decoder = "jpeg2000-reduced" if stored is not None else "full"
+    if stored is None:
+        stored = decode_stored(path, ds, frames)
+        if reduce and stored.ndim == 2:
+            stored = _reduce_stored(stored, reduce)
+        elif reduce:
+            reduce = 0  # stacks and colour are read at full size
     steps: list[AppliedStep] = []
     if meta.photometric_interpretation == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
@@ -520,6 +615,9 @@ def read_dicom(
         steps.append(AppliedStep("ybr_to_rgb", {}))
     spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
     geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0))
+    scale = float(2**reduce)
+    if reduce:
+        geometry = geometry.resize((meta.rows, meta.columns), stored.shape[:2])
     mode = "identity" if is_identity_modality(meta) else ("lut" if meta.modality_lut else "rescale")
     read_step = AppliedStep(
         "read_dicom",
@@ -527,6 +625,8 @@ def read_dicom(
             "transfer_syntax": str(meta.transfer_syntax_uid),
             "frames": _frames_param(frames),
             "modality_lut": mode,
+            "reduce": reduce,
+            "decoder": decoder,
         },
     )
     frame_metas = _per_frame_metas(ds, meta, frames, stored, spatial_ndim)
@@ -538,6 +638,7 @@ def read_dicom(
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
+            meta = _replace(meta, source_scale=scale)
             return Image(
                 pixels,
                 geometry,
@@ -566,7 +667,7 @@ def read_dicom(
             "voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}
         ),
     )
-    return Image(pixels, geometry, _replace(meta, intensity="display"), history)
+    return Image(pixels, geometry, _replace(meta, intensity="display", source_scale=scale), history)
 
 
 def _per_frame_metas(

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from radprep.errors import SpecError
 from radprep.transforms.base import _REGISTRY, Transform, known_ops
@@ -126,6 +134,31 @@ class ReadSpec(_Strict):
         description="Display values as float32 in [0, 1], or quantised to uint16 (finer than "
         "any PNG; the fast path for 16-bit radiographs) or uint8",
     )
+
+    reduce: Literal["auto"] | int = Field(
+        default=0,
+        description="Read at 1/2**N of the size (0: full size), or 'auto': as small as the "
+        "outputs allow (the largest resize target still covered by the short side). JPEG 2000 "
+        "then decodes only the wavelet levels needed.",
+    )
+    reduce_to_px: int | None = Field(
+        default=None,
+        ge=1,
+        description="With reduce: auto, the short side to keep (filled in from the outputs).",
+    )
+
+    @field_validator("reduce")
+    @classmethod
+    def _reduce(cls, value: Any) -> Any:
+        if value != "auto" and not (isinstance(value, int) and 0 <= value <= 5):
+            raise ValueError(f"reduce must be 'auto' or 0..5, got {value!r}")
+        return value
+
+    def reduce_args(self) -> dict[str, Any]:
+        """The keyword arguments :func:`radprep.io.read_dicom` takes for this reduction."""
+        if self.reduce == "auto":
+            return {"reduce_to_px": self.reduce_to_px} if self.reduce_to_px else {}
+        return {"reduce": self.reduce}
 
     @field_validator("window")
     @classmethod
@@ -239,6 +272,28 @@ class Recipe(_Strict):
             if not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"output name {name!r} must be letters, digits, '_' or '-'")
         return value
+
+    @model_validator(mode="after")
+    def _auto_reduce(self) -> Recipe:
+        if self.read.reduce == "auto" and self.read.reduce_to_px is None:
+            side = self.output_side_px()
+            if side is not None:
+                object.__setattr__(
+                    self, "read", self.read.model_copy(update={"reduce_to_px": side})
+                )
+        return self
+
+    def output_side_px(self) -> int | None:
+        """The largest side any output is resized to, or None when some output keeps the
+        image's own size (then nothing can be read reduced)."""
+        sides = []
+        for out in self.outputs.values():
+            sizes = [s.get("size") for s in [*self.steps, *out.steps] if s.get("op") == "resize"]
+            if not sizes or sizes[-1] is None:
+                return None
+            size = sizes[-1]
+            sides.append(max(size) if isinstance(size, (list, tuple)) else int(size))
+        return max(sides) if sides else None
 
     def transforms(self) -> tuple[list[Transform], dict[str, list[Transform]]]:
         """Build the shared steps and each output's steps (SpecError names the location)."""

@@ -54,10 +54,12 @@ class OccludeROI(Transform):
         shape = sample.image.pixels.shape
         boxes = [as_bbox(roi, shape)] if self.boxes == "union" else bboxes_from_mask(roi)
         seed = int(params.get("seed", self.seed))
+        # buffer_px is in the file's pixels; the image may have been read reduced.
+        buffer = round(self.buffer_px / sample.image.meta.source_scale)
         pixels = sample.image.pixels
         for box in boxes:
-            pixels = occlude_roi(pixels, box, buffer_px=self.buffer_px, fill=self.fill, seed=seed)
-        occluded = [occlusion_box(b, shape, buffer_px=self.buffer_px) for b in boxes]
+            pixels = occlude_roi(pixels, box, buffer_px=buffer, fill=self.fill, seed=seed)
+        occluded = [occlusion_box(b, shape, buffer_px=buffer) for b in boxes]
         if self.boxes == "union":
             return sample.with_pixels(pixels, self.step(seed=seed, box=occluded[0]))
         return sample.with_pixels(pixels, self.step(seed=seed, boxes=occluded))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from radprep._validate import check_choice, check_positive
@@ -38,6 +38,14 @@ __all__ = [
     "Resize",
     "Rot90",
 ]
+
+
+def _output_pixels(sample: Sample) -> Sample:
+    """After a resize, pixel options refer to the output's pixels (see ImageMeta.source_scale)."""
+    if sample.image.meta.source_scale == 1.0:
+        return sample
+    meta = replace(sample.image.meta, source_scale=1.0)
+    return replace(sample, image=replace(sample.image, meta=meta))
 
 
 def _margin(value: Any, name: str) -> int | tuple[int, int]:
@@ -127,10 +135,27 @@ class CropToBBox(Transform):
                     "ImagerPixelSpacing (0018,1164) absent); margin_mm needs it, use margin_px"
                 )
             spacing = geometry.spacing
+        scale = sample.image.meta.source_scale
+        margin: int | tuple[int, int] = self.margin_px
+        if scale != 1.0:
+            # Pixel options are in the file's pixels; the image was read reduced.
+            margin = (
+                tuple(round(m / scale) for m in margin)  # type: ignore[assignment]
+                if isinstance(margin, tuple)
+                else round(margin / scale)
+            )
+            if self.bbox is not None:
+                y0, x0, y1, x1 = self.bbox
+                target = (
+                    int(y0 // scale),
+                    int(x0 // scale),
+                    int(-(-(y1 + 1) // scale)) - 1,
+                    int(-(-(x1 + 1) // scale)) - 1,
+                )
         pixels, box = crop_to_bbox(
             sample.image.pixels,
             target,
-            margin_px=self.margin_px,
+            margin_px=margin,
             margin_mm=self.margin_mm,
             spacing_mm=spacing,
         )
@@ -191,6 +216,9 @@ class Resize(Transform):
         fit_shape((1, 1), self.size, self.fit)  # validates size against fit
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
+        return _output_pixels(self._resize(sample))
+
+    def _resize(self, sample: Sample) -> Sample:
         if self.fit != "letterbox":
             new = fit_shape(sample.image.spatial_shape, self.size, self.fit)
             return sample.resize(new, interpolation=self.interpolation, step=self.step(shape=new))
