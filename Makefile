@@ -33,9 +33,21 @@ demo: $(STAMP)
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP)
+# MONAI is compared in its own environment (torch==2.13.0 is the CPU wheel this machine
+# serves; any other torch pulls GPU packages), never in the project's.
+MONAI_VENV := benchmarks/.venv-monai
+$(MONAI_VENV)/.installed:
+	-$(PYTHON) -m venv $(MONAI_VENV) && $(MONAI_VENV)/bin/python -m pip install -q torch==2.13.0 \
+	  && $(MONAI_VENV)/bin/python -m pip install -q monai pydicom pillow pylibjpeg pylibjpeg-openjpeg \
+	  && touch $@
+
+bench: $(STAMP) $(MONAI_VENV)/.installed
 	$(BIN)/python benchmarks/decode.py
 	$(BIN)/python benchmarks/ops.py
+	$(BIN)/python benchmarks/runner.py
+	$(BIN)/python benchmarks/deid.py
+	$(BIN)/python benchmarks/report.py
+	RADPREP_MONAI_PYTHON=$(MONAI_VENV)/bin/python $(BIN)/python benchmarks/reference.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
