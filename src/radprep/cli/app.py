@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from radprep import __version__
-from radprep.cli import convert, demo, index, info, run
+from radprep.cli import convert, deid, demo, index, info, run
 from radprep.cli._common import State
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command("info")(info.info)
 app.command("convert")(convert.convert)
 app.command("index")(index.index)
 app.command("demo")(demo.demo)
+app.command("deid")(deid.deid)
 app.command("run")(run.run)
 app.command("validate")(run.validate)
 app.add_typer(run.recipes_app, name="recipes")

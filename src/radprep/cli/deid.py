@@ -1,0 +1,222 @@
+"""`radprep deid IN OUT`: de-identify DICOM files by PS3.15 Annex E, on the runner."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from radprep.cli._common import (
+    EXIT_FAILURES,
+    EXIT_USAGE,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+)
+from radprep.deid.audit import AuditRecord, audit_jsonl
+from radprep.deid.config import DeidConfig
+from radprep.deid.core import DeidResult, deidentify_file
+from radprep.deid.crosswalk import check_outside, write_crosswalk
+from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
+from radprep.errors import SpecError
+from radprep.io.write import atomic_write_bytes
+from radprep.run.executor import get_executor
+
+# --retain names -> DeidConfig fields (PS3.15 E.3 option names).
+RETAIN_OPTIONS: dict[str, str] = {
+    "longitudinal-modified-dates": "retain_longitudinal_modified_dates",
+    "longitudinal-full-dates": "retain_longitudinal_full_dates",
+    "patient-characteristics": "retain_patient_characteristics",
+    "device-identity": "retain_device_identity",
+    "institution-identity": "retain_institution_identity",
+    "uids": "retain_uids",
+    "safe-private": "retain_safe_private",
+}
+
+
+@dataclass(frozen=True)
+class DeidTask:
+    """De-identify one file (picklable: it runs in worker processes or on a cluster)."""
+
+    out_root: str
+    config: DeidConfig
+    key: bytes
+    with_crosswalk: bool = False
+
+    def __call__(self, path: str) -> DeidResult:
+        return deidentify_file(
+            path, self.out_root, self.config, self.key, with_crosswalk=self.with_crosswalk
+        )
+
+
+def build_config(
+    retain: list[str], *, basic: bool, clean_descriptors: bool, quarantine_dir: Path | None
+) -> DeidConfig:
+    """Return the DeidConfig the command line asks for.
+
+    Raises
+    ------
+    SpecError
+        For an unknown --retain name (the valid ones are listed).
+    """
+    fields: dict[str, object] = {}
+    if basic:
+        fields["retain_longitudinal_modified_dates"] = False
+        fields["retain_patient_characteristics"] = False
+    for item in (part.strip() for r in retain for part in r.split(",")):
+        if not item:
+            continue
+        name = RETAIN_OPTIONS.get(item.lower().replace("_", "-"))
+        if name is None:
+            raise SpecError(
+                f"--retain {item!r} is not an option; choose from {', '.join(RETAIN_OPTIONS)}"
+            )
+        fields[name] = True
+    if fields.get("retain_longitudinal_full_dates"):
+        fields["retain_longitudinal_modified_dates"] = False
+    if clean_descriptors:
+        fields["clean_descriptors"] = True
+    if quarantine_dir is not None:
+        fields["quarantine"] = "hold"
+        fields["quarantine_dir"] = quarantine_dir
+    try:
+        return DeidConfig(**fields)  # type: ignore[arg-type]
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise SpecError(f"de-identification options: {first['msg']}") from None
+
+
+def _inputs(src: Path, out: Path) -> list[str]:
+    if src.is_file():
+        return [str(src)]
+    out_resolved = out.resolve()
+    found = []
+    for p in sorted(src.rglob("*")):
+        if not p.is_file():
+            continue
+        rp = p.resolve()
+        if rp == out_resolved or out_resolved in rp.parents:
+            continue  # never read our own outputs back in
+        found.append(str(p))
+    return found
+
+
+@handle_errors
+def deid(
+    src: Path = typer.Argument(..., help="A DICOM file, or a folder (read recursively)."),
+    out: Path = typer.Argument(..., help="Output folder: <StudyUID>/<SeriesUID>/<SOPUID>.dcm."),
+    key_file: Path | None = typer.Option(
+        None, "--key-file", help=f"File holding the secret key (else ${KEY_ENV})."
+    ),
+    retain: list[str] = typer.Option(
+        [],
+        "--retain",
+        help="Add a PS3.15 option: " + ", ".join(RETAIN_OPTIONS) + " (repeat or comma-separate). "
+        "Default: longitudinal-modified-dates and patient-characteristics.",
+    ),
+    basic: bool = typer.Option(
+        False, "--basic", help="Basic Profile only: drop the default options (add with --retain)."
+    ),
+    clean_descriptors: bool = typer.Option(
+        False, "--clean-descriptors", help="Clean Descriptors: keep descriptions, scrubbed."
+    ),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."
+    ),
+    crosswalk: Path | None = typer.Option(
+        None, "--crosswalk", help="Write original -> pseudonym here (outside OUT; mode 0600)."
+    ),
+    quarantine_dir: Path | None = typer.Option(
+        None,
+        "--quarantine-dir",
+        help="Hold images that need pixel review here (outside OUT) instead of only listing them.",
+    ),
+    ephemeral: bool = typer.Option(
+        False, "--ephemeral-key", help="Use a random one-off key (pseudonyms match no other batch)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
+) -> None:
+    """De-identify DICOM files (PS3.15 Basic Profile + options), named by new UIDs only."""
+    if not src.exists():
+        raise fail(f"no such file or folder: {src}", EXIT_USAGE)
+    if workers is not None and workers < 1:
+        raise fail(f"--workers must be >= 1, got {workers}", EXIT_USAGE)
+    if ephemeral and key_file is not None:
+        raise fail("--ephemeral-key and --key-file exclude each other; give one", EXIT_USAGE)
+    if crosswalk is not None:
+        check_outside(crosswalk, out, "--crosswalk")
+    if quarantine_dir is not None:
+        check_outside(quarantine_dir, out, "--quarantine-dir")
+    config = build_config(
+        retain, basic=basic, clean_descriptors=clean_descriptors, quarantine_dir=quarantine_dir
+    )
+    if ephemeral:
+        key = ephemeral_key()
+        err_console.print(
+            "radprep: warning: --ephemeral-key: a random key for this run only; its pseudonyms, "
+            "UIDs and date shifts will not match those of any other batch",
+            markup=False,
+        )
+    else:
+        key = load_key(key_file)
+
+    items = _inputs(src, out)
+    task = DeidTask(str(out), config, key, with_crosswalk=crosswalk is not None)
+    records: list[AuditRecord] = []
+    rows: list[tuple[str, str, str]] = []
+    counts = {"written": 0, "unchanged": 0, "quarantined": 0, "skipped": 0, "failed": 0}
+    failures: list[str] = []
+    with get_executor("processes", workers=workers, scheduler=scheduler) as ex:
+        for item, outcome in ex.map(task, items):
+            if outcome.ok and outcome.value is not None:
+                result: DeidResult = outcome.value
+                rec = result.record
+                records.append(rec)
+                rows.extend(result.crosswalk)
+                counts[rec.status] += 1
+                if rec.status == "skipped":
+                    if not quiet:
+                        console.print(f"skipped {item} ({rec.reason})", markup=False)
+                elif rec.status == "quarantined":
+                    held = f"; held in {result.path}" if result.path else ""
+                    err_console.print(
+                        f"radprep: warning: {item}: needs pixel review ({rec.reason}); not written "
+                        f"to the output{held}",
+                        markup=False,
+                    )
+                elif not quiet:
+                    console.print(f"{rec.status} {item} -> {rec.output}", markup=False)
+            elif outcome.error == "NotDicomError":
+                records.append(AuditRecord(status="skipped", error=outcome.error))
+                counts["skipped"] += 1
+                if not quiet:
+                    console.print(f"skipped {item} (not DICOM)", markup=False)
+            else:
+                records.append(AuditRecord(status="failed", error=outcome.error))
+                counts["failed"] += 1
+                failures.append(outcome.message)
+
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    audit_path = atomic_write_bytes(out / "deid-audit" / f"{stamp}.jsonl", audit_jsonl(records))
+    if crosswalk is not None:
+        write_crosswalk(crosswalk, rows, out_root=out)
+    for message in failures:
+        err_console.print(f"radprep: error: {message}", markup=False)
+    done = counts["written"] + counts["unchanged"]
+    console.print(
+        f"{done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
+        f"{counts['quarantined']} quarantined for pixel review; {counts['skipped']} skipped "
+        f"(not DICOM, or a DICOMDIR); {counts['failed']} failed; audit: {audit_path}"
+        + (f"; crosswalk: {crosswalk}" if crosswalk is not None else ""),
+        markup=False,
+    )
+    if failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+__all__ = ["RETAIN_OPTIONS", "DeidTask", "build_config", "deid"]

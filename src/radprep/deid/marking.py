@@ -1,0 +1,75 @@
+"""Mark a de-identified data set as such (PS3.15 E.1.1, PS3.3 C.7.1.1, CID 7050)."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from radprep.deid.config import DeidConfig
+
+__all__ = ["CID_7050", "mark_deidentified", "method_codes"]
+
+# CID 7050 "De-identification Method" (coding scheme DCM): code value -> code meaning.
+CID_7050: dict[str, str] = {
+    "113100": "Basic Application Confidentiality Profile",
+    "113101": "Clean Pixel Data Option",
+    "113104": "Clean Structured Content Option",
+    "113105": "Clean Descriptors Option",
+    "113106": "Retain Longitudinal Temporal Information Full Dates Option",
+    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
+    "113108": "Retain Patient Characteristics Option",
+    "113109": "Retain Device Identity Option",
+    "113110": "Retain UIDs Option",
+    "113111": "Retain Safe Private Option",
+    "113112": "Retain Institution Identity Option",
+}
+
+_OPTION_CODES: dict[str, str] = {
+    "clean_descriptors": "113105",
+    "retain_longitudinal_full_dates": "113106",
+    "retain_longitudinal_modified_dates": "113107",
+    "retain_patient_characteristics": "113108",
+    "retain_device_identity": "113109",
+    "retain_uids": "113110",
+    "retain_safe_private": "113111",
+    "retain_institution_identity": "113112",
+}
+
+
+def method_codes(config: DeidConfig, *, pixels_cleaned: bool = False) -> list[str]:
+    """Return the CID 7050 code values of the profile and of each option used."""
+    codes = ["113100"]
+    if pixels_cleaned:
+        codes.append("113101")
+    codes += [_OPTION_CODES[name] for name in config.options_used()]
+    return sorted(codes)
+
+
+def mark_deidentified(
+    ds: Dataset, config: DeidConfig, *, pixels_cleaned: bool = False, tool: str = "radprep"
+) -> None:
+    """Set PatientIdentityRemoved, DeidentificationMethod and its code sequence on `ds`.
+
+    Also LongitudinalTemporalInformationModified (0028,0303): MODIFIED when dates were shifted,
+    UNMODIFIED when kept in full, REMOVED otherwise. `ds` is the new data set being built.
+    """
+    codes = method_codes(config, pixels_cleaned=pixels_cleaned)
+    ds.PatientIdentityRemoved = "YES"
+    # DeidentificationMethod is LO (64 characters a value): one value for the tool, one per code.
+    ds.DeidentificationMethod = [f"{tool}: PS3.15 Table E.1-1 with options"] + [
+        CID_7050[c][:64] for c in codes
+    ]
+    items = []
+    for code in codes:
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = CID_7050[code]
+        items.append(item)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    if config.retain_longitudinal_modified_dates:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    elif config.retain_longitudinal_full_dates:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
