@@ -22,6 +22,7 @@ from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
 from radprep.errors import SpecError
 from radprep.io.write import atomic_write_bytes
+from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.run.executor import get_executor
@@ -192,6 +193,10 @@ def run_recipe(
     items = sorted(enumerate_items(recipe.source, base), key=lambda it: it.id)
     if limit is not None:
         items = items[:limit]
+    privacy = None
+    if recipe.deid is not None and recipe.deid.enabled:
+        privacy = Privacy.from_spec(recipe.deid, base)
+        items = sorted(privacy.items(items), key=lambda it: it.id)
     splits, split_info = _splits(recipe, items)
     result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
@@ -209,6 +214,11 @@ def run_recipe(
             with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
                 for item, outcome in ex.map(job, todo):
                     payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
+                    message = outcome.message
+                    if privacy is not None:
+                        message = privacy.scrub(message, item.id)
+                        if payload:
+                            payload["warnings"] = privacy.scrub_all(payload["warnings"], item.id)
                     ledger.record(
                         item.id,
                         run_hash=rhash,
@@ -216,7 +226,7 @@ def run_recipe(
                         ok=outcome.ok,
                         payload=payload,
                         error=outcome.error,
-                        message=outcome.message,
+                        message=message,
                         seconds=outcome.seconds,
                     )
                     if outcome.ok:
@@ -271,8 +281,19 @@ def run_recipe(
         rlines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in report_items)
         atomic_write_bytes(out_dir / "report" / "items.jsonl", rlines.encode())
     result.seconds = time.perf_counter() - t0
+    recorded_recipe = recipe.model_dump(mode="json", exclude={"out"})
+    if privacy is not None:
+        # Folder names may carry patient names; the run record keeps none.
+        recorded_recipe["source"] = {
+            k: ("<redacted>" if k in ("root", "csv", "labels_csv") else v)
+            for k, v in recorded_recipe["source"].items()
+        }
+        atomic_write_bytes(
+            out_dir / "deid_summary.json",
+            (json.dumps(privacy.summary(len(items)), indent=2, sort_keys=True) + "\n").encode(),
+        )
     run_info = {
-        "recipe": recipe.model_dump(mode="json", exclude={"out"}),
+        "recipe": recorded_recipe,
         "recipe_hash": rhash,
         "versions": _versions(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -290,6 +311,7 @@ def run_recipe(
         },
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
         "split": split_info,
+        "deid": privacy.summary(len(items)) if privacy is not None else None,
     }
     result.run_file = atomic_write_bytes(
         out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()

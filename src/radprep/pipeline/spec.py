@@ -37,6 +37,7 @@ __all__ = [
     "OutputSpec",
     "ReadSpec",
     "Recipe",
+    "SeriesFolderSource",
     "builtin_recipes",
     "load_recipe",
     "recipe_hash",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 RECIPE_VERSION = 1
-OUTPUT_FORMATS = ("png8", "png16", "npy", "npz")
+OUTPUT_FORMATS = ("png8", "png16", "npy", "npz", "nifti", "nrrd")
 
 
 class _Strict(BaseModel):
@@ -93,7 +94,38 @@ class CbisDdsmSource(_Strict):
     select: SelectSpec | None = None
 
 
-SourceSpec = Annotated[DicomFolderSource | CbisDdsmSource, Field(discriminator="kind")]
+class SeriesFolderSource(_Strict):
+    """Every image series under a folder as a volume (one item per series, or per slice).
+
+    DICOM SEG objects in the folder attach to the series they reference; NIfTI/NRRD label files
+    in `masks` attach by name: ``<series key or SeriesInstanceUID>[__<mask name>].nii.gz``.
+    """
+
+    kind: Literal["series-folder"] = "series-folder"
+    root: str = Field(description="The folder to scan recursively.")
+    per: Literal["series", "slice"] = Field(
+        default="series", description="One item per series (a volume) or per slice (2D)."
+    )
+    modalities: list[str] = Field(
+        default_factory=list, description="Keep only these modalities (e.g. [CT]); all if empty."
+    )
+    masks: str | None = Field(
+        default=None, description="A folder of NIfTI/NRRD label files named by series (optional)."
+    )
+    merge_masks: str | None = Field(
+        default=None, description="Merge every mask of a series into one mask of this name."
+    )
+    irregular: Literal["warn", "resample", "error"] = Field(
+        default="warn", description="Missing slices or uneven spacing: warn, resample or error."
+    )
+    tilt: Literal["resample", "keep", "error"] = Field(
+        default="resample", description="Gantry tilt: resample, keep (sheared) or error."
+    )
+
+
+SourceSpec = Annotated[
+    DicomFolderSource | CbisDdsmSource | SeriesFolderSource, Field(discriminator="kind")
+]
 
 
 class SplitSpec(_Strict):
@@ -222,7 +254,7 @@ class OutputSpec(_Strict):
     """One named output branch: its own steps after the shared ones, what it writes, how."""
 
     steps: list[dict[str, Any]] = Field(default_factory=list)
-    format: Literal["png8", "png16", "npy", "npz"] = "png8"
+    format: Literal["png8", "png16", "npy", "npz", "nifti", "nrrd"] = "png8"
     write: str = Field(
         default="image",
         description="'image', or 'mask:NAME' to write a mask through the same geometry",
@@ -249,6 +281,19 @@ class ReportSpec(_Strict):
     page_size: int = Field(default=200, ge=10, le=5000, description="Thumbnails per page.")
 
 
+class DeidSpec(_Strict):
+    """De-identification of a run: keyed pseudonyms for sample and patient ids, UIDs mapped,
+    source paths removed; no original value in file names, the manifest, logs or the report.
+    The key comes from `key_file`, else RADPREP_DEID_KEY; without one the run refuses unless
+    `ephemeral_key` is true. (To de-identify DICOM files themselves: `radprep deid`.)"""
+
+    enabled: bool = True
+    key_file: str | None = None
+    ephemeral_key: bool = False
+    sample_id_format: str = "S{hash:12}"
+    patient_id_format: str = "P{hash:10}"
+
+
 class Recipe(_Strict):
     """A whole run: where items come from, how they are read, processed and written."""
 
@@ -262,6 +307,7 @@ class Recipe(_Strict):
     manifest: ManifestSpec = Field(default_factory=ManifestSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
     split: SplitSpec | None = None
+    deid: DeidSpec | None = None
     out: str | None = Field(default=None, description="Output folder (or --out).")
     seed: int = 0
 
