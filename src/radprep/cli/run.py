@@ -61,6 +61,8 @@ def run(
     console.print(f"outputs:  {result.out_dir}", markup=False)
     console.print(f"manifest: {result.manifest}", markup=False)
     console.print(f"run:      {result.run_file}", markup=False)
+    if result.report is not None:
+        console.print(f"report:   {result.report}", markup=False)
     if result.failed:
         console.print(f"failures: {result.failures_file}", markup=False)
         for f in result.failures[:10]:

@@ -25,6 +25,7 @@ from radprep.io.write import atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
+from radprep.report import build_report
 from radprep.run.executor import get_executor
 from radprep.run.ledger import Ledger
 from radprep.run.progress import Progress
@@ -50,6 +51,7 @@ class RunResult:
     manifest: Path | None = None
     failures_file: Path | None = None
     run_file: Path | None = None
+    report: Path | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -316,4 +318,6 @@ def run_recipe(
     result.run_file = atomic_write_bytes(
         out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()
     )
+    if recipe.report.enabled:
+        result.report = build_report(out_dir)
     return result

@@ -7,10 +7,11 @@ again: the original (downscaled), its ROI masks, and every output get a thumbnai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from radprep._dtype import convert_dtype
@@ -19,7 +20,15 @@ from radprep.io.write import atomic_write_bytes
 from radprep.sample import Sample
 from radprep.spatial.resize import resize
 
-__all__ = ["HIST_BINS", "THUMB_PX", "display_u8", "histogram", "item_report", "thumbnail"]
+__all__ = [
+    "HIST_BINS",
+    "THUMB_PX",
+    "display_u8",
+    "histogram",
+    "item_report",
+    "mask_outline",
+    "thumbnail",
+]
 
 THUMB_PX = 256
 HIST_BINS = 64
@@ -67,6 +76,39 @@ def histogram(array: np.ndarray) -> list[int]:
     return [int(c) for c in counts]
 
 
+def mask_outline(mask_u8: np.ndarray, shape: Sequence[int] | None = None) -> list[list[list[int]]]:
+    """Return the outer contours of a 0/255 mask as polygons of [x, y] points.
+
+    Parameters
+    ----------
+    mask_u8 : ndarray
+        A 2D mask (for instance a thumbnail); pixels above 127 are inside.
+    shape : (rows, cols), optional
+        The grid the points are given on (the original image): points are scaled from the
+        mask's grid to it, at pixel centres. Default: the mask's own grid.
+
+    Returns
+    -------
+    list of list of [int, int]
+        One polygon per outer contour (simplified to within a pixel), sorted top to bottom.
+    """
+    found, _ = cv2.findContours(
+        (mask_u8 > 127).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    rows, cols = mask_u8.shape[:2]
+    sy, sx = (1.0, 1.0) if shape is None else (shape[0] / rows, shape[1] / cols)
+    polygons = []
+    for c in sorted(found, key=lambda c: (int(c[:, 0, 1].min()), int(c[:, 0, 0].min()))):
+        pts = cv2.approxPolyDP(c, 0.75, True)[:, 0, :]
+        if shape is None:
+            polygons.append([[int(x), int(y)] for x, y in pts])
+        else:
+            polygons.append(
+                [[round((x + 0.5) * sx - 0.5), round((y + 0.5) * sy - 0.5)] for x, y in pts]
+            )
+    return polygons
+
+
 def _write(out_dir: Path, kind: str, sample_id: str, array: np.ndarray) -> str:
     rel = f"report/thumbs/{kind}/{sample_id}.png"
     atomic_write_bytes(out_dir / rel, encode(array, "png8"))
@@ -93,15 +135,19 @@ def item_report(
     -------
     dict
         ``thumbs`` (kind -> relative path), ``source_shape``, ``hist_before`` and
-        ``hist_after`` (output -> counts, images only).
+        ``hist_after`` (output -> counts, images only); for a sample with masks also
+        ``roi_outline``: the outline of their union as polygons of [x, y] in original pixels.
     """
     out = Path(out_dir)
+    extra: dict[str, Any] = {}
     thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
     if before.masks:
         union = np.zeros(before.image.spatial_shape[:2], dtype=bool)
         for m in before.masks.values():
             union |= m > 0
-        thumbs["source-roi"] = _write(out, "source-roi", before.id, thumbnail(union, mask=True))
+        roi_thumb = thumbnail(union, mask=True)
+        thumbs["source-roi"] = _write(out, "source-roi", before.id, roi_thumb)
+        extra["roi_outline"] = mask_outline(roi_thumb, before.image.spatial_shape[:2])
     hist_after = {}
     for name, (array, is_mask) in written.items():
         thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
@@ -112,4 +158,5 @@ def item_report(
         "source_shape": [int(v) for v in before.image.spatial_shape[:2]],
         "hist_before": histogram(before.image.pixels),
         "hist_after": hist_after,
+        **extra,
     }
