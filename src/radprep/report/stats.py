@@ -340,7 +340,8 @@ def label_split_counts(
     -------
     dict
         Label name -> ``{"splits": [...], "rows": [(value, [count per split], total)]}``; labels
-        with more than 50 distinct values are left out (they are not categories).
+        with more than 50 distinct values, and list or record labels (such as CBIS-DDSM's
+        per-abnormality list), are left out (they are not categories).
     """
     names = sorted({k for v in labels.values() for k in v})
     all_splits = sorted(set(splits.values()) or {NO_SPLIT}, key=split_order)
@@ -351,8 +352,9 @@ def label_split_counts(
             if name in lab:
                 counter[(lab[name], splits.get(sid, NO_SPLIT))] += 1
         values = sorted({v for v, _ in counter})
-        if len(values) > _MAX_LABEL_VALUES:
-            continue
+        structured = any(v.startswith(("[", "{")) for v in values)
+        if len(values) > _MAX_LABEL_VALUES or structured:
+            continue  # not a category: many values, or a list of records (per-abnormality)
         rows = []
         for v in values:
             per = [counter[(v, s)] for s in all_splits]
