@@ -30,10 +30,8 @@ from PIL import Image as PILImage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, stats, table, timeit, write_result
-
 from radprep.datasets.cbis_demo import DEMO_CASES, build_cbis_dataset
 from radprep.export.png import encode
-from radprep.jobs.runner import run_recipe
 from radprep.spatial.resize import resize
 
 ROWS, COLS = 4084, 3328
@@ -94,8 +92,14 @@ def notebook_way(root: Path, out: Path) -> list[float]:
         ds = pydicom.dcmread(full)
         png16 = out / f"{full.parent.name}.png"
         PILImage.fromarray(ds.pixel_array.astype(np.uint16)).save(png16)  # step 1: PNG16
-        mask_path = next((full.parents[2].parent / (full.parents[2].name + "_1")).rglob("000001.dcm"), None)
-        mask = pydicom.dcmread(mask_path).pixel_array if mask_path else np.zeros((ROWS, COLS), np.uint8)
+        mask_path = next(
+            (full.parents[2].parent / (full.parents[2].name + "_1")).rglob("000001.dcm"), None
+        )
+        mask = (
+            pydicom.dcmread(mask_path).pixel_array
+            if mask_path
+            else np.zeros((ROWS, COLS), np.uint8)
+        )
         img = PILImage.open(png16)
         arr = np.asarray(img).astype(np.uint16)
         rows = np.nonzero(mask.any(axis=1))[0]
@@ -119,7 +123,9 @@ def monai_way(root: Path, out: Path) -> list[float] | str:
     for full in full_images(root):
         side = COLS
         args.append(f"{full}:{(ROWS - side) // 2},0,{side}")
-    proc = subprocess.run([py, str(HERE / "monai_job.py"), str(out), *args], capture_output=True, text=True)
+    proc = subprocess.run(
+        [py, str(HERE / "monai_job.py"), str(out), *args], capture_output=True, text=True
+    )
     if proc.returncode:
         return "MONAI failed: " + proc.stderr.strip().splitlines()[-1][:200]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -135,15 +141,20 @@ def floors(raw: Path, j2k: Path) -> list[list[str]]:
         return med
 
     read = add("read the file's bytes (uncompressed, 27 MB)", lambda: f_raw.read_bytes())
-    dec = add("decode, uncompressed (pydicom pixel_array)", lambda: pydicom.pixels.pixel_array(f_raw))
+    dec = add(
+        "decode, uncompressed (pydicom pixel_array)", lambda: pydicom.pixels.pixel_array(f_raw)
+    )
     ds = pydicom.dcmread(f_j2k)
     for plugin in ("pylibjpeg", "gdcm", "pillow"):
         try:
             pydicom.pixels.pixel_array(ds, decoding_plugin=plugin)
-        except Exception as e:  # noqa: BLE001 - report what is not installed
+        except Exception as e:
             rows.append([f"decode, JPEG 2000 lossless ({plugin})", "n/a", type(e).__name__])
             continue
-        add(f"decode, JPEG 2000 lossless ({plugin})", lambda p=plugin: pydicom.pixels.pixel_array(ds, decoding_plugin=p))
+        add(
+            f"decode, JPEG 2000 lossless ({plugin})",
+            lambda p=plugin: pydicom.pixels.pixel_array(ds, decoding_plugin=p),
+        )
     frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
 
     def reduced() -> None:
@@ -154,7 +165,10 @@ def floors(raw: Path, j2k: Path) -> list[list[str]]:
     add("decode, JPEG 2000 at 1/8 (Pillow reduce=3)", reduced)
     arr = pydicom.pixels.pixel_array(f_raw)
     square = arr[:COLS, :COLS]
-    rs = add("resize 3328x3328 uint16 -> 299x299 (area)", lambda: resize(square, (299, 299), interpolation="area"))
+    rs = add(
+        "resize 3328x3328 uint16 -> 299x299 (area)",
+        lambda: resize(square, (299, 299), interpolation="area"),
+    )
     small = (resize(square, (299, 299), interpolation="area") >> 8).astype(np.uint8)
     enc = add("PNG encode 299x299 8-bit", lambda: encode(small, "png8"))
     rows.append(["floor: decode + resize + encode", f"{dec + rs + enc:.1f}", ""])
@@ -179,28 +193,80 @@ def main() -> None:
 
         radprep_rows("radprep, uncompressed, 1 worker", inputs["uncompressed"], 1, [])
         radprep_rows("radprep, uncompressed, 2 workers", inputs["uncompressed"], 2, [])
-        radprep_rows("radprep, uncompressed, 1 worker, full-size read (reduce=0)", inputs["uncompressed"], 1, ["read.reduce=0"])
+        radprep_rows(
+            "radprep, uncompressed, 1 worker, full-size read (reduce=0)",
+            inputs["uncompressed"],
+            1,
+            ["read.reduce=0"],
+        )
         radprep_rows("radprep, JPEG 2000, 1 worker", inputs["j2k"], 1, [])
         radprep_rows("radprep, JPEG 2000, 2 workers", inputs["j2k"], 2, [])
-        radprep_rows("radprep, JPEG 2000, 1 worker, full decode (reduce=0)", inputs["j2k"], 1, ["read.reduce=0"])
+        radprep_rows(
+            "radprep, JPEG 2000, 1 worker, full decode (reduce=0)",
+            inputs["j2k"],
+            1,
+            ["read.reduce=0"],
+        )
 
         base = results["radprep, uncompressed, 1 worker"][1]
         rows = []
         for label, (_, per, mb) in results.items():
-            rows.append([label, f"{1000 / per:.2f}", f"{per:.0f}", "", f"{mb:.0f}", f"{per / base:.2f}"])
+            rows.append(
+                [label, f"{1000 / per:.2f}", f"{per:.0f}", "", f"{mb:.0f}", f"{per / base:.2f}"]
+            )
         nb = notebook_way(inputs["uncompressed"], tmp / "notebook")
         med = statistics.median(nb) * 1000
         q = np.percentile(np.array(nb) * 1000, [25, 75])
-        rows.append(["notebook's way (PNG16 first, PIL), uncompressed", f"{1000 / med:.2f}", f"{med:.0f}", f"{q[1] - q[0]:.0f}", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", f"{med / base:.1f}"])
+        rows.append(
+            [
+                "notebook's way (PNG16 first, PIL), uncompressed",
+                f"{1000 / med:.2f}",
+                f"{med:.0f}",
+                f"{q[1] - q[0]:.0f}",
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
+                f"{med / base:.1f}",
+            ]
+        )
         mo = monai_way(inputs["uncompressed"], tmp / "monai")
         if isinstance(mo, str):
-            rows.append(["MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)", "-", "-", "-", "-", mo])
+            rows.append(
+                [
+                    "MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    mo,
+                ]
+            )
         else:
             med = statistics.median(mo[1:] or mo) * 1000
             q = np.percentile(np.array(mo) * 1000, [25, 75])
-            rows.append(["MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)", f"{1000 / med:.2f}", f"{med:.0f}", f"{q[1] - q[0]:.0f}", "-", f"{med / base:.1f}"])
-        t1 = table(["job (14 mammograms, 4084x3328, 16-bit)", "images/s", "ms/image", "IQR ms", "peak RSS MB", "x radprep 1 worker"], rows)
-        t2 = table(["floor (one image)", "median ms", "IQR ms"], floors(inputs["uncompressed"], inputs["j2k"]))
+            rows.append(
+                [
+                    "MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)",
+                    f"{1000 / med:.2f}",
+                    f"{med:.0f}",
+                    f"{q[1] - q[0]:.0f}",
+                    "-",
+                    f"{med / base:.1f}",
+                ]
+            )
+        t1 = table(
+            [
+                "job (14 mammograms, 4084x3328, 16-bit)",
+                "images/s",
+                "ms/image",
+                "IQR ms",
+                "peak RSS MB",
+                "x radprep 1 worker",
+            ],
+            rows,
+        )
+        t2 = table(
+            ["floor (one image)", "median ms", "IQR ms"],
+            floors(inputs["uncompressed"], inputs["j2k"]),
+        )
         note = (
             f"radprep rows run the whole shipped recipe (3 outputs: full, roi_mask, occluded; "
             f"residue and label removal; QA thumbnails); their ms/image is wall time / {n}, "

@@ -20,12 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, mammogram_sized, table, write_result
-
 from radprep.jobs.runner import run_recipe
 
 TINY = {
@@ -50,7 +48,9 @@ def overhead(tmp: Path, n: int, executor: str, workers: int) -> tuple[float, flo
     recipe = {**TINY, "source": {"kind": "dicom-folder", "root": str(data)}}
     out = tmp / f"out-{executor}-{workers}-{n}"
     t0 = time.perf_counter()
-    res = run_recipe(recipe, out=out, executor=executor, workers=workers, fresh=True, progress="quiet")
+    res = run_recipe(
+        recipe, out=out, executor=executor, workers=workers, fresh=True, progress="quiet"
+    )
     wall = time.perf_counter() - t0
     run = json.loads(res.run_file.read_text())  # type: ignore[union-attr]
     job_s = sum(run["stage_seconds"].values()) / (workers if executor != "serial" else 1)
@@ -105,7 +105,9 @@ def main() -> None:
         for executor, workers in (("serial", 1), ("processes", 1), ("processes", 2)):
             over, per = overhead(tmp, 1000, executor, workers)
             rows.append([f"{executor}, {workers} worker(s)", f"{per:.2f}", f"{over:.2f}"])
-        t1 = table(["1000 tiny items, no steps", "wall ms / item", "runner overhead ms / item"], rows)
+        t1 = table(
+            ["1000 tiny items, no steps", "wall ms / item", "runner overhead ms / item"], rows
+        )
 
         n = 16
         one = throughput(tmp, n, 1)

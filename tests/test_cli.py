@@ -162,7 +162,9 @@ def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     code, stdout, _ = run("demo", "--out", str(out), "--workers", "2")
     assert code == 0, stdout
     assert "radprep demo: 14 mammograms" in stdout and "14 done, 0 failed, 42 images" in stdout
-    printed = [Path(m.group(1)) for line in stdout.splitlines() if (m := re.search(r":\s+(/\S+)$", line))]
+    printed = [
+        Path(m.group(1)) for line in stdout.splitlines() if (m := re.search(r":\s+(/\S+)$", line))
+    ]
     assert len(printed) >= 6
     assert all(p.exists() for p in printed)
     assert len(list((out / "cbis-ddsm-299" / "full").glob("*.png"))) == 14

@@ -32,6 +32,15 @@ from radprep.transforms import (
     ZScore,
     known_ops,
 )
+from radprep.transforms.volume import (
+    CropToBody,
+    CTNormalize,
+    N4Bias,
+    PseudoColorVolume,
+    ResampleSpacing,
+    SliceVolume,
+    WindowStack,
+)
 
 EXAMPLES: list[Transform] = [
     CropSquareKeepROI(masks=["mass", "calc"], side=40, oversize="pad", fill=1.5),
@@ -53,6 +62,14 @@ EXAMPLES: list[Transform] = [
     PseudoColor(cmap="viridis", ycbcr=True, in_range=[0, 4095]),
     WindowChannels(windows=[[40, 80], [80, 200], [600, 2800]]),
     GreyToRGB(),
+    # Volume steps (issue 8): their behaviour is tested in tests/test_volume_ops.py.
+    ResampleSpacing(spacing_mm=[2.0, 0.5, 0.5], interpolation="bspline"),
+    CropToBody(threshold=None, margin_px=2),
+    N4Bias(shrink_factor=2, iterations=[20, 10]),
+    CTNormalize(stats=[-100, 300, 40, 60]),
+    WindowStack(windows=["brain", [80, 200], "bone"]),
+    PseudoColorVolume(cmap="turbo", in_range=[0, 1]),
+    SliceVolume(axis="coronal", index=3),
 ]
 
 

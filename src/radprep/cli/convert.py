@@ -1,15 +1,18 @@
-"""`radprep convert IN... --out DIR`: DICOM to PNG or NPY."""
+"""`radprep convert IN... --out DIR`: DICOM to PNG or NPY per file, or NIfTI/NRRD per series."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
 from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
+from radprep.export.convert import VOLUME_FORMATS, convert_series
 from radprep.export.convert import convert as convert_paths
 from radprep.export.png import FORMATS
 from radprep.intensity.window import VOI
+from radprep.types import OutputFormat
 
 
 def parse_frames(text: str) -> int | None:
@@ -31,7 +34,18 @@ def parse_frames(text: str) -> int | None:
 def convert(
     inputs: list[Path] = typer.Argument(..., help="DICOM files and folders (folders recurse)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    to: str = typer.Option("png8", "--to", help="png8, png16 or npy."),
+    to: str = typer.Option(
+        "png8",
+        "--to",
+        help="png8, png16 or npy (one file per image), or nifti or nrrd (one volume per series, "
+        "named <modality>_s<series number>_<hash>).",
+    ),
+    mask: list[Path] = typer.Option(
+        [],
+        "--mask",
+        help="With nifti/nrrd: a DICOM SEG or NIfTI/NRRD label file to bring onto its series' "
+        "grid (repeatable); a radiomics_pairs.csv lists the image+mask pairs.",
+    ),
     window: str | None = typer.Option(
         None,
         "--window",
@@ -44,12 +58,18 @@ def convert(
     strict: bool = typer.Option(False, "--strict", help="Fail a file on any data quirk."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
 ) -> None:
-    """Convert DICOM to PNG (8/16-bit display values) or NPY, going on past bad files."""
-    if to not in FORMATS:
-        raise fail(f"--to {to!r} is not a format; choose one of {', '.join(FORMATS)}", EXIT_USAGE)
-    missing = [str(p) for p in inputs if not p.exists()]
+    """Convert DICOM to PNG (8/16-bit display values) or NPY, or series to NIfTI/NRRD volumes."""
+    if to not in FORMATS and to not in VOLUME_FORMATS:
+        known = ", ".join((*FORMATS, *VOLUME_FORMATS))
+        raise fail(f"--to {to!r} is not a format; choose one of {known}", EXIT_USAGE)
+    missing = [str(p) for p in (*inputs, *mask) if not p.exists()]
     if missing:
         raise fail(f"no such file or folder: {missing[0]}", EXIT_USAGE)
+    if to in VOLUME_FORMATS:
+        _convert_series(inputs, out, to, mask, strict=strict, quiet=quiet)
+        return
+    if mask:
+        raise fail("--mask goes with --to nifti or nrrd (volumes per series)", EXIT_USAGE)
     voi = VOI.parse(window) if window is not None else None
     frames = parse_frames(frame)
 
@@ -60,7 +80,7 @@ def convert(
     result = convert_paths(
         inputs,
         out,
-        fmt=to,  # checked against FORMATS above
+        fmt=cast(OutputFormat, to),  # checked against FORMATS above
         voi=voi,
         frames=frames,
         strict=strict,
@@ -71,6 +91,27 @@ def convert(
     console.print(
         f"{result.converted} file(s) converted, {len(result.written)} written to {out}; "
         f"{len(result.skipped)} skipped (not DICOM or no pixel data); "
+        f"{len(result.failures)} failed",
+        markup=False,
+    )
+    for _, _, message in result.failures:
+        err_console.print(f"radprep: error: {message}", markup=False)
+    if result.failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _convert_series(
+    inputs: list[Path], out: Path, to: str, masks: list[Path], *, strict: bool, quiet: bool
+) -> None:
+    def on_item(path: Path, status: str) -> None:
+        if not quiet and status == "ok":
+            console.print(f"converted a series in {path}", markup=False)
+
+    result = convert_series(inputs, out, fmt=to, masks=masks, strict=strict, on_item=on_item)
+    for key, msg in result.warnings:
+        err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
+    console.print(
+        f"{result.converted} series converted, {len(result.written)} file(s) written to {out}; "
         f"{len(result.failures)} failed",
         markup=False,
     )

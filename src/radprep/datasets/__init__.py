@@ -3,4 +3,4 @@
 Importing the package registers the built-in sources (``dicom-folder``, ``cbis-ddsm``).
 """
 
-from radprep.datasets import cbis_ddsm, sources  # noqa: F401  (register the sources)
+from radprep.datasets import cbis_ddsm, series_source, sources  # noqa: F401  (register the sources)

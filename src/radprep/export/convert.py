@@ -13,13 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
+from radprep._validate import check_choice
 from radprep.errors import InputError, NoPixelDataError, NotDicomError, RadprepError, RadprepWarning
 from radprep.export.png import FORMATS, suffix_for, write_array
+from radprep.geometry import Geometry
 from radprep.intensity.window import VOI
 from radprep.io.dicom import Frames, read_dicom
+from radprep.io.series import SeriesInfo
 from radprep.types import OutputFormat
 
-__all__ = ["ConvertResult", "convert", "convert_file", "iter_inputs"]
+__all__ = [
+    "VOLUME_FORMATS",
+    "ConvertResult",
+    "convert",
+    "convert_file",
+    "convert_series",
+    "iter_inputs",
+]
+
+VOLUME_FORMATS = ("nifti", "nrrd")
+_VOLUME_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 
 
 @dataclass
@@ -167,4 +180,127 @@ def convert(
             status = "failed"
         if on_item is not None:
             on_item(path, status)
+    return result
+
+
+def _mask_target(mask: Path, series: list[SeriesInfo]) -> tuple[SeriesInfo | None, str]:
+    """The series a mask file belongs to, and why none when it fits none or several."""
+    from radprep.io.dicom import read_header
+
+    uid = ""
+    try:
+        ds = read_header(mask)
+        refs = ds.get("ReferencedSeriesSequence") or []
+        uid = str(refs[0].get("SeriesInstanceUID", "")) if refs else ""
+    except RadprepError:
+        pass  # a NIfTI/NRRD label file
+    if uid:
+        hits = [s for s in series if s.series_instance_uid == uid]
+        return (
+            (hits[0], "")
+            if hits
+            else (
+                None,
+                "its ReferencedSeriesSequence (0008,1115) names no series found under the inputs",
+            )
+        )
+    hits = [s for s in series if s.key in mask.name or s.series_instance_uid in mask.name]
+    if len(hits) == 1:
+        return hits[0], ""
+    if len(series) == 1:
+        return series[0], ""
+    return None, (
+        f"{len(series)} series found and the file name names none of them; name the label file "
+        "after the series key (e.g. CT_s2_1a2b3c4d.nii.gz) or its SeriesInstanceUID"
+    )
+
+
+def _mask_labels(mask: Path, shape: tuple[int, ...], geometry: Geometry) -> np.ndarray:
+    """A mask file on a volume's grid: SEG segments as their numbers, label files as they are."""
+    from radprep.roi.seg import label_file_to_grid, read_seg, seg_to_grid
+
+    low = mask.name.lower()
+    if low.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):
+        return label_file_to_grid(mask, shape, geometry)
+    segments = read_seg(mask)
+    masks = seg_to_grid(mask, shape, geometry)
+    dtype = np.uint8 if max((s.number for s in segments), default=0) < 256 else np.uint16
+    out = np.zeros(shape, dtype=dtype)
+    for seg in segments:
+        out[masks[seg.name]] = seg.number
+    return out
+
+
+def convert_series(
+    inputs: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    fmt: str = "nifti",
+    masks: Iterable[str | os.PathLike[str]] = (),
+    strict: bool = False,
+    on_item: Callable[[Path, str], None] | None = None,
+) -> ConvertResult:
+    """Write one volume per DICOM series found under `inputs`, named without patient data.
+
+    Each series becomes ``<out>/<key><suffix>`` (:func:`radprep.io.series.series_key`:
+    modality, series number, a hash of the SeriesInstanceUID). Each mask file (a DICOM SEG,
+    attached to the series it references; or a NIfTI/NRRD label file, attached to the series
+    its name names, or to the only series) is brought onto its series' grid and written as
+    ``<key>__mask<n><suffix>`` (SEG segments as their SegmentNumber); with masks, a
+    ``radiomics_pairs.csv`` lists the pairs for pyradiomics' batch mode.
+
+    Parameters
+    ----------
+    fmt : {"nifti", "nrrd"}
+    strict : bool
+        Treat a data quirk of a series (missing slices, tilt...) as its failure.
+    """
+    from radprep.export.nifti import RadiomicsPair, write_image, write_pairs_csv
+    from radprep.io.series import find_series, load_series
+
+    check_choice(fmt, VOLUME_FORMATS, name="format")
+    out = Path(out_dir)
+    suffix = _VOLUME_SUFFIX[fmt]
+    result = ConvertResult()
+    files = [p for p, _, _ in iter_inputs(inputs, exclude=out)]
+    series = find_series(files)
+    by_series: dict[str, list[Path]] = {}
+    for m in (Path(p) for p in masks):
+        target, why = _mask_target(m, series)
+        if target is None:
+            result.failures.append((str(m), "InputError", f"{m}: mask not placed: {why}"))
+            continue
+        by_series.setdefault(target.series_instance_uid, []).append(m)
+    pairs = []
+    for info in series:
+        where = Path(info.paths[0]).parent
+        status = "ok"
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("error" if strict else "always", RadprepWarning)
+                image = load_series(info.paths, series_instance_uid=info.series_instance_uid).image
+                vpath = out / f"{info.key}{suffix}"
+                result.written.append(write_image(vpath, image.pixels, image.geometry))
+                for n, m in enumerate(by_series.get(info.series_instance_uid, []), start=1):
+                    labels = _mask_labels(m, image.spatial_shape, image.geometry)
+                    mpath = out / f"{info.key}__mask{n}{suffix}"
+                    result.written.append(write_image(mpath, labels, image.geometry))
+                    pairs.append(
+                        RadiomicsPair(str(vpath), str(mpath), None, f"{info.key}__mask{n}")
+                    )
+            result.converted += 1
+            result.warnings.extend((info.key, str(w.message)) for w in caught)
+        except RadprepWarning as e:
+            result.failures.append((info.key, "RadprepWarning", f"{info.key}: {e} (--strict)"))
+            status = "failed"
+        except RadprepError as e:
+            result.failures.append((info.key, type(e).__name__, f"{info.key}: {e}"))
+            status = "failed"
+        if on_item is not None:
+            on_item(where, status)
+    if pairs:
+        result.written.append(
+            write_pairs_csv(pairs, out / "radiomics_pairs.csv", relative_to=str(out))
+        )
     return result

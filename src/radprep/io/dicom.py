@@ -508,7 +508,7 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
 
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))
         im = PILImage.open(io.BytesIO(frame))
-        im.reduce = k  # type: ignore[attr-defined]
+        im.reduce = k  # type: ignore[method-assign,assignment]  # Jpeg2KImageFile: an int
         im.load()
         arr = np.asarray(im)
     except Exception:

@@ -56,11 +56,21 @@ def _array_to_write(branch: Sample, write: str) -> np.ndarray:
     return np.where(mask > 0, np.uint8(255), np.uint8(0))
 
 
+def _written_dtype(fmt: str, array: np.ndarray) -> str:
+    """The sample type of the written file: PNG writers quantise display values."""
+    return {"png8": "uint8", "png16": "uint16"}.get(fmt, str(array.dtype))
+
+
 def _roi_bbox(branch: Sample) -> list[int] | None:
+    """The ROI's inclusive box in output pixels: (y0, x0, y1, x1), or (z0, y0, x0, z1, y1, x1)
+    for a volume."""
     mask = branch.masks.get("roi")
     if mask is None or not np.any(mask):
         return None
-    return [int(v) for v in bbox_from_mask(mask)]
+    if mask.ndim == 2:
+        return [int(v) for v in bbox_from_mask(mask)]
+    idx = np.nonzero(mask)
+    return [int(i.min()) for i in idx] + [int(i.max()) for i in idx]
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ class ItemJob:
                 array = _array_to_write(branch, spec.write)
                 written[name] = (array, spec.write != "image")
                 rel = output_path(name, item.id, spec.format)
-                atomic_write_bytes(out / rel, get_writer(spec.format)(array))
+                atomic_write_bytes(out / rel, get_writer(spec.format)(array, branch.image.geometry))
                 records.append(
                     {
                         "sample_id": item.id,
@@ -103,7 +113,7 @@ class ItemJob:
                         "path": rel,
                         "format": spec.format,
                         "shape": [int(v) for v in array.shape],
-                        "dtype": str(array.dtype),
+                        "dtype": _written_dtype(spec.format, array),
                         "roi_bbox": _roi_bbox(branch),
                         "steps": [s.to_dict() for s in branch.image.history],
                         "recipe_hash": self.run_hash,

@@ -21,6 +21,7 @@ from radprep.datasets.manifest import write_manifest
 from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
 from radprep.errors import SpecError
+from radprep.export.nifti import write_pairs_for_run
 from radprep.io.write import atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
@@ -122,6 +123,16 @@ def _splits(recipe: Recipe, items: Sequence[Item]) -> tuple[dict[str, str], dict
         for name in info["counts"]
     }
     return splits, info
+
+
+def _radiomics_pairs(recipe: Recipe, out_dir: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """With one volume image output and one volume mask output, write the image+mask pairs as
+    the CSV pyradiomics' batch mode reads (``radiomics_pairs.csv``)."""
+    volume = {"nifti", "nrrd"}
+    images = [n for n, o in recipe.outputs.items() if o.format in volume and o.write == "image"]
+    masks = [n for n, o in recipe.outputs.items() if o.format in volume and o.write != "image"]
+    if len(images) == 1 and len(masks) == 1 and records:
+        write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
 def run_recipe(
@@ -275,6 +286,7 @@ def run_recipe(
     for r in records:
         r["split"] = splits.get(r["sample_id"])
     result.manifest = write_manifest(records, out_dir, csv_copy=recipe.manifest.csv)
+    _radiomics_pairs(recipe, out_dir, records)
     lines = "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
     result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
     wlines = "".join(json.dumps(w, sort_keys=True) + "\n" for w in warnings_seen)

@@ -375,7 +375,8 @@ def _format_validation(e: ValidationError) -> str:
                 continue
             loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
         # pydantic names the union member in the location; drop it for readability.
-        loc = loc.replace(".dicom-folder", "").replace(".cbis-ddsm", "")
+        for kind in (".dicom-folder", ".cbis-ddsm", ".series-folder"):
+            loc = loc.replace(kind, "")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"

@@ -55,9 +55,17 @@ def display_u8(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
     return convert_dtype(np.nan_to_num(a), "uint8", in_range=(lo, hi if hi > lo else lo + 1))
 
 
+def plane(array: np.ndarray) -> np.ndarray:
+    """The 2D picture of an array: itself, or the middle slice of a volume or a stack."""
+    if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        return array[array.shape[0] // 2]
+    return array
+
+
 def thumbnail(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
-    """Return an 8-bit thumbnail, long side at most :data:`THUMB_PX` (2D or RGB input)."""
-    img = array[0] if array.ndim == 3 and array.shape[-1] not in (3, 4) else array
+    """Return an 8-bit thumbnail, long side at most :data:`THUMB_PX` (2D, RGB, or the middle
+    slice of a volume)."""
+    img = plane(array)
     u8 = display_u8(img, mask=mask)
     rows, cols = u8.shape[:2]
     scale = min(1.0, THUMB_PX / max(rows, cols))
@@ -69,7 +77,7 @@ def thumbnail(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
 
 def histogram(array: np.ndarray) -> list[int]:
     """Counts of display values in :data:`HIST_BINS` bins over a regular subsample."""
-    img = array[0] if array.ndim == 3 and array.shape[-1] not in (3, 4) else array
+    img = plane(array)
     step = max(1, max(img.shape[:2]) // _STRIDE_PX)
     u8 = display_u8(img[::step, ::step])
     counts, _ = np.histogram(u8, bins=HIST_BINS, range=(0, 256))
@@ -141,13 +149,14 @@ def item_report(
     out = Path(out_dir)
     extra: dict[str, Any] = {}
     thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
+    shape = plane(before.image.pixels).shape[:2]
     if before.masks:
-        union = np.zeros(before.image.spatial_shape[:2], dtype=bool)
+        union = np.zeros(shape, dtype=bool)
         for m in before.masks.values():
-            union |= m > 0
+            union |= plane(m) > 0
         roi_thumb = thumbnail(union, mask=True)
         thumbs["source-roi"] = _write(out, "source-roi", before.id, roi_thumb)
-        extra["roi_outline"] = mask_outline(roi_thumb, before.image.spatial_shape[:2])
+        extra["roi_outline"] = mask_outline(roi_thumb, shape)
     hist_after = {}
     for name, (array, is_mask) in written.items():
         thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
@@ -155,7 +164,7 @@ def item_report(
             hist_after[name] = histogram(array)
     return {
         "thumbs": thumbs,
-        "source_shape": [int(v) for v in before.image.spatial_shape[:2]],
+        "source_shape": [int(v) for v in shape],
         "hist_before": histogram(before.image.pixels),
         "hist_after": hist_after,
         **extra,

@@ -1,5 +1,6 @@
 """Transforms: small classes around the pure ops, with JSON specs and history entries."""
 
+from radprep.transforms import volume  # noqa: F401  (registers the volume ops)
 from radprep.transforms.base import Transform, known_ops
 from radprep.transforms.clean import CLAHE, RemoveBorderResidue, RemoveLabels
 from radprep.transforms.color import GreyToRGB, PseudoColor, WindowChannels

@@ -1,0 +1,195 @@
+"""WebDataset tar shards: image + mask + JSON labels per sample, for streaming training.
+
+Each sample is three tar members sharing a key (``<key>.image.npy``, ``<key>.mask.npy``,
+``<key>.json``), the layout the ``webdataset`` package groups back into one sample (its default
+decoder turns ``.npy`` into arrays and ``.json`` into dicts). The bytes are deterministic: every
+tar header has mtime 0, uid/gid 0, empty owner names and mode 0644, members are in sample order,
+and NPY is written without pickles, so the same samples always give the same shards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radprep.errors import InputError, SpecError
+from radprep.io.write import atomic_write_bytes
+
+__all__ = ["ShardSample", "samples_from_manifest", "shard_key", "write_shards"]
+
+
+@dataclass(frozen=True, eq=False)
+class ShardSample:
+    """One sample of a shard: its key, image, optional mask and JSON-serialisable labels."""
+
+    key: str
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+def shard_key(sample_id: str) -> str:
+    """Return a WebDataset key for a sample id: dots (which split keys from extensions) to '_'."""
+    key = sample_id.replace("\\", "/").replace(".", "_").strip("/")
+    if not key:
+        raise SpecError(f"sample id {sample_id!r} gives an empty WebDataset key")
+    return key
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _shard_bytes(samples: list[ShardSample]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for s in samples:
+            key = shard_key(s.key)
+            _member(tar, f"{key}.image.npy", _npy(s.image))
+            if s.mask is not None:
+                _member(tar, f"{key}.mask.npy", _npy(s.mask))
+            text = json.dumps(dict(s.labels), sort_keys=True, separators=(",", ":"))
+            _member(tar, f"{key}.json", text.encode())
+    return buf.getvalue()
+
+
+def write_shards(
+    samples: Iterable[ShardSample],
+    out_dir: str | os.PathLike[str],
+    *,
+    prefix: str = "shard",
+    max_count: int = 1000,
+) -> list[Path]:
+    """Write samples into tar shards ``<prefix>-000000.tar``, ... of at most `max_count` each.
+
+    Parameters
+    ----------
+    samples : iterable of ShardSample
+        In the order to store them (shuffle before, if wanted: shards keep the order).
+    out_dir : path
+        Where the shards go (written atomically).
+    prefix : str
+        Shard file name prefix.
+    max_count : int
+        Samples per shard.
+
+    Returns
+    -------
+    list of Path
+        The shards written; read them with ``webdataset.WebDataset(paths).decode()``.
+
+    Raises
+    ------
+    SpecError
+        If `max_count` < 1 or two samples share a key.
+    """
+    if int(max_count) < 1:
+        raise SpecError(f"max_count must be >= 1, got {max_count}")
+    out = Path(out_dir)
+    written: list[Path] = []
+    seen: set[str] = set()
+    batch: list[ShardSample] = []
+
+    def flush() -> None:
+        path = out / f"{prefix}-{len(written):06d}.tar"
+        written.append(atomic_write_bytes(path, _shard_bytes(batch)))
+        batch.clear()
+
+    for s in samples:
+        key = shard_key(s.key)
+        if key in seen:
+            raise SpecError(f"two samples share the WebDataset key {key!r}; keys must be unique")
+        seen.add(key)
+        batch.append(s)
+        if len(batch) >= max_count:
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+def _load_array(path: Path, fmt: str) -> np.ndarray:
+    if fmt == "npy":
+        return np.load(path, allow_pickle=False)
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            return z[z.files[0]]
+    if fmt in ("png8", "png16"):
+        import cv2
+
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise InputError(f"{path}: cannot read the PNG")
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB) if arr.ndim == 3 else arr
+    if fmt in ("nifti", "nrrd"):
+        import SimpleITK as sitk
+
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    raise InputError(f"{path}: format {fmt!r} cannot be read back into an array")
+
+
+def samples_from_manifest(
+    manifest: str | os.PathLike[str],
+    *,
+    image_output: str,
+    mask_output: str | None = None,
+    split: str | None = None,
+) -> Iterator[ShardSample]:
+    """Yield the samples a recipe run wrote, from its ``manifest.parquet``, in sample order.
+
+    Labels are the manifest's ``label_*`` columns (prefix dropped) plus ``split`` and ``id``.
+
+    Raises
+    ------
+    InputError
+        If an output is not in the manifest.
+    """
+    import pyarrow.parquet as pq
+
+    mpath = Path(manifest)
+    rows = pq.read_table(mpath).to_pylist()
+    outputs = {r["output"] for r in rows}
+    for name in (image_output, mask_output):
+        if name is not None and name not in outputs:
+            raise InputError(
+                f"{mpath}: no output {name!r} in the manifest (outputs: "
+                f"{', '.join(sorted(outputs)) or 'none'})"
+            )
+    by_id: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_id.setdefault(r["sample_id"], {})[r["output"]] = r
+    for sample_id in sorted(by_id):
+        outs = by_id[sample_id]
+        if image_output not in outs:
+            continue
+        row = outs[image_output]
+        if split is not None and row.get("split") != split:
+            continue
+        labels = {k[len("label_") :]: v for k, v in row.items() if k.startswith("label_")}
+        labels.update({"id": sample_id, "split": row.get("split")})
+        image = _load_array(mpath.parent / row["path"], row["format"])
+        mask = None
+        if mask_output is not None and mask_output in outs:
+            m = outs[mask_output]
+            mask = _load_array(mpath.parent / m["path"], m["format"])
+        yield ShardSample(sample_id, image, mask, labels)
