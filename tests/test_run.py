@@ -325,7 +325,8 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_dask_cluster_run_is_byte_identical(tmp_path: Path, dataset: Path) -> None:
-    pytest.importorskip("distributed", reason="the dask extra is part of make test")
+    import distributed  # noqa: F401  (the dask extra is part of make test)
+
     dask = str(Path(sys.executable).parent / "dask")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"

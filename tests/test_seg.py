@@ -31,7 +31,8 @@ def test_read_seg_gives_the_liver_on_its_own_grid() -> None:
 
 
 def test_read_seg_agrees_with_highdicom() -> None:
-    hd = pytest.importorskip("highdicom")
+    import highdicom as hd
+
     (liver,) = read_seg(testdata(SEG_LIVER))
     volume = hd.seg.segread(testdata(SEG_LIVER)).get_volume()
     theirs = volume.array[..., 0] != 0
