@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -42,6 +41,7 @@ from radprep.image import LUT, AppliedStep, Image, ImageMeta
 from radprep.intensity._lut import apply_pointwise, tabulable
 from radprep.intensity.modality import apply_modality, is_identity_modality
 from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function, resolve_voi
+from radprep.spatial.resize import resize
 
 __all__ = [
     "decode_stored",
@@ -377,6 +377,8 @@ def _decode_dataset(ds: Dataset, ts: UID, idx: list[int] | None) -> np.ndarray:
         ds.file_meta.TransferSyntaxUID = ts
     if idx is None:
         return _pixel_array(ds)
+    if len(idx) == 1:
+        return _pixel_array(ds, index=idx[0])[np.newaxis]  # a view: no 27 MB copy
     return np.stack([_pixel_array(ds, index=i) for i in idx])
 
 
@@ -523,8 +525,8 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
 
 
 def _reduce_stored(stored: np.ndarray, k: int) -> np.ndarray:
-    rows, cols = _reduced_shape(stored.shape[0], stored.shape[1], k)
-    return cv2.resize(stored, (cols, rows), interpolation=cv2.INTER_AREA)
+    # An area average, with the exact integer pre-reduction that makes it cheap on 13 MP images.
+    return resize(stored, _reduced_shape(stored.shape[0], stored.shape[1], k), interpolation="area")
 
 
 def read_dicom(
