@@ -6,20 +6,27 @@ steps are a JSON string; shapes and ROI boxes are integer lists.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radprep.io.write import atomic_write_bytes
+from radprep.io.write import atomic_open
 
-__all__ = ["BASE_COLUMNS", "manifest_table", "write_manifest"]
+__all__ = [
+    "BASE_COLUMNS",
+    "label_types",
+    "manifest_table",
+    "observe_labels",
+    "write_manifest",
+    "write_manifest_batches",
+]
 
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("sample_id", pa.string()),
@@ -46,45 +53,109 @@ def _label_value(v: Any) -> Any:
     return v
 
 
-def manifest_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
-    """Build the manifest table from records, sorted by sample id then output name."""
+def label_types(seen: Mapping[str, set[type]]) -> dict[str, pa.DataType]:
+    """One Arrow type per label from the Python types its values had (so every batch of a
+    streamed manifest has the same schema): bool, int64, float64, or string for anything else."""
+    out: dict[str, pa.DataType] = {}
+    for name in sorted(seen):
+        kinds = {t for t in seen[name] if t is not type(None)}
+        if kinds <= {bool} and kinds:
+            out[name] = pa.bool_()
+        elif kinds <= {int} and kinds:
+            out[name] = pa.int64()
+        elif kinds <= {int, float} and kinds:
+            out[name] = pa.float64()
+        else:
+            out[name] = pa.string()
+    return out
+
+
+def observe_labels(records: Iterable[Mapping[str, Any]], seen: dict[str, set[type]]) -> None:
+    """Note the labels (and their Python types) of records, for :func:`label_types`."""
+    for r in records:
+        for k, v in (r.get("labels") or {}).items():
+            seen.setdefault(k, set()).add(str if isinstance(v, (dict, list)) else type(v))
+
+
+def _cast(v: Any, typ: pa.DataType) -> Any:
+    v = _label_value(v)
+    if v is None:
+        return None
+    if pa.types.is_string(typ):
+        return v if isinstance(v, str) else str(v)
+    if pa.types.is_floating(typ):
+        return float(v)
+    return v
+
+
+def manifest_table(
+    records: Iterable[Mapping[str, Any]], labels: Mapping[str, pa.DataType] | None = None
+) -> pa.Table:
+    """Build the manifest table from records, sorted by sample id then output name.
+
+    `labels` fixes the label columns and their types (from :func:`label_types`); by default they
+    come from these records.
+    """
     rows = sorted(records, key=lambda r: (str(r.get("sample_id")), str(r.get("output"))))
-    label_names = sorted({k for r in rows for k in (r.get("labels") or {})})
+    if labels is None:
+        seen: dict[str, set[type]] = {}
+        observe_labels(rows, seen)
+        labels = label_types(seen)
     columns: dict[str, list[Any]] = {name: [] for name, _ in BASE_COLUMNS}
-    labels: dict[str, list[Any]] = {f"label_{k}": [] for k in label_names}
+    label_cols: dict[str, list[Any]] = {k: [] for k in labels}
     for r in rows:
         for name, _ in BASE_COLUMNS:
             v = r.get(name)
             columns[name].append(json.dumps(v, sort_keys=True) if name == "steps" else v)
-        for k in label_names:
-            labels[f"label_{k}"].append(_label_value((r.get("labels") or {}).get(k)))
+        for k, typ in labels.items():
+            label_cols[k].append(_cast((r.get("labels") or {}).get(k), typ))
     arrays = [pa.array(columns[n], type=t) for n, t in BASE_COLUMNS]
     names = [n for n, _ in BASE_COLUMNS]
-    for name, values in labels.items():
-        arrays.append(pa.array(values))
-        names.append(name)
+    for k, typ in labels.items():
+        arrays.append(pa.array(label_cols[k], type=typ))
+        names.append(f"label_{k}")
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _csv_cell(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, list) else ("" if v is None else v)
+
+
+def write_manifest_batches(
+    batches: Iterable[Sequence[Mapping[str, Any]]],
+    labels: Mapping[str, pa.DataType],
+    out_dir: str | os.PathLike[str],
+    *,
+    csv_copy: bool = True,
+) -> Path:
+    """Stream record batches into ``manifest.parquet`` (and ``manifest.csv``), atomically.
+
+    Memory holds one batch at a time, so a manifest of a million outputs costs what one of a
+    thousand does. Batches must come in (sample id, output) order.
+    """
+    out = Path(out_dir)
+    schema = manifest_table([], labels).schema
+    with atomic_open(out / "manifest.parquet") as pfh, contextlib.ExitStack() as stack:
+        writer = pq.ParquetWriter(pfh, schema, compression="zstd")
+        stack.callback(writer.close)
+        cfh = stack.enter_context(atomic_open(out / "manifest.csv", "w")) if csv_copy else None
+        cw = csv.writer(cfh, lineterminator="\n") if cfh is not None else None
+        if cw is not None:
+            cw.writerow(schema.names)
+        for batch in batches:
+            table = manifest_table(batch, labels)
+            writer.write_table(table)
+            if cw is not None:
+                for row in table.to_pylist():
+                    cw.writerow([_csv_cell(v) for v in row.values()])
+    return out / "manifest.parquet"
 
 
 def write_manifest(
     records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike[str], *, csv_copy: bool = True
 ) -> Path:
     """Write ``manifest.parquet`` (and ``manifest.csv``) atomically; return the Parquet path."""
-    table = manifest_table(records)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    out = Path(out_dir)
-    path = atomic_write_bytes(out / "manifest.parquet", sink.getvalue().to_pybytes())
-    if csv_copy:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for row in table.to_pylist():
-            writer.writerow(
-                [
-                    json.dumps(v) if isinstance(v, list) else ("" if v is None else v)
-                    for v in row.values()
-                ]
-            )
-        atomic_write_bytes(out / "manifest.csv", buf.getvalue().encode())
-    return path
+    rows = list(records)
+    seen: dict[str, set[type]] = {}
+    observe_labels(rows, seen)
+    return write_manifest_batches([rows], label_types(seen), out_dir, csv_copy=csv_copy)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from radprep.errors import OutputError
 
-__all__ = ["atomic_write_bytes"]
+__all__ = ["atomic_open", "atomic_write_bytes"]
 
 
 def atomic_write_bytes(
@@ -50,3 +52,29 @@ def atomic_write_bytes(
             os.unlink(tmp)
         raise
     return target
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path`; on success rename it to `path`, else remove it.
+
+    For outputs written in pieces (a streamed manifest): the final name only ever holds a
+    complete file, as with :func:`atomic_write_bytes`.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise OutputError(f"{target}: cannot create the output ({e.strerror or e})") from e
+    try:
+        fh: IO[Any] = (
+            os.fdopen(fd, "wb") if "b" in mode else os.fdopen(fd, "w", newline="", encoding="utf-8")
+        )
+        with fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

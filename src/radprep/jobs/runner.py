@@ -7,22 +7,23 @@ executes it. Everything it writes goes to a temporary name first and is renamed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from radprep.datasets.manifest import write_manifest
+from radprep.datasets.manifest import label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
 from radprep.errors import SpecError
 from radprep.export.nifti import write_pairs_for_run
-from radprep.io.write import atomic_write_bytes
+from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
@@ -125,13 +126,13 @@ def _splits(recipe: Recipe, items: Sequence[Item]) -> tuple[dict[str, str], dict
     return splits, info
 
 
-def _radiomics_pairs(recipe: Recipe, out_dir: Path, records: Sequence[Mapping[str, Any]]) -> None:
+def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
     """With one volume image output and one volume mask output, write the image+mask pairs as
     the CSV pyradiomics' batch mode reads (``radiomics_pairs.csv``)."""
     volume = {"nifti", "nrrd"}
     images = [n for n, o in recipe.outputs.items() if o.format in volume and o.write == "image"]
     masks = [n for n, o in recipe.outputs.items() if o.format in volume and o.write != "image"]
-    if len(images) == 1 and len(masks) == 1 and records:
+    if len(images) == 1 and len(masks) == 1:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
@@ -252,48 +253,68 @@ def run_recipe(
         finally:
             bar.close()
 
-        records: list[dict[str, Any]] = []
+        # Two passes over the ledger, one item at a time, so that memory stays flat however
+        # many items the run has: the logs, failures and label types first, then the manifest.
+        wanted = [it.id for it in items]
         failures: list[dict[str, Any]] = []
-        warnings_seen: list[dict[str, Any]] = []
-        report_items: list[dict[str, Any]] = []
-        for entry in ledger.entries(it.id for it in items):
-            if entry.run_hash != rhash:
-                continue
-            if entry.ok:
-                records.extend(entry.payload["records"])
-                warnings_seen.extend(
-                    {"sample_id": entry.item_id, "warning": w} for w in entry.payload["warnings"]
-                )
-                if entry.payload.get("report"):
-                    first = entry.payload["records"][0] if entry.payload["records"] else {}
-                    report_items.append(
-                        {
-                            "sample_id": entry.item_id,
-                            "labels": first.get("labels", {}),
-                            "warnings": entry.payload["warnings"],
-                            **entry.payload["report"],
-                        }
+        seen_labels: dict[str, set[type]] = {}
+        n_outputs = n_warnings = 0
+        with contextlib.ExitStack() as stack:
+            wfh = stack.enter_context(atomic_open(out_dir / "warnings.jsonl", "w"))
+            rfh = (
+                stack.enter_context(atomic_open(out_dir / "report" / "items.jsonl", "w"))
+                if recipe.report.enabled
+                else None
+            )
+            for entry in ledger.entries(wanted):
+                if entry.run_hash != rhash:
+                    continue
+                if not entry.ok:
+                    failures.append(
+                        {"item_id": entry.item_id, "error": entry.error, "message": entry.message}
                     )
-            else:
-                failures.append(
-                    {"item_id": entry.item_id, "error": entry.error, "message": entry.message}
-                )
+                    continue
+                recs = entry.payload["records"]
+                n_outputs += len(recs)
+                observe_labels(recs, seen_labels)
+                for w in entry.payload["warnings"]:
+                    n_warnings += 1
+                    line = {"sample_id": entry.item_id, "warning": w}
+                    wfh.write(json.dumps(line, sort_keys=True) + "\n")
+                if rfh is not None and entry.payload.get("report"):
+                    item_line = {
+                        "sample_id": entry.item_id,
+                        "labels": recs[0].get("labels", {}) if recs else {},
+                        "warnings": entry.payload["warnings"],
+                        **entry.payload["report"],
+                    }
+                    rfh.write(json.dumps(item_line, sort_keys=True) + "\n")
+
+        def batches() -> Iterator[list[dict[str, Any]]]:
+            batch: list[dict[str, Any]] = []
+            for entry in ledger.entries(wanted):
+                if entry.run_hash != rhash or not entry.ok:
+                    continue
+                for r in sorted(entry.payload["records"], key=lambda r: str(r["output"])):
+                    r["split"] = splits.get(r["sample_id"])
+                    batch.append(r)
+                if len(batch) >= 2000:
+                    yield batch
+                    batch = []
+            yield batch
+
+        result.manifest = write_manifest_batches(
+            batches(), label_types(seen_labels), out_dir, csv_copy=recipe.manifest.csv
+        )
     result.done = len(items) - len(failures)
     result.failed = len(failures)
     result.failures = failures
-    result.outputs = len(records)
-    result.warnings = len(warnings_seen)
-    for r in records:
-        r["split"] = splits.get(r["sample_id"])
-    result.manifest = write_manifest(records, out_dir, csv_copy=recipe.manifest.csv)
-    _radiomics_pairs(recipe, out_dir, records)
+    result.outputs = n_outputs
+    result.warnings = n_warnings
+    if n_outputs:
+        _radiomics_pairs(recipe, out_dir)
     lines = "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
     result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
-    wlines = "".join(json.dumps(w, sort_keys=True) + "\n" for w in warnings_seen)
-    atomic_write_bytes(out_dir / "warnings.jsonl", wlines.encode())
-    if recipe.report.enabled:
-        rlines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in report_items)
-        atomic_write_bytes(out_dir / "report" / "items.jsonl", rlines.encode())
     result.seconds = time.perf_counter() - t0
     recorded_recipe = recipe.model_dump(mode="json", exclude={"out"})
     if privacy is not None:
