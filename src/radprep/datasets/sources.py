@@ -108,12 +108,15 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
     root = resolve(base, spec.root)
     if not root.is_dir():
         raise SpecError(f"source.root: {root} is not a folder")
-    table = scan_dicom(root).table.to_pylist()
+    table = scan_dicom(root).table
     labels = (
         _read_labels(resolve(base, spec.labels_csv), spec.labels_key) if spec.labels_csv else {}
     )
     items = []
-    for row in table:
+    # Row dicts a batch at a time: the index of a large tree is not copied into Python objects
+    # all at once.
+    rows = (row for batch in table.to_batches(max_chunksize=1000) for row in batch.to_pylist())
+    for row in rows:
         if not row["has_pixels"]:
             continue
         rel = row["path"]
