@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from radprep.datasets.scan import scan_dicom
@@ -401,9 +402,19 @@ def _read_stored(path: str) -> np.ndarray:
 
 
 def _is_mask(arr: np.ndarray) -> bool:
-    """True for a two-valued image (CBIS-DDSM masks are 0 and 255)."""
+    """True for a two-valued image (CBIS-DDSM masks are 0 and 255); one pass with OpenCV."""
+    if arr.ndim == 2 and arr.dtype in (np.uint8, np.uint16):
+        lo, hi, _, _ = cv2.minMaxLoc(arr)
+        if hi - lo <= 1:
+            return True
+        return cv2.countNonZero(cv2.inRange(arr, lo + 1, hi - 1)) == 0
     lo, hi = arr.min(), arr.max()
     return not np.any((arr > lo) & (arr < hi))
+
+
+def _header_shape(path: str) -> tuple[int, int]:
+    ds = read_header(path)
+    return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
 
 
 def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -440,7 +451,14 @@ def load_cbis(item: Item, read: Any) -> Sample:
     for roi in item.extra["rois"]:
         aid = roi["abnormality_id"]
         found = None
-        for cand in roi["candidates"]:
+        # The candidate whose header says it is the image's size comes first: the mask is then
+        # found without decoding the cropped image at all.
+        shapes = {c: _header_shape(c) for c in roi["candidates"]}
+        ordered = sorted(
+            roi["candidates"],
+            key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
+        )
+        for cand in ordered:
             arr = _read_stored(cand)
             if not _is_mask(arr):
                 continue
