@@ -392,3 +392,46 @@ def test_reduced_read_keeps_the_rois_and_the_occlusion_buffer(
         ]
         for small, big in zip(occ["boxes"], full_occ["boxes"], strict=True):
             assert all(abs(2 * s - b) <= 3 for s, b in zip(small, big, strict=True)), (small, big)
+
+
+def test_patch_output_roi_centred_and_background_away_from_rois(
+    cbis_run: dict, tmp_path: Path
+) -> None:
+    data = recipe_for(cbis_run["root"])
+    data["outputs"] = {"patches": {**data["outputs"]["patches"], "enabled": True}}
+    data["outputs"]["patches"]["patches"] = {
+        "sizes": [64],
+        "per_roi": 1,
+        "background": 1,
+        "jitter_px": 4,
+    }
+    result = radprep.run(data, out=tmp_path / "patches", executor="serial", progress="quiet")
+    assert result.failed == 0
+    rows = pq.read_table(result.manifest).to_pylist()
+    for case in CASES:
+        mine = [r for r in rows if r["sample_id"] == case.folder]
+        read = next(s for s in json.loads(mine[0]["steps"]) if s["name"] == "read_dicom")
+        assert read["params"]["reduce"] == 0  # patches need the full-size image
+        rois = [
+            _bbox(_mask(cbis_run["root"], case, n)) for n in range(1, len(case.abnormalities) + 1)
+        ]
+        assert sum(r["patch_kind"] == "roi" for r in mine) == len(rois)
+        for r in mine:
+            y0, x0, y1, x1 = r["patch_box"]
+            assert (y1 - y0 + 1, x1 - x0 + 1) == (64, 64) and r["shape"] == [64, 64]
+            assert (result.out_dir / r["path"]).exists()
+            if r["patch_kind"] == "background":
+                assert all(y1 < a or b < y0 or x1 < c or d < x0 for a, c, b, d in rois)
+        for a, c, b, d in rois:
+            cy, cx = (a + b) // 2, (c + d) // 2
+            assert any(
+                r["patch_box"][0] <= cy <= r["patch_box"][2]
+                and r["patch_box"][1] <= cx <= r["patch_box"][3]
+                for r in mine
+                if r["patch_kind"] == "roi"
+            )
+
+
+def test_disabled_output_is_not_written(cbis_run: dict) -> None:
+    assert not (cbis_run["result"].out_dir / "patches").exists()
+    assert "patches" not in {r["output"] for r in cbis_run["rows"]}

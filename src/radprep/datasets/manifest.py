@@ -38,6 +38,8 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("shape", pa.list_(pa.int32())),
     ("dtype", pa.string()),
     ("roi_bbox", pa.list_(pa.int32())),
+    ("patch_kind", pa.string()),
+    ("patch_box", pa.list_(pa.int32())),
     ("steps", pa.string()),
     ("recipe_hash", pa.string()),
     ("source_path", pa.string()),

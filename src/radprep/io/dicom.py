@@ -24,6 +24,7 @@ from pydicom.pixels import pixel_array as _pixel_array
 from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from radprep._dicom import functional_group_value
 from radprep.errors import (
     DecoderMissingError,
     InputError,
@@ -164,20 +165,7 @@ def _tsyntax(ds: Dataset) -> UID:
     return UID(ts)
 
 
-def _fg_value(ds: Dataset, macro: str, keyword: str, frame: int) -> Any:
-    """Find `keyword` in the per-frame, then shared functional groups, then the top level."""
-    if 0x52009229 not in ds and 0x52009230 not in ds:  # no functional groups: the common case
-        return ds.get(keyword)
-    for seq_name, idx in (
-        ("PerFrameFunctionalGroupsSequence", frame),
-        ("SharedFunctionalGroupsSequence", 0),
-    ):
-        seq = ds.get(seq_name)
-        if seq and len(seq) > idx:
-            inner = seq[idx].get(macro)
-            if inner and keyword in inner[0]:
-                return inner[0].get(keyword)
-    return ds.get(keyword)
+_fg_value = functional_group_value
 
 
 def _floats(value: Any) -> tuple[float, ...]:

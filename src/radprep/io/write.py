@@ -30,28 +30,12 @@ def atomic_write_bytes(
     OutputError
         If the folder cannot be created or the file cannot be written.
     """
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as e:
-        raise OutputError(f"{target}: cannot create the output ({e.strerror or e})") from e
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"{target}: cannot write the output ({e.strerror or e})") from e
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -74,6 +58,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
         with fh:
             yield fh
         os.replace(tmp, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(f"{target}: cannot write the output ({e.strerror or e})") from e
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

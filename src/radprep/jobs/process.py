@@ -14,14 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from radprep.clean.foreground import foreground_mask
 from radprep.datasets.sources import Item, load_item
 from radprep.errors import InputError, RadprepWarning
 from radprep.export.writers import get_writer, suffix_of
 from radprep.io.write import atomic_write_bytes
-from radprep.pipeline.build import Pipeline
-from radprep.pipeline.spec import Recipe
+from radprep.pipeline.build import Pipeline, sample_rng
+from radprep.pipeline.spec import PatchSpec, Recipe
 from radprep.report.thumbs import item_report
-from radprep.roi.bbox import bbox_from_mask
+from radprep.roi.bbox import bbox_from_mask, bboxes_from_mask
+from radprep.roi.patches import extract_patches
 from radprep.sample import Sample
 
 __all__ = ["ItemJob", "output_path"]
@@ -73,6 +75,61 @@ def _roi_bbox(branch: Sample) -> list[int] | None:
     return [int(i.min()) for i in idx] + [int(i.max()) for i in idx]
 
 
+def _base_record(item: Item, branch: Sample, run_hash: str) -> dict[str, Any]:
+    return {
+        "sample_id": item.id,
+        "patient_id": item.source.get("patient_id"),
+        "steps": [s.to_dict() for s in branch.image.history],
+        "recipe_hash": run_hash,
+        "labels": dict(branch.labels),
+        "source_path": item.source.get("path"),
+        "study_instance_uid": item.source.get("study_instance_uid"),
+        "series_instance_uid": item.source.get("series_instance_uid"),
+        "sop_instance_uid": item.source.get("sop_instance_uid"),
+    }
+
+
+def _write_patches(
+    name: str, branch: Sample, spec: Any, item: Item, out: Path, run_hash: str, seed: int
+) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Cut ROI-centred and background patches, write one file each; return their records and
+    the first patch (for the report)."""
+    opts = spec.patches or PatchSpec()
+    roi = branch.roi_mask(None)
+    boxes = bboxes_from_mask(roi) if roi is not None and roi.any() else []
+    pixels = branch.image.pixels
+    patches = extract_patches(
+        pixels,
+        boxes,
+        sizes=tuple(opts.sizes),
+        jitter_px=opts.jitter_px,
+        per_roi=opts.per_roi,
+        background=opts.background,
+        background_mask=foreground_mask(pixels) if opts.background and pixels.ndim == 2 else None,
+        seed=int(sample_rng(seed, item.id).integers(2**31 - 1)),
+    )
+    writer, suffix = get_writer(spec.format), suffix_of(spec.format)
+    records = []
+    for k, p in enumerate(patches):
+        side = p.box[2] - p.box[0] + 1
+        rel = f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}"
+        atomic_write_bytes(out / rel, writer(p.pixels, None))
+        records.append(
+            {
+                **_base_record(item, branch, run_hash),
+                "output": name,
+                "path": rel,
+                "format": spec.format,
+                "shape": [int(v) for v in p.pixels.shape],
+                "dtype": _written_dtype(spec.format, p.pixels),
+                "roi_bbox": None,
+                "patch_kind": p.kind,
+                "patch_box": [int(v) for v in p.box],
+            }
+        )
+    return records, (patches[0].pixels if patches else None)
+
+
 @dataclass(frozen=True)
 class ItemJob:
     """Process one item of a recipe and write its outputs under `out_dir`.
@@ -101,27 +158,27 @@ class ItemJob:
             written: dict[str, tuple[np.ndarray, bool]] = {}
             for name, branch in branches.items():
                 spec = recipe.outputs[name]
+                if spec.write == "patches":
+                    recs, first = _write_patches(
+                        name, branch, spec, item, out, self.run_hash, recipe.seed
+                    )
+                    records += recs
+                    if first is not None:
+                        written[name] = (first, False)  # the report shows the first patch
+                    continue
                 array = _array_to_write(branch, spec.write)
                 written[name] = (array, spec.write != "image")
                 rel = output_path(name, item.id, spec.format)
                 atomic_write_bytes(out / rel, get_writer(spec.format)(array, branch.image.geometry))
                 records.append(
                     {
-                        "sample_id": item.id,
-                        "patient_id": item.source.get("patient_id"),
+                        **_base_record(item, branch, self.run_hash),
                         "output": name,
                         "path": rel,
                         "format": spec.format,
                         "shape": [int(v) for v in array.shape],
                         "dtype": _written_dtype(spec.format, array),
                         "roi_bbox": _roi_bbox(branch),
-                        "steps": [s.to_dict() for s in branch.image.history],
-                        "recipe_hash": self.run_hash,
-                        "labels": dict(branch.labels),
-                        "source_path": item.source.get("path"),
-                        "study_instance_uid": item.source.get("study_instance_uid"),
-                        "series_instance_uid": item.source.get("series_instance_uid"),
-                        "sop_instance_uid": item.source.get("sop_instance_uid"),
                     }
                 )
             t3 = time.perf_counter()

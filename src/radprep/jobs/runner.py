@@ -130,8 +130,9 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
     """With one volume image output and one volume mask output, write the image+mask pairs as
     the CSV pyradiomics' batch mode reads (``radiomics_pairs.csv``)."""
     volume = {"nifti", "nrrd"}
-    images = [n for n, o in recipe.outputs.items() if o.format in volume and o.write == "image"]
-    masks = [n for n, o in recipe.outputs.items() if o.format in volume and o.write != "image"]
+    active = recipe.active_outputs().items()
+    images = [n for n, o in active if o.format in volume and o.write == "image"]
+    masks = [n for n, o in active if o.format in volume and o.write.startswith("mask:")]
     if len(images) == 1 and len(masks) == 1:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 

@@ -72,7 +72,7 @@ class Pipeline:
         shared, per_output = recipe.transforms()
         return cls(
             shared,
-            {name: (per_output[name], spec) for name, spec in recipe.outputs.items()},
+            {name: (per_output[name], spec) for name, spec in recipe.active_outputs().items()},
             seed=recipe.seed,
         )
 

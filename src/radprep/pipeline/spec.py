@@ -250,21 +250,41 @@ def validate_step(spec: Any, where: str) -> Transform:
         raise SpecError(f"{where}: {e}") from None
 
 
+class PatchSpec(_Strict):
+    """Square patches for patch classifiers: centred on each ROI (with jitter) and from the
+    tissue away from every ROI; sizes in the output branch's pixels, seeded per sample."""
+
+    sizes: list[int] = Field(default_factory=lambda: [224])
+    per_roi: int = Field(default=1, ge=1)
+    background: int = Field(default=1, ge=0, description="Background patches per sample.")
+    jitter_px: int = Field(default=0, ge=0)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, value: list[int]) -> list[int]:
+        if not value or any(s < 8 for s in value):
+            raise ValueError(f"sizes must be a non-empty list of sides >= 8, got {value}")
+        return value
+
+
 class OutputSpec(_Strict):
     """One named output branch: its own steps after the shared ones, what it writes, how."""
 
+    enabled: bool = True
     steps: list[dict[str, Any]] = Field(default_factory=list)
     format: Literal["png8", "png16", "npy", "npz", "nifti", "nrrd"] = "png8"
     write: str = Field(
         default="image",
-        description="'image', or 'mask:NAME' to write a mask through the same geometry",
+        description="'image'; 'mask:NAME' to write a mask through the same geometry; "
+        "'patches' for ROI and background patches (see `patches`)",
     )
+    patches: PatchSpec | None = None
 
     @field_validator("write")
     @classmethod
     def _write(cls, value: str) -> str:
-        if value != "image" and not (value.startswith("mask:") and len(value) > 5):
-            raise ValueError(f"write must be 'image' or 'mask:NAME', got {value!r}")
+        if value not in ("image", "patches") and not (value.startswith("mask:") and len(value) > 5):
+            raise ValueError(f"write must be 'image', 'mask:NAME' or 'patches', got {value!r}")
         return value
 
 
@@ -333,7 +353,7 @@ class Recipe(_Strict):
         """The largest side any output is resized to, or None when some output keeps the
         image's own size (then nothing can be read reduced)."""
         sides = []
-        for out in self.outputs.values():
+        for out in self.active_outputs().values():
             sizes = [s.get("size") for s in [*self.steps, *out.steps] if s.get("op") == "resize"]
             if not sizes or sizes[-1] is None:
                 return None
@@ -341,12 +361,16 @@ class Recipe(_Strict):
             sides.append(max(size) if isinstance(size, (list, tuple)) else int(size))
         return max(sides) if sides else None
 
+    def active_outputs(self) -> dict[str, OutputSpec]:
+        """The outputs that are enabled (``enabled: false`` keeps one in the recipe, off)."""
+        return {name: o for name, o in self.outputs.items() if o.enabled}
+
     def transforms(self) -> tuple[list[Transform], dict[str, list[Transform]]]:
         """Build the shared steps and each output's steps (SpecError names the location)."""
         shared = [validate_step(s, f"steps[{i}]") for i, s in enumerate(self.steps)]
         per_output = {
             name: [validate_step(s, f"outputs.{name}.steps[{i}]") for i, s in enumerate(o.steps)]
-            for name, o in self.outputs.items()
+            for name, o in self.active_outputs().items()
         }
         return shared, per_output
 

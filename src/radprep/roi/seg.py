@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-from pydicom.dataset import Dataset
 
+from radprep._dicom import functional_group_value
 from radprep.errors import InputError, NotDicomError, RadprepWarning
 from radprep.geometry import Geometry
 from radprep.spatial.itk import from_sitk
@@ -64,17 +64,7 @@ def _safe_name(label: str, number: int) -> str:
     return name or f"segment_{number}"
 
 
-def _fg(ds: Dataset, macro: str, keyword: str, frame: int) -> Any:
-    for seq_name, idx in (
-        ("PerFrameFunctionalGroupsSequence", frame),
-        ("SharedFunctionalGroupsSequence", 0),
-    ):
-        seq = ds.get(seq_name)
-        if seq and len(seq) > idx:
-            inner = seq[idx].get(macro)
-            if inner and keyword in inner[0]:
-                return inner[0].get(keyword)
-    return ds.get(keyword)
+_fg = functional_group_value
 
 
 def _floats(value: Any, n: int, what: str, where: str) -> np.ndarray:
