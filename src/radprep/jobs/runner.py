@@ -299,7 +299,7 @@ def run_recipe(
                 for r in sorted(entry.payload["records"], key=lambda r: str(r["output"])):
                     r["split"] = splits.get(r["sample_id"])
                     batch.append(r)
-                if len(batch) >= 2000:
+                if len(batch) >= 500:  # bounded: the manifest costs the same for any run size
                     yield batch
                     batch = []
             yield batch
