@@ -24,7 +24,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
@@ -329,13 +328,3 @@ _CSV_NAMES = (
     "calc_case_description_test_set.csv",
 )
 
-
-def _cli_check() -> None:  # pragma: no cover - manual use
-    import sys
-
-    print(build_cbis_dataset(sys.argv[1]))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _cli_check()
-    _ = pydicom
