@@ -327,4 +327,3 @@ _CSV_NAMES = (
     "calc_case_description_train_set.csv",
     "calc_case_description_test_set.csv",
 )
-
