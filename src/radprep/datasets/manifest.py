@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radprep.errors import InputError
 from radprep.io.write import atomic_open
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "label_types",
     "manifest_table",
     "observe_labels",
+    "outputs_by_sample",
     "write_manifest",
     "write_manifest_batches",
 ]
@@ -161,3 +163,28 @@ def write_manifest(
     seen: dict[str, set[type]] = {}
     observe_labels(rows, seen)
     return write_manifest_batches([rows], label_types(seen), out_dir, csv_copy=csv_copy)
+
+
+def outputs_by_sample(
+    manifest: str | os.PathLike[str], required: Iterable[str | None] = ()
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Read a manifest into ``sample id -> output name -> row``, sorted by sample id.
+
+    Raises
+    ------
+    InputError
+        If an output named in `required` is not in the manifest (the message lists those that
+        are).
+    """
+    rows = pq.read_table(manifest).to_pylist()
+    outputs = {r["output"] for r in rows}
+    for name in required:
+        if name is not None and name not in outputs:
+            raise InputError(
+                f"{manifest}: no output {name!r} in the manifest (outputs: "
+                f"{', '.join(sorted(outputs)) or 'none'})"
+            )
+    by_id: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_id.setdefault(r["sample_id"], {})[r["output"]] = r
+    return dict(sorted(by_id.items()))

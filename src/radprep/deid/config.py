@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from radprep.deid.profile import OptionName
 
 __all__ = ["DeidConfig", "PixelRegion", "QuarantinePolicy"]
 
@@ -140,17 +142,8 @@ class DeidConfig(BaseModel):
 
     def options_used(self) -> tuple[str, ...]:
         """Return the names of the options that are on, in the order of PS3.15 E.3."""
-        names = (
-            "retain_safe_private",
-            "retain_uids",
-            "retain_device_identity",
-            "retain_institution_identity",
-            "retain_patient_characteristics",
-            "retain_longitudinal_full_dates",
-            "retain_longitudinal_modified_dates",
-            "clean_descriptors",
-        )
-        return tuple(n for n in names if getattr(self, n))
+        # The profile's option names are in the standard's order; this config has a subset.
+        return tuple(n for n in get_args(OptionName) if getattr(self, n, False))
 
 
 def _formatted_length(fmt: str) -> int:

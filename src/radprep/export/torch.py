@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from radprep.errors import InputError, RadprepError
+from radprep.datasets.manifest import outputs_by_sample
+from radprep.errors import RadprepError
 
 if TYPE_CHECKING:
     import torch
@@ -83,21 +84,9 @@ class ManifestDataset:
         channels_first: bool = False,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        import pyarrow.parquet as pq
-
         self.torch = require_torch()
         self.root = Path(manifest).parent
-        rows = pq.read_table(manifest).to_pylist()
-        outputs = {r["output"] for r in rows}
-        for name in (image_output, mask_output):
-            if name is not None and name not in outputs:
-                raise InputError(
-                    f"{manifest}: no output {name!r} in the manifest (outputs: "
-                    f"{', '.join(sorted(outputs)) or 'none'})"
-                )
-        by_id: dict[str, dict[str, dict[str, Any]]] = {}
-        for r in rows:
-            by_id.setdefault(r["sample_id"], {})[r["output"]] = r
+        by_id = outputs_by_sample(manifest, (image_output, mask_output))
         self.items: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
         for sample_id in sorted(by_id):
             outs = by_id[sample_id]

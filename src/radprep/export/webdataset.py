@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from radprep.datasets.manifest import outputs_by_sample
 from radprep.errors import InputError, SpecError
 from radprep.io.write import atomic_write_bytes
 
@@ -164,20 +165,8 @@ def samples_from_manifest(
     InputError
         If an output is not in the manifest.
     """
-    import pyarrow.parquet as pq
-
     mpath = Path(manifest)
-    rows = pq.read_table(mpath).to_pylist()
-    outputs = {r["output"] for r in rows}
-    for name in (image_output, mask_output):
-        if name is not None and name not in outputs:
-            raise InputError(
-                f"{mpath}: no output {name!r} in the manifest (outputs: "
-                f"{', '.join(sorted(outputs)) or 'none'})"
-            )
-    by_id: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in rows:
-        by_id.setdefault(r["sample_id"], {})[r["output"]] = r
+    by_id = outputs_by_sample(mpath, (image_output, mask_output))
     for sample_id in sorted(by_id):
         outs = by_id[sample_id]
         if image_output not in outs:
