@@ -24,6 +24,7 @@ from radprep.types import OutputFormat
 
 __all__ = [
     "VOLUME_FORMATS",
+    "VOLUME_LAYOUTS",
     "ConvertResult",
     "convert",
     "convert_file",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 VOLUME_FORMATS = ("nifti", "nrrd")
+VOLUME_LAYOUTS = ("4d", "split")
 _VOLUME_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 
 
@@ -237,6 +239,7 @@ def convert_series(
     *,
     fmt: str = "nifti",
     masks: Iterable[str | os.PathLike[str]] = (),
+    volumes: str = "4d",
     strict: bool = False,
     on_item: Callable[[Path, str], None] | None = None,
 ) -> ConvertResult:
@@ -249,16 +252,22 @@ def convert_series(
     ``<key>__mask<n><suffix>`` (SEG segments as their SegmentNumber); with masks, a
     ``radiomics_pairs.csv`` lists the pairs for pyradiomics' batch mode.
 
+    A 4D series (time points, echoes, b-values; Siemens mosaics included) is written as one
+    4D file, or with ``volumes="split"`` as one 3D file per volume, ``<key>_v0000<suffix>``...;
+    masks are placed on the grid of one volume.
+
     Parameters
     ----------
     fmt : {"nifti", "nrrd"}
+    volumes : {"4d", "split"}
     strict : bool
         Treat a data quirk of a series (missing slices, tilt...) as its failure.
     """
     from radprep.export.nifti import RadiomicsPair, write_image, write_pairs_csv
-    from radprep.io.series import find_series, load_series
+    from radprep.io.series import find_series, load_series, volume_geometry
 
     check_choice(fmt, VOLUME_FORMATS, name="format")
+    check_choice(volumes, VOLUME_LAYOUTS, name="volumes")
     out = Path(out_dir)
     suffix = _VOLUME_SUFFIX[fmt]
     result = ConvertResult()
@@ -280,12 +289,20 @@ def convert_series(
                 warnings.simplefilter("ignore")
                 warnings.simplefilter("error" if strict else "always", RadprepWarning)
                 image = load_series(info.paths, series_instance_uid=info.series_instance_uid).image
-                vpath = out / f"{info.key}{suffix}"
-                result.written.append(write_image(vpath, image.pixels, image.geometry))
+                grid = volume_geometry(image.geometry)
+                if image.pixels.ndim == 4 and volumes == "split":
+                    for v, pixels in enumerate(image.pixels):
+                        vpath = out / f"{info.key}_v{v:04d}{suffix}"
+                        result.written.append(write_image(vpath, pixels, grid))
+                    vpath = out / f"{info.key}_v0000{suffix}"
+                else:
+                    vpath = out / f"{info.key}{suffix}"
+                    result.written.append(write_image(vpath, image.pixels, image.geometry))
+                shape3 = tuple(image.pixels.shape[-3:])
                 for n, m in enumerate(by_series.get(info.series_instance_uid, []), start=1):
-                    labels = _mask_labels(m, image.spatial_shape, image.geometry)
+                    labels = _mask_labels(m, shape3, grid)
                     mpath = out / f"{info.key}__mask{n}{suffix}"
-                    result.written.append(write_image(mpath, labels, image.geometry))
+                    result.written.append(write_image(mpath, labels, grid))
                     pairs.append(
                         RadiomicsPair(str(vpath), str(mpath), None, f"{info.key}__mask{n}")
                     )

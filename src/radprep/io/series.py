@@ -19,6 +19,13 @@ frames of other sizes or orientations mixed in (the largest consistent group is 
 positions, missing slices and uneven spacing (kept as read, resampled onto a regular grid, or an
 error: ``irregular=``), and gantry tilt (slices shifted in-plane as they advance: resampled onto
 an orthogonal grid, as dcm2niix does, or kept as a sheared geometry: ``tilt=``).
+
+Several frames at every position make a 4D series (fMRI time points, echoes, b-values): the
+frames of one position are ordered by TemporalPositionIndex / TemporalPositionIdentifier,
+EchoNumbers, AcquisitionNumber and InstanceNumber, and the volume is ``(volumes, slices, rows,
+cols)`` with a 4-axis geometry whose axis 0 is the volume axis (RepetitionTime in seconds for a
+time series, 1 otherwise). Siemens mosaics are un-tiled into their slices first
+(:mod:`radprep.io.mosaic`), each placed at its own position.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from radprep.geometry import Geometry
 from radprep.image import AppliedStep, Image, ImageMeta
 from radprep.intensity.modality import apply_modality
 from radprep.io.dicom import _fg_value, decode_stored, meta_from_dataset, read_header
+from radprep.io.mosaic import Mosaic, mosaic_of, untile
 
 __all__ = [
     "IRREGULAR_POLICIES",
@@ -55,6 +63,7 @@ __all__ = [
     "read_series",
     "series_key",
     "series_slice_count",
+    "volume_geometry",
 ]
 
 Irregular = Literal["warn", "resample", "error"]
@@ -140,6 +149,10 @@ class SeriesReport:
         True when the volume was interpolated onto a regular, orthogonal grid.
     issues : tuple of str
         One sentence per problem, as warned.
+    n_volumes : int
+        Volumes in the series (time points, echoes, b-values); 1 for a plain 3D series.
+    volume_axis : str
+        What the volumes step through: ``"time"``, ``"echo"`` or ``"b-value"``; ``""`` for 3D.
     """
 
     series_instance_uid: str = ""
@@ -150,6 +163,8 @@ class SeriesReport:
     gantry_tilt_deg: float = 0.0
     resampled: bool = False
     issues: tuple[str, ...] = ()
+    n_volumes: int = 1
+    volume_axis: str = ""
 
     @property
     def ok(self) -> bool:
@@ -167,6 +182,8 @@ class SeriesReport:
             "gantry_tilt_deg": self.gantry_tilt_deg,
             "resampled": self.resampled,
             "issues": list(self.issues),
+            "n_volumes": self.n_volumes,
+            "volume_axis": self.volume_axis,
         }
 
 
@@ -190,9 +207,13 @@ class _Frame:
     pixel_spacing: tuple[float, float] | None
     instance: int
     meta: ImageMeta = field(default_factory=ImageMeta)
+    mosaic: Mosaic | None = None
+    tile: int = 0  # the slice of a mosaic
 
     @property
     def label(self) -> str:
+        if self.mosaic is not None:
+            return f"{self.path} mosaic slice {self.tile}"
         return self.path if self.frame is None else f"{self.path} frame {self.frame}"
 
 
@@ -275,7 +296,44 @@ def _vector(value: Any, n: int) -> np.ndarray | None:
     return np.asarray(vals, dtype=np.float64)
 
 
+def _mosaic_frames(path: Path, ds: Dataset, mosaic: Mosaic) -> list[_Frame]:
+    """One frame per slice of a mosaic, each at its own position (see :mod:`.mosaic`)."""
+    ipp = _vector(ds.get("ImagePositionPatient"), 3)
+    iop = _vector(ds.get("ImageOrientationPatient"), 6)
+    ps = _vector(ds.get("PixelSpacing"), 2)
+    pixel_spacing = (float(ps[0]), float(ps[1])) if ps is not None and all(ps > 0) else None
+    meta = replace(meta_from_dataset(ds), rows=mosaic.rows, columns=mosaic.cols)
+    positions: list[np.ndarray | None] = [None] * mosaic.n_images
+    if ipp is not None and iop is not None and pixel_spacing is not None:
+        row_cos, col_cos = iop[:3], iop[3:]
+        normal = np.cross(row_cos, col_cos) * mosaic.normal_sign
+        dr, dc = mosaic.first_slice_offset(int(ds.Rows), int(ds.Columns))
+        first = ipp + dr * pixel_spacing[0] * col_cos + dc * pixel_spacing[1] * row_cos
+        dz = _fallback_dz(ds, 0)
+        positions = [first + k * dz * normal for k in range(mosaic.n_images)]
+    return [
+        _Frame(
+            path=str(path),
+            ds=ds,
+            frame=None,
+            rows=mosaic.rows,
+            cols=mosaic.cols,
+            position=positions[k],
+            orientation=iop,
+            pixel_spacing=pixel_spacing,
+            instance=_int_or_none(ds.get("InstanceNumber")) or 0,
+            meta=meta,
+            mosaic=mosaic,
+            tile=k,
+        )
+        for k in range(mosaic.n_images)
+    ]
+
+
 def _frames_of(path: Path, ds: Dataset) -> list[_Frame]:
+    mosaic = mosaic_of(ds, str(path))
+    if mosaic is not None:
+        return _mosaic_frames(path, ds, mosaic)
     n = int(ds.get("NumberOfFrames") or 1)
     multi = n > 1 or "PerFrameFunctionalGroupsSequence" in ds
     out = []
@@ -340,6 +398,124 @@ def _axes(orientation: np.ndarray, where: str, issues: list[str]) -> tuple[np.nd
     return row_cos, col_cos, normal
 
 
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _volume_kind(f: _Frame) -> tuple[float, float, float]:
+    """(temporal position, echo, b-value) of a frame: what tells its volume apart."""
+    ds, fr = f.ds, f.frame or 0
+    temporal = _fg_value(ds, "FrameContentSequence", "TemporalPositionIndex", fr)
+    if temporal in (None, ""):
+        temporal = ds.get("TemporalPositionIdentifier")
+    echo = ds.get("EchoNumbers")
+    if echo in (None, "") or "PerFrameFunctionalGroupsSequence" in ds:
+        echo = _fg_value(ds, "MREchoSequence", "EffectiveEchoTime", fr) or echo
+    if isinstance(echo, (list, tuple)) or hasattr(echo, "__len__") and not isinstance(echo, str):
+        echo = echo[0] if len(echo) else None
+    b_value = _fg_value(ds, "MRDiffusionSequence", "DiffusionBValue", fr)
+    return _number(temporal), _number(echo), _number(b_value)
+
+
+def _volume_key(f: _Frame) -> tuple[Any, ...]:
+    """Order of the frames at one position: the volume they belong to, then acquisition order."""
+    acquisition = _number(f.ds.get("AcquisitionNumber"))
+    return (*_volume_kind(f), acquisition, f.instance, f.path, f.frame or 0)
+
+
+def _split_volumes(
+    frames: list[_Frame], dist: np.ndarray, where: str, issues: list[str]
+) -> tuple[list[list[_Frame]], str]:
+    """Group frames sorted by position into volumes of one frame per position.
+
+    Returns the volumes (one list of frames per volume, in position order) and what the volumes
+    step through. When positions hold different numbers of frames, the first of each is kept.
+    """
+    starts = [0] + [i for i in range(1, len(frames)) if dist[i] - dist[i - 1] > _POS_TOL_MM]
+    planes = [
+        sorted(frames[a:b], key=_volume_key)
+        for a, b in zip(starts, [*starts[1:], len(frames)], strict=True)
+    ]
+    counts = Counter(len(p) for p in planes)
+    if len(counts) > 1:
+        issues.append(
+            f"{where}: {len(frames) - len(planes)} frames repeat a position already seen, "
+            f"but positions hold different numbers of frames ({', '.join(map(str, sorted(counts)))}"
+            "), so they make no 4D series (duplicates or an incomplete series?); kept the first "
+            "of each position"
+        )
+        return [[p[0] for p in planes]], ""
+    n_volumes = len(planes[0])
+    volumes = [[p[v] for p in planes] for v in range(n_volumes)]
+    if n_volumes == 1:
+        return volumes, ""
+    kinds = [[_volume_kind(f) for f in vol] for vol in volumes]
+    mixed = [v for v, k in enumerate(kinds) if len(set(k)) > 1]
+    if mixed:
+        issues.append(
+            f"{where}: volume {mixed[0]} mixes frames of different TemporalPositionIdentifier "
+            "(0020,0100), EchoNumbers (0018,0086) or DiffusionBValue (0018,9087) across its "
+            "positions; volumes were formed in InstanceNumber order at each position"
+        )
+    firsts = [k[0] for k in kinds]
+    axis = "time"
+    if len({k[1] for k in firsts}) > 1:
+        axis = "echo"
+    elif len({k[2] for k in firsts}) > 1:
+        axis = "b-value"
+    return volumes, axis
+
+
+def _drop_duplicates(frames: list[_Frame], issues: list[str]) -> list[_Frame]:
+    """Leave out a frame whose SOPInstanceUID and frame number were already seen."""
+    seen: set[tuple[str, int | None, int]] = set()
+    out = []
+    for f in frames:
+        uid = str(f.ds.get("SOPInstanceUID", "") or "")
+        key = (uid, f.frame, f.tile)
+        if uid and key in seen:
+            continue
+        seen.add(key)
+        out.append(f)
+    if len(out) < len(frames):
+        issues.append(
+            f"{len(frames) - len(out)} frames repeat a SOPInstanceUID (0008,0018) already read "
+            "(the same instance in two files); kept one of each"
+        )
+    return out
+
+
+def volume_geometry(geometry: Geometry) -> Geometry:
+    """Return the 3D geometry of one volume of a 4D series' geometry (axis 0 dropped)."""
+    if geometry.ndim != 4:
+        return geometry
+    m = geometry.matrix[:3, 1:]
+    return Geometry(
+        spacing=geometry.spacing[1:],
+        origin=geometry.origin[:3],
+        direction=tuple(m.ravel()),
+        unit=geometry.unit,
+        spacing_source=geometry.spacing_source,
+    )
+
+
+def _with_volume_axis(geometry: Geometry, spacing: float) -> Geometry:
+    """Add a leading volume axis (world axis 4, at 0) to a 3D geometry."""
+    m = np.zeros((4, 4))
+    m[:3, 1:] = geometry.matrix
+    m[3, 0] = 1.0
+    return Geometry(
+        spacing=(spacing, *geometry.spacing),
+        origin=(*geometry.origin, 0.0),
+        direction=tuple(m.ravel()),
+        unit=geometry.unit,
+        spacing_source=geometry.spacing_source,
+    )
+
+
 def _fallback_dz(ds: Dataset, frame: int) -> float:
     for keyword in ("SpacingBetweenSlices", "SliceThickness"):
         v = _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
@@ -364,7 +540,12 @@ def _decode(frames: list[_Frame]) -> np.ndarray:
                 f"{f.path}: PhotometricInterpretation (0028,0004) is "
                 f"{f.meta.photometric_interpretation}; only grey series make volumes"
             )
-        if f.frame is None:
+        if f.mosaic is not None:
+            if f.path not in cache:
+                cache.clear()
+                cache[f.path] = untile(decode_stored(f.path, f.ds), f.mosaic)
+            stored = cache[f.path][f.tile]
+        elif f.frame is None:
             stored = decode_stored(f.path, f.ds)
         else:
             if f.path not in cache:
@@ -464,6 +645,8 @@ class _Plan:
     missing: int = 0
     tilt_deg: float = 0.0
     regrid: dict[str, Any] | None = None  # _regrid's arguments when resampling
+    volumes: list[list[_Frame]] = field(default_factory=list)  # frames per volume
+    volume_axis: str = ""
 
     @property
     def n_out(self) -> int:
@@ -474,7 +657,7 @@ def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, t
     frames = [f for p, ds in members for f in _frames_of(p, ds)]
     issues: list[str] = []
     total = len(frames)
-    frames = _keep_consistent(frames, issues)
+    frames = _keep_consistent(_drop_duplicates(frames, issues), issues)
     first = frames[0]
     where = f"series {series_key(uid, str(first.ds.get('Modality', '')))}"
     located = all(f.position is not None and f.orientation is not None for f in frames)
@@ -492,20 +675,15 @@ def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, t
             unit="mm" if first.pixel_spacing else "px",
             spacing_source="PixelSpacing" if first.pixel_spacing else "none",
         )
-        return _Plan(uid, frames, total, geometry, issues, (dz, dz))
+        return _Plan(uid, frames, total, geometry, issues, (dz, dz), volumes=[frames])
     assert first.orientation is not None
     row_cos, col_cos, normal = _axes(first.orientation, where, issues)
-    frames.sort(key=lambda f: (float(f.position @ normal), f.instance, f.frame or 0))
+    frames.sort(key=lambda f: (float(f.position @ normal), _volume_key(f)))
     dist = np.asarray([float(f.position @ normal) for f in frames])
-    # Repeated planes (echoes, phases, duplicates): keep the first of each.
-    keep = [0] + [i for i in range(1, len(frames)) if dist[i] - dist[i - 1] > _POS_TOL_MM]
-    if len(keep) < len(frames):
-        issues.append(
-            f"{where}: {len(frames) - len(keep)} frames repeat a position already seen "
-            "(multi-echo, dynamic or duplicate instances?); kept the first of each position"
-        )
-        frames = [frames[i] for i in keep]
-        dist = dist[keep]
+    # Several frames at every position: a 4D series (time, echo, b-value).
+    volumes, volume_axis = _split_volumes(frames, dist, where, issues)
+    frames = volumes[0]
+    dist = np.asarray([float(f.position @ normal) for f in frames])
     ps_set = {f.pixel_spacing for f in frames}
     if len(ps_set) > 1:
         issues.append(
@@ -603,7 +781,19 @@ def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, t
         direction=tuple(np.column_stack([axis0, col_cos, row_cos]).ravel()),
         spacing_source="PixelSpacing" if ps else "none",
     )
-    return _Plan(uid, frames, total, geometry, issues, spacings, missing, tilt_deg, regrid)
+    return _Plan(
+        uid,
+        frames,
+        total,
+        geometry,
+        issues,
+        spacings,
+        missing,
+        tilt_deg,
+        regrid,
+        volumes,
+        volume_axis,
+    )
 
 
 def _group(
@@ -641,6 +831,7 @@ def load_series(
     irregular: Irregular = "warn",
     tilt: Tilt = "resample",
     slice_index: int | None = None,
+    volume_index: int | None = None,
 ) -> SeriesVolume:
     """Assemble one series into a volume and report what was found.
 
@@ -661,19 +852,24 @@ def load_series(
     slice_index : int, optional
         Decode only this slice of the volume (a ``(1, rows, cols)`` volume whose geometry is
         the slice's place in the whole); every slice by default.
+    volume_index : int, optional
+        Of a 4D series (time points, echoes, b-values), read only this volume (a 3D volume);
+        every volume by default.
 
     Returns
     -------
     SeriesVolume
-        ``image.pixels`` float32 modality values ``(slices, rows, cols)``; ``report``.
+        ``image.pixels`` float32 modality values ``(slices, rows, cols)``, or ``(volumes,
+        slices, rows, cols)`` for a 4D series, whose geometry then has 4 axes (axis 0: the
+        volume axis, :func:`volume_geometry` gives the spatial one); ``report``.
 
     Raises
     ------
     InputError
         No image series, a colour series, or an irregular or tilted series under ``"error"``.
     SpecError
-        Several series and no `series_instance_uid`, a bad policy name, or a slice that does
-        not exist.
+        Several series and no `series_instance_uid`, a bad policy name, or a slice or volume
+        that does not exist.
     """
     check_choice(irregular, IRREGULAR_POLICIES, name="irregular")
     check_choice(tilt, TILT_POLICIES, name="tilt")
@@ -682,22 +878,38 @@ def load_series(
     geometry = plan.geometry
     if slice_index is not None and not 0 <= slice_index < plan.n_out:
         raise SpecError(f"slice {slice_index} does not exist; the series has {plan.n_out} slices")
+    n_volumes = len(plan.volumes)
+    if volume_index is not None and not 0 <= volume_index < n_volumes:
+        raise SpecError(
+            f"volume {volume_index} does not exist; the series has {n_volumes} volume(s)"
+        )
+    volumes = plan.volumes if volume_index is None else [plan.volumes[volume_index]]
     if plan.regrid is not None:
-        volume = _regrid(_decode(plan.frames), **plan.regrid)
+        stack = _decode([f for vol in volumes for f in vol])
+        stack = stack.reshape(len(volumes), -1, *stack.shape[1:])
+        volume = np.stack([_regrid(v, **plan.regrid) for v in stack])
         if slice_index is not None:
-            volume = volume[slice_index : slice_index + 1]
-    elif slice_index is not None:
-        volume = _decode([plan.frames[slice_index]])
+            volume = volume[:, slice_index : slice_index + 1]
     else:
-        volume = _decode(plan.frames)
+        chosen = [vol if slice_index is None else [vol[slice_index]] for vol in volumes]
+        volume = _decode([f for vol in chosen for f in vol])
+        volume = volume.reshape(len(chosen), -1, *volume.shape[1:])
     if slice_index is not None:
         geometry = geometry.crop((slice_index, 0, 0))
+    if len(volumes) > 1:
+        tr = _number(plan.frames[0].ds.get("RepetitionTime"))
+        step = tr / 1000.0 if plan.volume_axis == "time" and tr > 0 else 1.0
+        geometry = _with_volume_axis(geometry, step)
+    else:
+        volume = volume[0]
     for msg in plan.issues:
         warnings.warn(msg, RadprepWarning, stacklevel=2)
     first = plan.frames[0]
     meta = replace(
         first.meta,
-        number_of_frames=int(volume.shape[0]),
+        number_of_frames=int(np.prod(volume.shape[:-2])),
+        rows=int(volume.shape[-2]),
+        columns=int(volume.shape[-1]),
         rescale_slope=None,
         rescale_intercept=None,
         sop_instance_uid=None,
@@ -706,16 +918,19 @@ def load_series(
     report = SeriesReport(
         series_instance_uid=uid,
         n_slices=len(plan.frames),
-        n_dropped=plan.n_total - len(plan.frames),
+        n_dropped=plan.n_total - sum(len(v) for v in plan.volumes),
         missing_slices=plan.missing,
         slice_spacings=(float(plan.spacings[0]), float(plan.spacings[1])),
         gantry_tilt_deg=float(plan.tilt_deg),
         resampled=plan.regrid is not None,
         issues=tuple(plan.issues),
+        n_volumes=n_volumes,
+        volume_axis=plan.volume_axis,
     )
     params: dict[str, Any] = {
-        "files": len({f.path for f in plan.frames}),
+        "files": len({f.path for vol in volumes for f in vol}),
         "slices": len(plan.frames),
+        "volumes": len(volumes),
         "irregular": irregular,
         "tilt": tilt,
         "issues": len(plan.issues),
@@ -723,6 +938,8 @@ def load_series(
     }
     if slice_index is not None:
         params["slice_index"] = int(slice_index)
+    if volume_index is not None:
+        params["volume_index"] = int(volume_index)
     history = (
         AppliedStep("read_series", params),
         AppliedStep("modality_lut", {"mode": "rescale per slice"}),
@@ -737,14 +954,20 @@ def read_series(
     series_instance_uid: str | None = None,
     irregular: Irregular = "warn",
     tilt: Tilt = "resample",
+    volume_index: int | None = None,
 ) -> Image:
     """Assemble one series into a volume Image; see :func:`load_series` for the options.
 
     Returns
     -------
     Image
-        float32 modality values (Hounsfield units for CT) shaped ``(slices, rows, cols)``.
+        float32 modality values (Hounsfield units for CT) shaped ``(slices, rows, cols)``, or
+        ``(volumes, slices, rows, cols)`` for a 4D series.
     """
     return load_series(
-        source, series_instance_uid=series_instance_uid, irregular=irregular, tilt=tilt
+        source,
+        series_instance_uid=series_instance_uid,
+        irregular=irregular,
+        tilt=tilt,
+        volume_index=volume_index,
     ).image
