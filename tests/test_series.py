@@ -22,6 +22,7 @@ from radprep.io.series import (
     read_series,
     series_key,
     series_slice_count,
+    volume_geometry,
 )
 from radprep.spatial.itk import from_sitk
 from realfiles import testdata
@@ -239,3 +240,48 @@ def test_errors_name_what_to_do(tmp_path: Path) -> None:
         load_series(tmp_path, irregular="drop")  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"no such file or folder"):
         load_series(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value_of", "axis"),
+    [
+        ("EchoNumbers", lambda k: 1 + k % 2, "echo"),
+        ("TemporalPositionIdentifier", lambda k: 2 - k % 2, "time"),
+    ],
+)
+def test_two_frames_at_every_position_make_a_4d_series(
+    tmp_path: Path, keyword: str, value_of: Any, axis: str
+) -> None:
+    # Frames 2z and 2z+1 share position z; the attribute, not the shuffled InstanceNumber,
+    # says which volume each belongs to.
+    positions = [1.2 * (k // 2) for k in range(10)]
+    frames, files = split_emri(tmp_path / "mr", positions=positions)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        k = next(i for i, f in enumerate(frames) if np.array_equal(f, ds.pixel_array))
+        setattr(ds, keyword, value_of(k))
+        ds.save_as(path)
+    sv, warned = _quiet_load(tmp_path / "mr")
+    assert not warned and sv.report.n_volumes == 2 and sv.report.volume_axis == axis
+    assert sv.image.pixels.shape == (2, 5, 64, 64)
+    for v in range(2):
+        want = [k for k in range(10) if value_of(k) == sorted({value_of(j) for j in range(10)})[v]]
+        np.testing.assert_array_equal(sv.image.pixels[v], frames[want].astype(np.float32))
+    g = sv.image.geometry
+    assert g.ndim == 4 and g.matrix[3, 0] == 1.0
+    spatial = volume_geometry(g)
+    np.testing.assert_allclose(spatial.spacing, (1.2, *MR_PIXEL_SPACING))
+    np.testing.assert_allclose(spatial.origin, MR_ORIGIN, atol=1e-6)
+    np.testing.assert_allclose(spatial.matrix[:, 0], normal_of(OBLIQUE_IOP), atol=1e-6)
+    assert series_slice_count(tmp_path / "mr") == 5
+    one = load_series(tmp_path / "mr", volume_index=1, slice_index=3).image
+    np.testing.assert_array_equal(one.pixels[0], sv.image.pixels[1, 3])
+    np.testing.assert_allclose(one.geometry.origin, spatial.index_to_world((3, 0, 0)), atol=1e-6)
+
+
+def test_the_same_instance_twice_is_read_once(tmp_path: Path) -> None:
+    _, files = split_emri(tmp_path / "mr")
+    shutil.copy(files[0], tmp_path / "mr" / "copy.dcm")
+    sv, warned = _quiet_load(tmp_path / "mr")
+    assert sv.image.pixels.shape == (10, 64, 64) and sv.report.n_volumes == 1
+    assert any("1 frames repeat a SOPInstanceUID (0008,0018)" in w for w in warned)

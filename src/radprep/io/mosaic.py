@@ -30,7 +30,16 @@ from radprep.errors import InputError
 __all__ = ["Mosaic", "csa_image_header", "mosaic_of", "read_csa", "untile"]
 
 _MAX_CSA_ITEMS = 1000
-_NUMERIC = {"FL": float, "FD": float, "DS": float, "SS": int, "US": int, "SL": int, "UL": int, "IS": int}
+_NUMERIC = {
+    "FL": float,
+    "FD": float,
+    "DS": float,
+    "SS": int,
+    "US": int,
+    "SL": int,
+    "UL": int,
+    "IS": int,
+}
 
 
 def _text(raw: bytes) -> str:

@@ -414,7 +414,7 @@ def _volume_kind(f: _Frame) -> tuple[float, float, float]:
     echo = ds.get("EchoNumbers")
     if echo in (None, "") or "PerFrameFunctionalGroupsSequence" in ds:
         echo = _fg_value(ds, "MREchoSequence", "EffectiveEchoTime", fr) or echo
-    if isinstance(echo, (list, tuple)) or hasattr(echo, "__len__") and not isinstance(echo, str):
+    if isinstance(echo, (list, tuple)) or (hasattr(echo, "__len__") and not isinstance(echo, str)):
         echo = echo[0] if len(echo) else None
     b_value = _fg_value(ds, "MRDiffusionSequence", "DiffusionBValue", fr)
     return _number(temporal), _number(echo), _number(b_value)
