@@ -190,11 +190,21 @@ def test_mosaic_that_does_not_divide_into_tiles_is_an_error(tmp_path: Path) -> N
         mosaic_of(ds, "x.dcm")
 
 
-def test_cli_converts_the_mosaic_to_a_4d_nifti(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["convert", str(SI_MOSAIC), "--to", "nifti", "-o", str(tmp_path)]
-    )
-    assert result.exit_code == 0, result.stderr
-    assert "1 series converted, 1 file(s) written" in result.stdout
-    (written,) = tmp_path.glob("*.nii.gz")
+def test_cli_converts_the_mosaic_to_a_4d_nifti_or_one_file_per_volume(tmp_path: Path) -> None:
+    def run(*args: str) -> tuple[int, str, str]:
+        r = CliRunner().invoke(app, ["convert", str(SI_MOSAIC), "--to", "nifti", *args])
+        return r.exit_code, r.stdout, r.stderr
+
+    code, out, err = run("-o", str(tmp_path / "4d"))
+    assert code == 0, err
+    assert "1 series converted, 1 file(s) written" in out
+    (written,) = (tmp_path / "4d").glob("*.nii.gz")
     assert nib.load(written).shape == (72, 72, 5, 2)
+    code, out, err = run("-o", str(tmp_path / "split"), "--volumes", "split")
+    assert code == 0 and "1 series converted, 2 file(s) written" in out
+    assert [nib.load(p).shape for p in sorted((tmp_path / "split").glob("*.nii.gz"))] == [
+        (72, 72, 5),
+        (72, 72, 5),
+    ]
+    code, _, err = run("-o", str(tmp_path / "bad"), "--volumes", "3d")
+    assert code == 2 and "--volumes must be one of 4d, split, got '3d'" in err

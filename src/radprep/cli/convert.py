@@ -8,7 +8,7 @@ from typing import cast
 import typer
 
 from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
-from radprep.export.convert import VOLUME_FORMATS, convert_series
+from radprep.export.convert import VOLUME_FORMATS, VOLUME_LAYOUTS, convert_series
 from radprep.export.convert import convert as convert_paths
 from radprep.export.png import FORMATS
 from radprep.intensity.window import VOI
@@ -54,6 +54,12 @@ def convert(
         "or a CT preset (brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone). "
         "npy without --window keeps modality values (e.g. HU).",
     ),
+    volumes: str = typer.Option(
+        "4d",
+        "--volumes",
+        help="With nifti/nrrd, a 4D series (time points, echoes, b-values): 4d (one file) or "
+        "split (one 3D file per volume, <key>_v0000...).",
+    ),
     frame: str = typer.Option("all", "--frame", help="'all' or a frame number (from 0)."),
     strict: bool = typer.Option(False, "--strict", help="Fail a file on any data quirk."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
@@ -66,7 +72,10 @@ def convert(
     if missing:
         raise fail(f"no such file or folder: {missing[0]}", EXIT_USAGE)
     if to in VOLUME_FORMATS:
-        _convert_series(inputs, out, to, mask, strict=strict, quiet=quiet)
+        if volumes not in VOLUME_LAYOUTS:
+            known = ", ".join(VOLUME_LAYOUTS)
+            raise fail(f"--volumes must be one of {known}, got {volumes!r}", EXIT_USAGE)
+        _convert_series(inputs, out, to, mask, volumes, strict=strict, quiet=quiet)
         return
     if mask:
         raise fail("--mask goes with --to nifti or nrrd (volumes per series)", EXIT_USAGE)
@@ -101,13 +110,22 @@ def convert(
 
 
 def _convert_series(
-    inputs: list[Path], out: Path, to: str, masks: list[Path], *, strict: bool, quiet: bool
+    inputs: list[Path],
+    out: Path,
+    to: str,
+    masks: list[Path],
+    volumes: str,
+    *,
+    strict: bool,
+    quiet: bool,
 ) -> None:
     def on_item(path: Path, status: str) -> None:
         if not quiet and status == "ok":
             console.print(f"converted a series in {path}", markup=False)
 
-    result = convert_series(inputs, out, fmt=to, masks=masks, strict=strict, on_item=on_item)
+    result = convert_series(
+        inputs, out, fmt=to, masks=masks, volumes=volumes, strict=strict, on_item=on_item
+    )
     for key, msg in result.warnings:
         err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
     console.print(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from radprep.datasets.sources import Item, fingerprint, register_source, resolve
-from radprep.errors import RadprepError, SpecError
+from radprep.errors import RadprepError, RadprepWarning, SpecError
 from radprep.geometry import Geometry
 from radprep.image import AppliedStep
 from radprep.io.dicom import read_header
@@ -171,7 +171,15 @@ def load_series_item(item: Item, read: Any) -> Sample:
         irregular=extra.get("irregular", "warn"),
         tilt=extra.get("tilt", "resample"),
         slice_index=k,
+        volume_index=0,
     )
+    if sv.report.n_volumes > 1:
+        warnings.warn(
+            f"{item.id}: a 4D series of {sv.report.n_volumes} volumes ({sv.report.volume_axis}); "
+            "the series-folder source reads volume 0 only (radprep convert --to nifti writes all)",
+            RadprepWarning,
+            stacklevel=2,
+        )
     image = sv.image
     masks = _masks_on_grid(extra, image.spatial_shape, image.geometry)
     labels = dict(item.labels)
