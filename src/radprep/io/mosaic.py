@@ -136,6 +136,8 @@ class Mosaic:
     normal_sign : float
         +1 when slices advance along ``row cosine x column cosine``, -1 when the CSA
         SliceNormalVector points the other way.
+    b_value : float or None
+        The CSA B_value of a diffusion-weighted mosaic.
     """
 
     n_images: int
@@ -143,6 +145,7 @@ class Mosaic:
     rows: int
     cols: int
     normal_sign: float = 1.0
+    b_value: float | None = None
 
     def first_slice_offset(self, sheet_rows: int, sheet_cols: int) -> tuple[float, float]:
         """Return the (row, column) pixel offset of slice 0's first pixel in the sheet's frame."""
@@ -196,7 +199,9 @@ def mosaic_of(ds: Dataset, where: str) -> Mosaic | None:
     if len(normal) == 3 and iop is not None and len(iop) == 6:
         cross = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
         sign = -1.0 if float(np.dot(cross, np.asarray(normal, float))) < 0 else 1.0
-    return Mosaic(n_images, grid, rows // grid, cols // grid, sign)
+    b_values = csa.get("B_value") or []
+    b_value = float(b_values[0]) if b_values and isinstance(b_values[0], (int, float)) else None
+    return Mosaic(n_images, grid, rows // grid, cols // grid, sign, b_value)
 
 
 def untile(sheet: np.ndarray, mosaic: Mosaic) -> np.ndarray:

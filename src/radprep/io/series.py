@@ -417,6 +417,8 @@ def _volume_kind(f: _Frame) -> tuple[float, float, float]:
     if isinstance(echo, (list, tuple)) or (hasattr(echo, "__len__") and not isinstance(echo, str)):
         echo = echo[0] if len(echo) else None
     b_value = _fg_value(ds, "MRDiffusionSequence", "DiffusionBValue", fr)
+    if b_value in (None, "") and f.mosaic is not None:
+        b_value = f.mosaic.b_value
     return _number(temporal), _number(echo), _number(b_value)
 
 
