@@ -94,9 +94,12 @@ def read_csa(raw: bytes) -> dict[str, list[Any]]:
             pos += length + (-length % 4)  # items are padded to 4 bytes
             if item_no >= n_values or (convert is not None and not text):
                 continue
+            if convert is None:
+                items.append(text)
+                continue
             try:
-                items.append(convert(float(text)) if convert is int else convert(text))
-            except (TypeError, ValueError):
+                items.append(convert(float(text)))
+            except ValueError:
                 items.append(text)
         tags[_text(name_b)] = items
     return tags

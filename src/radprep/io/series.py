@@ -25,7 +25,8 @@ frames of one position are ordered by TemporalPositionIndex / TemporalPositionId
 EchoNumbers, AcquisitionNumber and InstanceNumber, and the volume is ``(volumes, slices, rows,
 cols)`` with a 4-axis geometry whose axis 0 is the volume axis (RepetitionTime in seconds for a
 time series, 1 otherwise). Siemens mosaics are un-tiled into their slices first
-(:mod:`radprep.io.mosaic`), each placed at its own position.
+(:mod:`radprep.io.mosaic`), each placed at its own position; :mod:`radprep.io.frames` reads
+the frames and groups them into volumes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import hashlib
 import math
 import os
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,10 +47,20 @@ from pydicom.dataset import Dataset
 from radprep._validate import check_choice
 from radprep.errors import InputError, RadprepError, RadprepWarning, SpecError
 from radprep.geometry import Geometry
-from radprep.image import AppliedStep, Image, ImageMeta
-from radprep.intensity.modality import apply_modality
-from radprep.io.dicom import _fg_value, decode_stored, meta_from_dataset, read_header
-from radprep.io.mosaic import Mosaic, mosaic_of, untile
+from radprep.image import AppliedStep, Image
+from radprep.io.dicom import read_header
+from radprep.io.frames import (
+    POS_TOL_MM,
+    Frame,
+    decode_frames,
+    drop_duplicates,
+    fallback_dz,
+    frames_of,
+    int_or_none,
+    keep_consistent,
+    number,
+    split_volumes,
+)
 
 __all__ = [
     "IRREGULAR_POLICIES",
@@ -73,7 +83,6 @@ TILT_POLICIES: tuple[Tilt, ...] = ("resample", "keep", "error")
 
 # Objects that carry no image volume even when they carry pixel data.
 _NOT_VOLUMES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO", "DOC", "REG"}
-_POS_TOL_MM = 1e-3  # positions closer than this along the normal are the same plane
 _TILT_MIN_DEG = 0.01  # below this, an in-plane drift is rounding in the DS strings
 
 
@@ -195,28 +204,6 @@ class SeriesVolume:
     report: SeriesReport
 
 
-@dataclass
-class _Frame:
-    path: str
-    ds: Dataset
-    frame: int | None  # None: a single-frame instance
-    rows: int
-    cols: int
-    position: np.ndarray | None
-    orientation: np.ndarray | None
-    pixel_spacing: tuple[float, float] | None
-    instance: int
-    meta: ImageMeta = field(default_factory=ImageMeta)
-    mosaic: Mosaic | None = None
-    tile: int = 0  # the slice of a mosaic
-
-    @property
-    def label(self) -> str:
-        if self.mosaic is not None:
-            return f"{self.path} mosaic slice {self.tile}"
-        return self.path if self.frame is None else f"{self.path} frame {self.frame}"
-
-
 # -- finding series ---------------------------------------------------------------------------
 
 
@@ -248,13 +235,6 @@ def _headers(paths: Sequence[Path]) -> list[tuple[Path, Dataset]]:
     return out
 
 
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value in (None, "") else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def find_series(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> list[SeriesInfo]:
@@ -274,7 +254,7 @@ def find_series(
                 series_instance_uid=uid,
                 study_instance_uid=str(first.get("StudyInstanceUID", "") or ""),
                 modality=str(first.get("Modality", "") or ""),
-                series_number=_int_or_none(first.get("SeriesNumber")),
+                series_number=int_or_none(first.get("SeriesNumber")),
                 paths=tuple(sorted(str(p) for p, _ in members)),
                 n_frames=sum(int(ds.get("NumberOfFrames") or 1) for _, ds in members),
                 patient_id=str(first.get("PatientID", "") or ""),
@@ -284,105 +264,6 @@ def find_series(
 
 
 # -- frames and their geometry ----------------------------------------------------------------
-
-
-def _vector(value: Any, n: int) -> np.ndarray | None:
-    try:
-        vals = [float(v) for v in value] if value is not None else []
-    except (TypeError, ValueError):
-        return None
-    if len(vals) != n or not all(math.isfinite(v) for v in vals):
-        return None
-    return np.asarray(vals, dtype=np.float64)
-
-
-def _mosaic_frames(path: Path, ds: Dataset, mosaic: Mosaic) -> list[_Frame]:
-    """One frame per slice of a mosaic, each at its own position (see :mod:`.mosaic`)."""
-    ipp = _vector(ds.get("ImagePositionPatient"), 3)
-    iop = _vector(ds.get("ImageOrientationPatient"), 6)
-    ps = _vector(ds.get("PixelSpacing"), 2)
-    pixel_spacing = (float(ps[0]), float(ps[1])) if ps is not None and all(ps > 0) else None
-    meta = replace(meta_from_dataset(ds), rows=mosaic.rows, columns=mosaic.cols)
-    positions: list[np.ndarray | None] = [None] * mosaic.n_images
-    if ipp is not None and iop is not None and pixel_spacing is not None:
-        row_cos, col_cos = iop[:3], iop[3:]
-        normal = np.cross(row_cos, col_cos) * mosaic.normal_sign
-        dr, dc = mosaic.first_slice_offset(int(ds.Rows), int(ds.Columns))
-        first = ipp + dr * pixel_spacing[0] * col_cos + dc * pixel_spacing[1] * row_cos
-        dz = _fallback_dz(ds, 0)
-        positions = [first + k * dz * normal for k in range(mosaic.n_images)]
-    return [
-        _Frame(
-            path=str(path),
-            ds=ds,
-            frame=None,
-            rows=mosaic.rows,
-            cols=mosaic.cols,
-            position=positions[k],
-            orientation=iop,
-            pixel_spacing=pixel_spacing,
-            instance=_int_or_none(ds.get("InstanceNumber")) or 0,
-            meta=meta,
-            mosaic=mosaic,
-            tile=k,
-        )
-        for k in range(mosaic.n_images)
-    ]
-
-
-def _frames_of(path: Path, ds: Dataset) -> list[_Frame]:
-    mosaic = mosaic_of(ds, str(path))
-    if mosaic is not None:
-        return _mosaic_frames(path, ds, mosaic)
-    n = int(ds.get("NumberOfFrames") or 1)
-    multi = n > 1 or "PerFrameFunctionalGroupsSequence" in ds
-    out = []
-    for f in range(n):
-        pos = _vector(_fg_value(ds, "PlanePositionSequence", "ImagePositionPatient", f), 3)
-        ori = _vector(_fg_value(ds, "PlaneOrientationSequence", "ImageOrientationPatient", f), 6)
-        ps = _vector(_fg_value(ds, "PixelMeasuresSequence", "PixelSpacing", f), 2)
-        out.append(
-            _Frame(
-                path=str(path),
-                ds=ds,
-                frame=f if multi else None,
-                rows=int(ds.get("Rows", 0) or 0),
-                cols=int(ds.get("Columns", 0) or 0),
-                position=pos,
-                orientation=ori,
-                pixel_spacing=(float(ps[0]), float(ps[1]))
-                if ps is not None and all(ps > 0)
-                else None,
-                instance=_int_or_none(ds.get("InstanceNumber")) or 0,
-                meta=meta_from_dataset(ds, frame=f),
-            )
-        )
-    return out
-
-
-def _orientation_key(o: np.ndarray | None) -> tuple[float, ...] | None:
-    return None if o is None else tuple(round(float(v), 3) for v in o)
-
-
-def _keep_consistent(frames: list[_Frame], issues: list[str]) -> list[_Frame]:
-    """Keep the largest group of one size and orientation; say what was dropped."""
-    key = [(f.rows, f.cols, _orientation_key(f.orientation)) for f in frames]
-    counts = Counter(key)
-    if len(counts) == 1:
-        return frames
-    best = max(counts, key=lambda k: (counts[k], -key.index(k)))
-    kept = [f for f, k in zip(frames, key, strict=True) if k == best]
-    others = ", ".join(
-        f"{n} of {k[0]}x{k[1]}" + ("" if k[2] == best[2] else f" oriented {list(k[2] or [])}")
-        for k, n in counts.items()
-        if k != best
-    )
-    issues.append(
-        f"mixed sizes or orientations (Rows/Columns (0028,0010)/(0028,0011), "
-        f"ImageOrientationPatient (0020,0037)): kept {len(kept)} frames of {best[0]}x{best[1]} "
-        f"oriented {list(best[2] or [])}, dropped {others}; split the series if both are wanted"
-    )
-    return kept
 
 
 def _axes(orientation: np.ndarray, where: str, issues: list[str]) -> tuple[np.ndarray, ...]:
@@ -396,98 +277,6 @@ def _axes(orientation: np.ndarray, where: str, issues: list[str]) -> tuple[np.nd
     normal = np.cross(row_cos, col_cos)
     normal /= np.linalg.norm(normal)
     return row_cos, col_cos, normal
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value) if value not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _volume_kind(f: _Frame) -> tuple[float, float, float]:
-    """(temporal position, echo, b-value) of a frame: what tells its volume apart."""
-    ds, fr = f.ds, f.frame or 0
-    temporal = _fg_value(ds, "FrameContentSequence", "TemporalPositionIndex", fr)
-    if temporal in (None, ""):
-        temporal = ds.get("TemporalPositionIdentifier")
-    echo = ds.get("EchoNumbers")
-    if echo in (None, "") or "PerFrameFunctionalGroupsSequence" in ds:
-        echo = _fg_value(ds, "MREchoSequence", "EffectiveEchoTime", fr) or echo
-    if isinstance(echo, (list, tuple)) or (hasattr(echo, "__len__") and not isinstance(echo, str)):
-        echo = echo[0] if len(echo) else None
-    b_value = _fg_value(ds, "MRDiffusionSequence", "DiffusionBValue", fr)
-    if b_value in (None, "") and f.mosaic is not None:
-        b_value = f.mosaic.b_value
-    return _number(temporal), _number(echo), _number(b_value)
-
-
-def _volume_key(f: _Frame) -> tuple[Any, ...]:
-    """Order of the frames at one position: the volume they belong to, then acquisition order."""
-    acquisition = _number(f.ds.get("AcquisitionNumber"))
-    return (*_volume_kind(f), acquisition, f.instance, f.path, f.frame or 0)
-
-
-def _split_volumes(
-    frames: list[_Frame], dist: np.ndarray, where: str, issues: list[str]
-) -> tuple[list[list[_Frame]], str]:
-    """Group frames sorted by position into volumes of one frame per position.
-
-    Returns the volumes (one list of frames per volume, in position order) and what the volumes
-    step through. When positions hold different numbers of frames, the first of each is kept.
-    """
-    starts = [0] + [i for i in range(1, len(frames)) if dist[i] - dist[i - 1] > _POS_TOL_MM]
-    planes = [
-        sorted(frames[a:b], key=_volume_key)
-        for a, b in zip(starts, [*starts[1:], len(frames)], strict=True)
-    ]
-    counts = Counter(len(p) for p in planes)
-    if len(counts) > 1:
-        issues.append(
-            f"{where}: {len(frames) - len(planes)} frames repeat a position already seen, "
-            f"but positions hold different numbers of frames ({', '.join(map(str, sorted(counts)))}"
-            "), so they make no 4D series (duplicates or an incomplete series?); kept the first "
-            "of each position"
-        )
-        return [[p[0] for p in planes]], ""
-    n_volumes = len(planes[0])
-    volumes = [[p[v] for p in planes] for v in range(n_volumes)]
-    if n_volumes == 1:
-        return volumes, ""
-    kinds = [[_volume_kind(f) for f in vol] for vol in volumes]
-    mixed = [v for v, k in enumerate(kinds) if len(set(k)) > 1]
-    if mixed:
-        issues.append(
-            f"{where}: volume {mixed[0]} mixes frames of different TemporalPositionIdentifier "
-            "(0020,0100), EchoNumbers (0018,0086) or DiffusionBValue (0018,9087) across its "
-            "positions; volumes were formed in InstanceNumber order at each position"
-        )
-    firsts = [k[0] for k in kinds]
-    axis = "time"
-    if len({k[1] for k in firsts}) > 1:
-        axis = "echo"
-    elif len({k[2] for k in firsts}) > 1:
-        axis = "b-value"
-    return volumes, axis
-
-
-def _drop_duplicates(frames: list[_Frame], issues: list[str]) -> list[_Frame]:
-    """Leave out a frame whose SOPInstanceUID and frame number were already seen."""
-    seen: set[tuple[str, int | None, int]] = set()
-    out = []
-    for f in frames:
-        uid = str(f.ds.get("SOPInstanceUID", "") or "")
-        key = (uid, f.frame, f.tile)
-        if uid and key in seen:
-            continue
-        seen.add(key)
-        out.append(f)
-    if len(out) < len(frames):
-        issues.append(
-            f"{len(frames) - len(out)} frames repeat a SOPInstanceUID (0008,0018) already read "
-            "(the same instance in two files); kept one of each"
-        )
-    return out
 
 
 def volume_geometry(geometry: Geometry) -> Geometry:
@@ -518,45 +307,7 @@ def _with_volume_axis(geometry: Geometry, spacing: float) -> Geometry:
     )
 
 
-def _fallback_dz(ds: Dataset, frame: int) -> float:
-    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-        v = _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
-        try:
-            if v not in (None, "") and float(v) > 0:
-                return float(v)
-        except (TypeError, ValueError):
-            continue
-    return 1.0
-
-
 # -- pixels -----------------------------------------------------------------------------------
-
-
-def _decode(frames: list[_Frame]) -> np.ndarray:
-    """Stack the frames' modality values (each frame rescaled by its own attributes)."""
-    cache: dict[str, np.ndarray] = {}
-    out = np.empty((len(frames), frames[0].rows, frames[0].cols), dtype=np.float32)
-    for i, f in enumerate(frames):
-        if f.meta.is_color:
-            raise InputError(
-                f"{f.path}: PhotometricInterpretation (0028,0004) is "
-                f"{f.meta.photometric_interpretation}; only grey series make volumes"
-            )
-        if f.mosaic is not None:
-            if f.path not in cache:
-                cache.clear()
-                cache[f.path] = untile(decode_stored(f.path, f.ds), f.mosaic)
-            stored = cache[f.path][f.tile]
-        elif f.frame is None:
-            stored = decode_stored(f.path, f.ds)
-        else:
-            if f.path not in cache:
-                cache.clear()  # frames of one file are contiguous after sorting, mostly
-                cache[f.path] = decode_stored(f.path, f.ds)
-            stack = cache[f.path]
-            stored = stack if stack.ndim == 2 else stack[f.frame]
-        out[i] = apply_modality(stored, f.meta)
-    return out
 
 
 def _shift_plane(plane: np.ndarray, dy: float, dx: float) -> np.ndarray:
@@ -639,7 +390,7 @@ class _Plan:
     """Everything decided from the headers: which frames, in which order, on which grid."""
 
     uid: str
-    frames: list[_Frame]
+    frames: list[Frame]
     n_total: int
     geometry: Geometry
     issues: list[str]
@@ -647,7 +398,7 @@ class _Plan:
     missing: int = 0
     tilt_deg: float = 0.0
     regrid: dict[str, Any] | None = None  # _regrid's arguments when resampling
-    volumes: list[list[_Frame]] = field(default_factory=list)  # frames per volume
+    volumes: list[list[Frame]] = field(default_factory=list)  # frames per volume
     volume_axis: str = ""
 
     @property
@@ -656,16 +407,16 @@ class _Plan:
 
 
 def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, tilt: Tilt) -> _Plan:
-    frames = [f for p, ds in members for f in _frames_of(p, ds)]
+    frames = [f for p, ds in members for f in frames_of(p, ds)]
     issues: list[str] = []
     total = len(frames)
-    frames = _keep_consistent(_drop_duplicates(frames, issues), issues)
+    frames = keep_consistent(drop_duplicates(frames, issues), issues)
     first = frames[0]
     where = f"series {series_key(uid, str(first.ds.get('Modality', '')))}"
     located = all(f.position is not None and f.orientation is not None for f in frames)
     if not located:
         frames.sort(key=lambda f: (f.instance, f.path, f.frame or 0))
-        dz = _fallback_dz(first.ds, first.frame or 0)
+        dz = fallback_dz(first.ds, first.frame or 0)
         issues.append(
             f"{where}: no ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) "
             "on every frame; slices stacked in InstanceNumber order with SpacingBetweenSlices or "
@@ -680,10 +431,10 @@ def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, t
         return _Plan(uid, frames, total, geometry, issues, (dz, dz), volumes=[frames])
     assert first.orientation is not None
     row_cos, col_cos, normal = _axes(first.orientation, where, issues)
-    frames.sort(key=lambda f: (float(f.position @ normal), _volume_key(f)))
+    frames.sort(key=lambda f: float(f.position @ normal))  # split_volumes orders each plane
     dist = np.asarray([float(f.position @ normal) for f in frames])
     # Several frames at every position: a 4D series (time, echo, b-value).
-    volumes, volume_axis = _split_volumes(frames, dist, where, issues)
+    volumes, volume_axis = split_volumes(frames, dist, where, issues)
     frames = volumes[0]
     dist = np.asarray([float(f.position @ normal) for f in frames])
     ps_set = {f.pixel_spacing for f in frames}
@@ -699,14 +450,14 @@ def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, t
     positions = np.stack([f.position for f in frames])  # type: ignore[misc]
     n = len(frames)
     if n == 1:
-        dz = _fallback_dz(first.ds, first.frame or 0)
+        dz = fallback_dz(first.ds, first.frame or 0)
         spacings = (dz, dz)
         steps = np.zeros(0)
     else:
         steps = np.diff(dist)
         spacings = (float(steps.min()), float(steps.max()))
         dz = float(np.median(steps))
-    tol = max(0.01 * dz, _POS_TOL_MM)
+    tol = max(0.01 * dz, POS_TOL_MM)
     gaps = steps > 1.5 * dz
     missing = int(sum(round(s / dz) - 1 for s in steps[gaps])) if n > 1 else 0
     uneven = bool(n > 2 and np.any(np.abs(steps[~gaps] - dz) > tol))
@@ -887,19 +638,19 @@ def load_series(
         )
     volumes = plan.volumes if volume_index is None else [plan.volumes[volume_index]]
     if plan.regrid is not None:
-        stack = _decode([f for vol in volumes for f in vol])
+        stack = decode_frames([f for vol in volumes for f in vol])
         stack = stack.reshape(len(volumes), -1, *stack.shape[1:])
         volume = np.stack([_regrid(v, **plan.regrid) for v in stack])
         if slice_index is not None:
             volume = volume[:, slice_index : slice_index + 1]
     else:
         chosen = [vol if slice_index is None else [vol[slice_index]] for vol in volumes]
-        volume = _decode([f for vol in chosen for f in vol])
+        volume = decode_frames([f for vol in chosen for f in vol])
         volume = volume.reshape(len(chosen), -1, *volume.shape[1:])
     if slice_index is not None:
         geometry = geometry.crop((slice_index, 0, 0))
     if len(volumes) > 1:
-        tr = _number(plan.frames[0].ds.get("RepetitionTime"))
+        tr = number(plan.frames[0].ds.get("RepetitionTime"))
         step = tr / 1000.0 if plan.volume_axis == "time" and tr > 0 else 1.0
         geometry = _with_volume_axis(geometry, step)
     else:
