@@ -16,11 +16,13 @@ import SimpleITK as sitk
 from typer.testing import CliRunner
 
 from radprep.cli.app import app
-from radprep.errors import InputError, SpecError
+from radprep.datasets.sources import get_source, load_item
+from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.export.convert import convert_series
 from radprep.export.nifti import write_image
 from radprep.io.mosaic import csa_image_header, mosaic_of
 from radprep.io.series import load_series, volume_geometry
+from radprep.pipeline.spec import SeriesFolderSource
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # nibabel.nicom says on import it is experimental
@@ -208,3 +210,14 @@ def test_cli_converts_the_mosaic_to_a_4d_nifti_or_one_file_per_volume(tmp_path: 
     ]
     code, _, err = run("-o", str(tmp_path / "bad"), "--volumes", "3d")
     assert code == 2 and "--volumes must be one of 4d, split, got '3d'" in err
+
+
+def test_series_folder_source_reads_the_first_volume_of_a_4d_series_and_says_so(
+    tmp_path: Path,
+) -> None:
+    enumerate_items, _ = get_source("series-folder")
+    (item,) = enumerate_items(SeriesFolderSource(root=str(SI_MOSAIC)), tmp_path)
+    with pytest.warns(RadprepWarning, match=r"a 4D series of 2 volumes \(time\); .* volume 0 only"):
+        sample = load_item(item, "series-folder", None)
+    assert sample.image.pixels.shape == (5, 72, 72)
+    np.testing.assert_array_equal(sample.image.pixels, load_series(SI_MOSAIC).image.pixels[0])

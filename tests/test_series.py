@@ -285,3 +285,22 @@ def test_the_same_instance_twice_is_read_once(tmp_path: Path) -> None:
     sv, warned = _quiet_load(tmp_path / "mr")
     assert sv.image.pixels.shape == (10, 64, 64) and sv.report.n_volumes == 1
     assert any("1 frames repeat a SOPInstanceUID (0008,0018)" in w for w in warned)
+
+
+def test_a_4d_series_with_a_missing_slice_is_resampled_volume_by_volume(tmp_path: Path) -> None:
+    positions = [1.2 * (k // 2 + (k >= 4)) for k in range(10)]  # planes 0, 1.2, 3.6, 4.8, 6.0
+    frames, files = split_emri(tmp_path / "mr", positions=positions)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        k = next(i for i, f in enumerate(frames) if np.array_equal(f, ds.pixel_array))
+        ds.EchoNumbers = 1 + k % 2
+        ds.save_as(path)
+    sv, warned = _quiet_load(tmp_path / "mr", irregular="resample")
+    assert sv.image.pixels.shape == (2, 6, 64, 64) and sv.report.missing_slices == 1
+    assert any("1 slice(s) missing" in w for w in warned)
+    for v in range(2):
+        np.testing.assert_allclose(sv.image.pixels[v, 0], frames[v], atol=1e-3)
+        np.testing.assert_allclose(sv.image.pixels[v, 3], frames[4 + v], atol=1e-3)
+        # The missing plane at 2.4 mm: halfway between its neighbours.
+        mid = (frames[2 + v].astype(np.float32) + frames[4 + v]) / 2
+        np.testing.assert_allclose(sv.image.pixels[v, 2], mid, atol=1e-2)
