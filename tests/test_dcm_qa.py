@@ -151,6 +151,35 @@ def test_mosaic_matches_nibabels_mosaic_wrapper(path: Path) -> None:
         )
 
 
+def test_mosaic_stacked_against_the_orientation_normal_follows_the_csa_slice_normal(
+    tmp_path: Path,
+) -> None:
+    # The same file with its CSA SliceNormalVector reversed (same-length text items): slices
+    # now advance along -(row x column). nibabel reads the edited file as the reference.
+    ds = pydicom.dcmread(TS / "1.dcm")
+    block = ds.private_block(0x0029, "SIEMENS CSA HEADER")
+    raw = block[0x10].value
+    at = raw.index(b"SliceNormalVector")
+    head, tail = raw[:at], raw[at:]
+    for item in (b"0.00000000", b"0.10799944", b"0.99415095"):
+        tail = tail.replace(item, b"-" + item[1:], 1)
+    block[0x10].value = head + tail
+    path = tmp_path / "flipped.dcm"
+    ds.save_as(path)
+    assert mosaic_of(ds, str(path)).normal_sign == -1.0  # type: ignore[union-attr]
+    wrapper = wrapper_from_data(pydicom.dcmread(path))
+    image = load_series(path).image
+    n = image.pixels.shape[0]
+    # Sorted along +normal, radprep's slice z is nibabel's slice n - 1 - z.
+    np.testing.assert_array_equal(image.pixels[::-1].transpose(1, 2, 0), wrapper.get_data())
+    for z, row, col in [(0, 0, 0), (1, 0, 0), (34, 5, 9), (10, 63, 63)]:
+        np.testing.assert_allclose(
+            image.geometry.index_to_world((z, row, col)),
+            (wrapper.affine @ [row, col, n - 1 - z, 1])[:3],
+            atol=1e-6,
+        )
+
+
 @pytest.mark.parametrize("path", [SI_MOSAIC / "epi_pe_ap-00002.dcm", TS / "3.dcm"])
 def test_csa_header_reads_as_nibabel_reads_it(path: Path) -> None:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
