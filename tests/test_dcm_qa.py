@@ -93,21 +93,29 @@ def test_series_matches_dcm2niix(
         assert ours.header.get_xyzt_units()[1] == "sec"
 
 
-def test_4d_series_reports_its_volumes_and_reads_one_on_request(tmp_path: Path) -> None:
-    sv = load_series(GE_FMRI)
-    assert sv.image.pixels.shape == (10, 15, 64, 64)
+def test_one_volume_of_a_4d_series_on_request(tmp_path: Path) -> None:
+    sv = load_series(GE_FMRI, volume_index=7)
     assert (sv.report.n_volumes, sv.report.volume_axis, sv.report.n_dropped) == (10, "time", 0)
-    assert sv.report.ok and sv.image.geometry.ndim == 4
-    assert sv.image.geometry.spacing[0] == pytest.approx(5.0)  # RepetitionTime 5000 ms
-    one = load_series(GE_FMRI, volume_index=7).image
-    assert one.pixels.shape == (15, 64, 64) and one.geometry == volume_geometry(sv.image.geometry)
-    np.testing.assert_array_equal(one.pixels, sv.image.pixels[7])
+    assert sv.report.ok and sv.image.pixels.shape == (15, 64, 64) and sv.image.geometry.ndim == 3
     # The same voxels and place as dcm2niix's 8th volume.
-    path = write_image(tmp_path / "v7.nii.gz", one.pixels, one.geometry)
+    path = write_image(tmp_path / "v7.nii.gz", sv.image.pixels, sv.image.geometry)
     ref = nib.load(DATA / "Ref" / "GE_mr_0004.nii.gz")
     _assert_same_as_reference(nib.load(path), ref.slicer[..., 7])
     with pytest.raises(SpecError, match=r"volume 10 does not exist; the series has 10 volume"):
         load_series(GE_FMRI, volume_index=10)
+
+
+def test_4d_geometry_has_the_volume_axis_first() -> None:
+    sv = load_series(SI_MOSAIC)
+    g = sv.image.geometry
+    assert sv.image.pixels.shape == (2, 5, 72, 72) and g.ndim == 4
+    assert g.spacing[0] == pytest.approx(2.43537)  # RepetitionTime 2435.37 ms, in seconds
+    spatial = volume_geometry(g)
+    np.testing.assert_allclose(g.matrix[:3, 1:], spatial.matrix)
+    np.testing.assert_allclose(
+        g.index_to_world((1, 2, 3, 4))[:3], spatial.index_to_world((2, 3, 4))
+    )
+    assert g.index_to_world((1, 0, 0, 0))[3] == pytest.approx(2.43537)
 
 
 def test_split_writes_one_volume_per_time_point(tmp_path: Path) -> None:
