@@ -326,40 +326,64 @@ def test_resume_skips_done_samples_and_fresh_redoes_them(run_dir: Path, tmp_path
     assert code == 0 and "3 done (0 already done)" in out
 
 
-class TinyCNN(torch.nn.Module):
-    """Small and untrained: it shows the plumbing, not a finding."""
+def tiny_cnn(path: Path, seed: int = 0) -> Path:
+    """A small untrained CNN (random weights): it shows the plumbing, not a finding.
+    conv 5x5/4 (3->8), ReLU, conv 3x3/2 (8->16), ReLU, global average pool, linear 16->2."""
+    rng = np.random.default_rng(seed)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.input_shape = [3, SIDE, SIDE]
-        self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 5, stride=4), torch.nn.ReLU(),
-            torch.nn.Conv2d(8, 16, 3, stride=2), torch.nn.ReLU(),
-        )  # fmt: skip
-        self.head = torch.nn.Linear(16, 2)
+    def w(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.normal(0, 0.3, shape)).astype(np.float32), name)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+    inits = [
+        w("w1", 8, 3, 5, 5),
+        w("b1", 8),
+        w("w2", 16, 8, 3, 3),
+        w("b2", 16),
+        w("w3", 16, 2),
+        w("b3", 2),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], strides=[4, 4]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], strides=[2, 2]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["score"]),
+    ]
+    return graph_model(path, nodes, inits, shape=(3, SIDE, SIDE), out_dims=("N", 2))
 
 
+@pytest.mark.slow
 def test_untrained_cnn_end_to_end_on_a_process_pool(run_dir: Path, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.pt"
-    torch.jit.script(TinyCNN().eval()).save(str(path))
     code, out, err = run_cli(
-        "occlusion", run_dir, "--model", path, "--out", tmp_path / "out", "--workers", 2,
-        "--quiet", "--class", "1", "--activation", "softmax", "--mean", "0.485,0.456,0.406",
-        "--std", "0.229,0.224,0.225", "--patch", 64, "--stride", 48, "--limit", 4,
+        "occlusion", run_dir, "--model", tiny_cnn(tmp_path / "tiny.onnx"), "--out",
+        tmp_path / "out", "--workers", 2, "--quiet", "--class", "1", "--activation", "softmax",
+        "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--patch", 48,
+        "--stride", 24, "--limit", 6,
     )  # fmt: skip
     assert code == 0, err
-    assert "4 sample(s): 4 done" in out and "sensitivity map" in out
+    assert "6 sample(s): 6 done" in out and "sensitivity map" in out
     rows = pq.read_table(tmp_path / "out" / "occlusion.parquet").to_pylist()
-    assert len(rows) == 4
+    assert len(rows) == 6
     for r in rows:
         assert 0.0 < r["score_full"] < 1.0 and 0.0 < r["score_occluded"] < 1.0
-        assert np.isfinite(np.load(tmp_path / "out" / r["heatmap"])).all()
+        heat = np.load(tmp_path / "out" / r["heatmap"])
+        assert np.isfinite(heat).all() and heat.any()
+    # the same numbers in this process, by hand: grey repeated to 3 channels, normalised
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp_path / "tiny.onnx"), providers=["CPUExecutionProvider"])
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+    for r in rows:
+        img = read_png(run_dir / "full" / f"{r['sample_id']}.png").astype(np.float32)
+        x = (np.repeat(img[None, None], 3, axis=1) - mean) / std
+        logits = sess.run(None, {"x": x.astype(np.float32)})[0][0].astype(np.float64)
+        prob = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert r["score_full"] == pytest.approx(prob[1], rel=1e-5)
     html = (tmp_path / "out" / "report.html").read_text()
-    assert 'data-count="done">4<' in html and "ROC AUC" in html
+    assert 'data-count="done">6<' in html and "ROC AUC" in html
     for r in rows:  # the movers' overlays are linked and exist
         if f'src="{r["overlay"]}"' in html:
             assert (tmp_path / "out" / r["overlay"]).is_file()

@@ -277,6 +277,8 @@ _MODELS: dict[tuple[str, int, tuple[int, int, int] | None, int], Model] = {}
 
 def _cached_model(path: str, input_shape: tuple[int, int, int] | None, threads: int) -> Model:
     """Load a model once per process (workers keep it between samples)."""
+    if not os.path.isfile(path):
+        raise SpecError(f"{path}: no such model file")
     key = (path, os.stat(path).st_mtime_ns, input_shape, threads)
     if key not in _MODELS:
         _MODELS.clear()
@@ -569,7 +571,8 @@ def run_occlusion(
         by_id = outputs_by_sample(manifest, outs)
     except InputError as e:
         raise SpecError(str(e)) from None
-    model = load_model(model_path, input_shape=settings.input_shape)
+    threads = 0 if executor == "serial" and not scheduler else 1
+    model = _cached_model(str(Path(model_path).resolve()), settings.input_shape, threads)
     c, h, w = model.input_shape
     shapes = {tuple(o[image_output]["shape"] or ()) for o in by_id.values() if image_output in o}
     for shape in sorted(shapes):
@@ -628,7 +631,6 @@ def run_occlusion(
         items = items[:limit]
     result.samples = len(items)
     rhash = _hash(Path(model_path), settings, class_index, outs)
-    threads = 0 if executor == "serial" and not scheduler else 1
     job = OcclusionJob(
         str(Path(model_path).resolve()), settings, class_index, str(out_dir), threads
     )
