@@ -77,7 +77,7 @@ def test_dataloader_with_two_workers_batches_every_sample(run_dir: Path) -> None
     for batch in loader:
         n = len(batch["id"])
         assert batch["image"].shape == (n, 1, 299, 299) and batch["image"].dtype == torch.float32
-        assert 0.0 <= float(batch["image"].min()) and float(batch["image"].max()) <= 1.0
+        assert float(batch["image"].min()) >= 0.0 and float(batch["image"].max()) <= 1.0
         assert batch["target"].dtype == torch.int64
         assert batch["labels"]["assessment"].shape == (n,)
         for k, sid in enumerate(batch["id"]):
@@ -102,7 +102,9 @@ def test_normalisation_and_missing_numbers() -> None:
     hu = np.array([[-1000.0, 40.0]], dtype=np.float32)
     np.testing.assert_array_equal(model_input(hu)[0], hu)  # floats keep their values
     assert model_input(np.full((2, 2), 65535, np.uint16)).max() == 1.0
-    with pytest.raises(SpecError, match=r"normalize mean has 2 values; give 1 or one per channel \(3\)"):
+    with pytest.raises(
+        SpecError, match=r"normalize mean has 2 values; give 1 or one per channel \(3\)"
+    ):
         model_input(rgb, normalize=([0.1, 0.2], 1.0))
     from radprep.export.torch import clean_labels
 
@@ -115,7 +117,9 @@ def test_normalisation_and_missing_numbers() -> None:
 
 
 def test_unknown_target_names_the_labels(run_dir: Path) -> None:
-    with pytest.raises(SpecError, match=r"no label 'cancer' to use as the target \(labels: abnormalities, "):
+    with pytest.raises(
+        SpecError, match=r"no label 'cancer' to use as the target \(labels: abnormalities, "
+    ):
         ManifestDataset(run_dir / "manifest.parquet", image_output="full", target="cancer")
 
 
@@ -181,7 +185,9 @@ def test_shards_load_with_webdataset_s_own_loader(run_dir: Path, tmp_path: Path)
             torch.testing.assert_close(batch["mask"][k], want["mask"])
             assert ref.classes[int(batch["target"][k])] == ref.classes[int(want["target"])]
             assert batch["labels"]["mass_margins"][k] == want["labels"]["mass_margins"]
-            assert bool(batch["missing"]["mass_margins"][k]) == bool(want["missing"]["mass_margins"])
+            assert bool(batch["missing"]["mass_margins"][k]) == bool(
+                want["missing"]["mass_margins"]
+            )
             assert int(batch["labels"]["subtlety"][k]) == int(want["labels"]["subtlety"])
             assert batch["split"][k] == manifest_rows(run_dir)[sid]["split"]
         seen += batch["id"]

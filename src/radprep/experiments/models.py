@@ -159,7 +159,7 @@ def _onnx(path: Path, input_shape: Sequence[int] | None, threads: int) -> Model:
             classes = [v.strip() for v in raw.split(",")]
 
     def run(x: np.ndarray) -> np.ndarray:
-        return sess.run([out_name], {name: x})[0]  # type: ignore[no-any-return]
+        return sess.run([out_name], {name: x})[0]
 
     return Model(path, "onnx", (c, h, w), n, classes, run)
 
@@ -189,7 +189,7 @@ def _torchscript(path: Path, input_shape: Sequence[int] | None, threads: int) ->
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(x)).numpy()  # type: ignore[no-any-return]
+            return module(torch.from_numpy(x)).numpy()
 
     return Model(path, "torchscript", (c, h, w), None, classes, run, module)
 

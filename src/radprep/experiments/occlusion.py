@@ -324,9 +324,8 @@ class OcclusionJob:
         c, h, w = model.input_shape
         full = self.load(item["image"], item["image_format"], c)
         occluded = self.load(item["occluded"], item["occluded_format"], c)
-        mask = load_array(item["mask"], item["mask_format"]) > 0
-        if mask.ndim == 3:
-            mask = mask.any(axis=-1)
+        mask_values = load_array(item["mask"], item["mask_format"])
+        mask: np.ndarray = (mask_values.max(axis=-1) if mask_values.ndim == 3 else mask_values) > 0
         for name, arr in (("image", full), ("occluded copy", occluded)):
             if arr.shape != (c, h, w):
                 raise InputError(
@@ -598,15 +597,14 @@ def run_occlusion(
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = OcclusionResult(out_dir=out_dir)
+    names: list[str | None] = [*(list(settings.classes) or model.classes)]
     result.model = {
         "path": str(Path(model_path).name),
         "kind": model.kind,
         "input_shape": [c, h, w],
         "outputs": int(probe.shape[1]),
         "class_index": class_index,
-        "class_name": (list(settings.classes) or model.classes or [None] * (class_index + 1))[
-            class_index
-        ],
+        "class_name": names[class_index] if class_index < len(names) else None,
     }
     items: list[dict[str, Any]] = []
     for sid, o in by_id.items():

@@ -190,6 +190,13 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _sig(v: Any, digits: int = 4) -> str:
+    """Significant digits: untrained or calibrated models give scores of any magnitude."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{float(v):.{digits}g}"
+
+
 def build_occlusion_report(
     out_dir: str | Path,
     rows: Sequence[Mapping[str, Any]],
@@ -226,6 +233,7 @@ def build_occlusion_report(
         undefined=jinja2.StrictUndefined,
     )
     env.filters["f"] = _fmt
+    env.filters["g"] = _sig
     css = resources.files("radprep.report").joinpath("templates/style.css").read_text()
     html = env.get_template("occlusion.html").render(
         css=css,

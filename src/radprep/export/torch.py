@@ -162,7 +162,7 @@ def clean_labels(
     values: dict[str, Any] = {}
     missing: dict[str, bool] = {}
     for name, kind in kinds.items():
-        v = labels.get(name)
+        v: Any = labels.get(name)
         gone = _is_missing(v)
         missing[name] = gone
         if kind == "text":
@@ -180,7 +180,7 @@ def target_value(
     """Return a cleaned label as a target: a number as is, a text as its index in `classes`."""
     if kind == "text":
         return classes.index(value) if value in classes else int(missing_value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 class ManifestDataset:
