@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -409,6 +410,28 @@ def test_report_auc_is_the_pairwise_one(window_run: dict) -> None:
     )
     assert np.isnan(roc_auc([1, 2], [1, 1]))
     assert 'id="auc-table"' in html and "ROI occluded" in html
+
+
+def test_a_bad_sample_fails_alone_with_its_reason(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    ids = sorted(p.stem for p in (run / "full").glob("*.png"))[:4]
+    (run / "occluded" / f"{ids[1]}.png").write_bytes(b"not a png")
+    (run / "roi_mask" / f"{ids[2]}.png").unlink()
+    code, out, err = run_cli(
+        "occlusion", run, "--model", window_model(tmp_path / "w.onnx"), "--out", tmp_path / "out",
+        "--serial", "--quiet", "--limit", 4, "--patch", 64, "--stride", 64, "--no-report",
+    )  # fmt: skip
+    assert code == 1
+    assert "4 sample(s): 2 done (0 already done), 2 failed" in out
+    assert f"radprep: error: {ids[1]}: {run}/occluded/{ids[1]}.png: cannot read the PNG" in err
+    assert f"radprep: error: {ids[2]}: {run}/roi_mask/{ids[2]}.png: no such file" in err
+    failures = [
+        json.loads(x) for x in (tmp_path / "out" / "failures.jsonl").read_text().splitlines()
+    ]
+    assert [f["sample_id"] for f in failures] == [ids[1], ids[2]]
+    rows = pq.read_table(tmp_path / "out" / "occlusion.parquet").to_pylist()
+    assert [r["sample_id"] for r in rows] == [ids[0], ids[3]]
 
 
 # -- the pure functions -------------------------------------------------------------------------

@@ -153,6 +153,8 @@ def load_array(path: str | os.PathLike[str], fmt: str) -> np.ndarray:
         If the file cannot be read, or the format is not one of these.
     """
     path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
     if fmt == "npy":
         return np.load(path, allow_pickle=False)
     if fmt == "npz":
