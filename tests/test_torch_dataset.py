@@ -5,6 +5,7 @@ loader into the same items."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import cv2
@@ -70,6 +71,9 @@ def test_items_are_float_chw_and_labels_hold_no_none(run_dir: Path) -> None:
 
 def test_dataloader_with_two_workers_batches_every_sample(run_dir: Path) -> None:
     ds = ManifestDataset(run_dir / "manifest.parquet", image_output="full", target="pathology")
+    again = pickle.loads(pickle.dumps(ds))  # spawned loader workers (macOS, Windows) pickle it
+    assert isinstance(again, torch.utils.data.Dataset) and len(again) == len(ds)
+    torch.testing.assert_close(again[3]["image"], ds[3]["image"])
     rows = manifest_rows(run_dir)
     assert ds.classes == sorted({r["label_pathology"] for r in rows.values()})
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)

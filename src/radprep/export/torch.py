@@ -251,7 +251,6 @@ class ManifestDataset:
         raw: bool = False,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        self.torch = require_torch()
         self.root = Path(manifest).parent
         by_id = outputs_by_sample(manifest, (image_output, mask_output))
         self.kinds = label_kinds_of(pq.read_schema(manifest))
@@ -279,6 +278,15 @@ class ManifestDataset:
         self.raw = raw
         self.transform = transform
 
+    @property
+    def _torch(self) -> Any:
+        """The torch module (not stored: the dataset pickles for spawned loader workers)."""
+        return require_torch()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The torch subclass is made at run time, so pickle names a function that remakes it.
+        return (_rebuild, (self.__dict__,))
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -292,15 +300,15 @@ class ManifestDataset:
             arr = np.moveaxis(arr, -1, 0)
         if arr.dtype == np.uint16:
             arr = arr.astype(np.int32)  # torch has no uint16 arithmetic
-        return self.torch.from_numpy(np.ascontiguousarray(arr))
+        return self._torch.from_numpy(np.ascontiguousarray(arr))
 
     def _tensor(self, chw: np.ndarray) -> torch.Tensor:
         if not self.channels_first:
             chw = np.ascontiguousarray(np.moveaxis(chw, 0, -1))
-        return self.torch.from_numpy(chw)
+        return self._torch.from_numpy(chw)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        torch = self.torch
+        torch = self._torch
         sample_id, image_row, mask_row = self.items[index]
         labels = {k[len("label_") :]: v for k, v in image_row.items() if k.startswith("label_")}
         image = self._array(image_row)
@@ -339,6 +347,12 @@ def _label_tensor(torch: Any, value: Any, kind: LabelKind) -> Any:
 
 
 _CLASSES: dict[int, type] = {}
+
+
+def _rebuild(state: dict[str, Any]) -> ManifestDataset:
+    ds: ManifestDataset = object.__new__(_torch_class(require_torch()))
+    ds.__dict__.update(state)
+    return ds
 
 
 def _torch_class(torch: Any) -> type:

@@ -338,4 +338,9 @@ def shard_dataset(
                             found.add(str(v))
         classes = sorted(found)
     to_item = _ToItem(kinds, target, tuple(classes or ()), normalize, missing_value)
-    return wds.WebDataset(files, shardshuffle=shardshuffle, empty_check=False).decode().map(to_item)
+    try:
+        # empty_check off: a loader worker that gets no shard yields nothing instead of failing.
+        ds = wds.WebDataset(files, shardshuffle=shardshuffle, empty_check=False)
+    except TypeError:  # webdataset before empty_check existed
+        ds = wds.WebDataset(files, shardshuffle=shardshuffle)
+    return ds.decode().map(to_item)
