@@ -650,7 +650,12 @@ def run_occlusion(
         result.skipped = len(items) - len(todo)
         bar = Progress(len(todo), mode=progress, label="samples")
         try:
-            with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
+            # Nothing to do (all resumed): no pool or cluster is started.
+            with (
+                get_executor(executor, workers=workers, scheduler=scheduler)
+                if todo
+                else get_executor("serial")
+            ) as ex:
                 for item, outcome in ex.map(job, todo):
                     ledger.record(
                         item["sample_id"],
