@@ -60,11 +60,13 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.out_dir
 
 
-def graph_model(path: Path, nodes, inits, shape=(1, SIDE, SIDE), out_dims=("N",)) -> Path:
+def graph_model(
+    path: Path, nodes, inits, shape=(1, SIDE, SIDE), out_dims=("N",), batch: str | int = "N"
+) -> Path:
     g = helper.make_graph(
         nodes,
         "test_model",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, *shape])],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, list(out_dims))],
         inits,
     )
@@ -75,7 +77,7 @@ def graph_model(path: Path, nodes, inits, shape=(1, SIDE, SIDE), out_dims=("N",)
     return path
 
 
-def window_model(path: Path, window=WINDOW, shape=(1, SIDE, SIDE)) -> Path:
+def window_model(path: Path, window=WINDOW, shape=(1, SIDE, SIDE), batch: str | int = "N") -> Path:
     """Score = the mean of the input over a fixed window (all channels)."""
     r0, c0, r1, c1 = window
     inits = [
@@ -86,7 +88,7 @@ def window_model(path: Path, window=WINDOW, shape=(1, SIDE, SIDE)) -> Path:
         helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["win"]),
         helper.make_node("ReduceMean", ["win"], ["score"], axes=[1, 2, 3], keepdims=0),
     ]
-    return graph_model(path, nodes, inits, shape)
+    return graph_model(path, nodes, inits, shape, out_dims=(batch,), batch=batch)
 
 
 def flat_model(path: Path) -> Path:
@@ -280,6 +282,25 @@ def test_torchscript_gives_the_onnx_numbers_and_exact_saliency(
         )
         np.testing.assert_allclose(
             np.load(tmp_path / "out" / r["saliency"]), expected_saliency, rtol=1e-5
+        )
+
+
+def test_a_graph_with_a_fixed_batch_of_one(run_dir: Path, window_run: dict, tmp_path: Path) -> None:
+    model = window_model(tmp_path / "one.onnx", batch=1)
+    code, _, err = run_cli(
+        "occlusion", run_dir, "--model", model, "--out", tmp_path / "out", "--serial",
+        "--quiet", "--limit", 2, "--patch", PATCH, "--stride", STRIDE, "--batch", 7, "--no-report",
+    )  # fmt: skip
+    assert code == 0, err
+    want = {r["sample_id"]: r for r in window_run["rows"]}
+    for r in pq.read_table(tmp_path / "out" / "occlusion.parquet").to_pylist():
+        w = want[r["sample_id"]]
+        for key in ("score_full", "score_occluded", "score_control"):
+            assert r[key] == pytest.approx(w[key], rel=1e-6)
+        np.testing.assert_allclose(
+            np.load(tmp_path / "out" / r["heatmap"]),
+            np.load(window_run["out"] / w["heatmap"]),
+            atol=1e-6,
         )
 
 
