@@ -220,6 +220,13 @@ def build_occlusion_report(
              "sensitivity map's positive mass inside the ROI against the ROI's share of the "
              "image (the dashed line is chance).")
         )  # fmt: skip
+    shares = [r["control_breast_share"] for r in rows]
+    controls = {
+        "placed": sum(1 for v in shares if math.isfinite(v)),
+        "below": sum(
+            1 for v in shares if math.isfinite(v) and v < info["settings"]["control_min_breast"]
+        ),
+    }
     label = _binary_label(rows)
     auc = _auc_rows(rows, label) if label else []
     movers = sorted(
@@ -244,6 +251,7 @@ def build_occlusion_report(
         auc_label=label,
         series=_SERIES,
         movers=movers,
+        controls=controls,
         not_eligible=not_eligible,
         failures=failures,
     )
