@@ -432,7 +432,9 @@ def test_report_auc_is_the_pairwise_one(window_run: dict) -> None:
     assert np.isnan(roc_auc([1, 2], [1, 1]))
     assert 'id="auc-table"' in html and "ROI occluded" in html
     n = len(DEMO_CASES)
-    assert f"placed in {n} of {n} samples, {len(FALLBACK_CONTROLS)} of them with less than 0.9" in html
+    assert (
+        f"placed in {n} of {n} samples, {len(FALLBACK_CONTROLS)} of them with less than 0.9" in html
+    )
 
 
 def test_a_bad_sample_fails_alone_with_its_reason(run_dir: Path, tmp_path: Path) -> None:
