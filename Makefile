@@ -9,10 +9,13 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test bench lint sysdeps venv clean
 
+# torch is installed first and pinned: 2.13.0 is the CPU wheel this machine's index serves; left
+# to the extras, pip could pick another version and pull multi-GB GPU packages.
 $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"io", "export", "datasets", "deid", "report", "recipes"},
     {"run"},
-    {"jobs"},
+    {"jobs", "experiments"},
     {"cli"},
 ]
 

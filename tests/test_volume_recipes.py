@@ -217,5 +217,7 @@ def test_torch_dataset_over_a_manifest(data: Path, tmp_path: Path) -> None:
     loader = torch.utils.data.DataLoader(ds, batch_size=2)
     batch = next(iter(loader))
     assert batch["image"].shape == (2, 3, 512, 512)
-    png = ManifestDataset(tmp_path / "out" / "manifest.parquet", image_output="rgb")
+    png = ManifestDataset(
+        tmp_path / "out" / "manifest.parquet", image_output="rgb", raw=True, channels_first=False
+    )
     assert png[0]["image"].shape == (512, 512, 3) and png[0]["image"].dtype == torch.uint8

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from radprep import __version__
-from radprep.cli import convert, deid, demo, index, info, report, run
+from radprep.cli import convert, deid, demo, index, info, occlusion, report, run
 from radprep.cli._common import State
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ app.command("deid")(deid.deid)
 app.command("run")(run.run)
 app.command("validate")(run.validate)
 app.command("report")(report.report)
+app.command("occlusion")(occlusion.occlusion)
 app.add_typer(run.recipes_app, name="recipes")
 
 

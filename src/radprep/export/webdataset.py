@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,24 @@ import numpy as np
 
 from radprep.datasets.manifest import outputs_by_sample
 from radprep.errors import InputError, SpecError
+from radprep.export.torch import (
+    MISSING_NUMBER,
+    LabelKind,
+    clean_labels,
+    model_input,
+    target_value,
+)
 from radprep.io.write import atomic_write_bytes
 
-__all__ = ["ShardSample", "samples_from_manifest", "shard_key", "write_shards"]
+__all__ = [
+    "ShardSample",
+    "load_array",
+    "samples_from_manifest",
+    "shard_dataset",
+    "shard_key",
+    "shard_label_kinds",
+    "write_shards",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +144,17 @@ def write_shards(
     return written
 
 
-def _load_array(path: Path, fmt: str) -> np.ndarray:
+def load_array(path: str | os.PathLike[str], fmt: str) -> np.ndarray:
+    """Read one written output back into an array (NPY, NPZ, PNG, NIfTI or NRRD).
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, or the format is not one of these.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
     if fmt == "npy":
         return np.load(path, allow_pickle=False)
     if fmt == "npz":
@@ -147,6 +172,9 @@ def _load_array(path: Path, fmt: str) -> np.ndarray:
 
         return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
     raise InputError(f"{path}: format {fmt!r} cannot be read back into an array")
+
+
+_load_array = load_array  # the name other modules knew
 
 
 def samples_from_manifest(
@@ -176,9 +204,143 @@ def samples_from_manifest(
             continue
         labels = {k[len("label_") :]: v for k, v in row.items() if k.startswith("label_")}
         labels.update({"id": sample_id, "split": row.get("split")})
-        image = _load_array(mpath.parent / row["path"], row["format"])
+        image = load_array(mpath.parent / row["path"], row["format"])
         mask = None
         if mask_output is not None and mask_output in outs:
             m = outs[mask_output]
-            mask = _load_array(mpath.parent / m["path"], m["format"])
+            mask = load_array(mpath.parent / m["path"], m["format"])
         yield ShardSample(sample_id, image, mask, labels)
+
+
+# -- loading: webdataset's own pipeline, items as ManifestDataset gives them ----------------------
+
+
+def shard_label_kinds(paths: Iterable[str | os.PathLike[str]]) -> dict[str, LabelKind]:
+    """Return ``label name -> kind`` from the JSON members of local shards.
+
+    A label is ``"bool"``, ``"int"`` or ``"float"`` when all its non-null values are of that
+    type (ints and floats together are ``"float"``), ``"text"`` otherwise (and when it is
+    always null). ``id`` and ``split`` are left out: the items carry them apart.
+    """
+    seen: dict[str, set[type]] = {}
+    for p in paths:
+        with tarfile.open(p) as tar:
+            for info in tar:
+                if not info.name.endswith(".json"):
+                    continue
+                fh = tar.extractfile(info)
+                if fh is None:
+                    continue
+                for k, v in json.loads(fh.read()).items():
+                    seen.setdefault(k, set()).add(type(v))
+    kinds: dict[str, LabelKind] = {}
+    for name in sorted(set(seen) - {"id", "split"}):
+        types = seen[name] - {type(None)}
+        if types and types <= {bool}:
+            kinds[name] = "bool"
+        elif types and types <= {int}:
+            kinds[name] = "int"
+        elif types and types <= {int, float}:
+            kinds[name] = "float"
+        else:
+            kinds[name] = "text"
+    return kinds
+
+
+@dataclass(frozen=True)
+class _ToItem:
+    """Turn a decoded shard sample into a training item (picklable for loader workers)."""
+
+    kinds: Mapping[str, LabelKind]
+    target: str | None
+    classes: tuple[str, ...]
+    normalize: tuple[Any, Any] | None
+    missing_value: float
+
+    def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        labels = sample["json"]
+        values, missing = clean_labels(labels, self.kinds, missing_value=self.missing_value)
+        item: dict[str, Any] = {
+            "id": str(labels.get("id", sample["__key__"])),
+            "split": str(labels.get("split") or ""),
+            "image": model_input(sample["image.npy"], normalize=self.normalize),
+            "labels": values,
+            "missing": missing,
+        }
+        if self.target is not None:
+            kind = self.kinds[self.target]
+            item["target"] = target_value(
+                values[self.target], kind, self.classes, self.missing_value
+            )
+        if "mask.npy" in sample:
+            item["mask"] = model_input((sample["mask.npy"] > 0).astype(np.uint8) * 255)
+        return item
+
+
+def shard_dataset(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    target: str | None = None,
+    classes: Sequence[str] | None = None,
+    normalize: tuple[Any, Any] | None = None,
+    missing_value: float = MISSING_NUMBER,
+    label_kinds: Mapping[str, LabelKind] | None = None,
+    shardshuffle: bool | int = False,
+) -> Any:
+    """Read shards with webdataset's own pipeline, as training items without ``None``.
+
+    The items are those of :class:`radprep.export.torch.ManifestDataset` as numpy arrays and
+    Python numbers (plus ``split``), so ``webdataset.WebLoader(ds, batch_size=..,
+    num_workers=..)`` (torch's DataLoader) batches them with torch's default collate.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        The shard files.
+    target : str, optional
+        A label to give as ``item["target"]`` (a text as its index in `classes`).
+    classes : sequence of str, optional
+        The values of a text target, in index order; by default the sorted values found.
+    normalize : (mean, std), optional
+        As in :func:`radprep.export.torch.model_input`.
+    missing_value : float
+        What a missing number label becomes.
+    label_kinds : mapping, optional
+        Label name -> kind; by default read from the shards (:func:`shard_label_kinds`).
+    shardshuffle : bool or int
+        Passed to ``webdataset.WebDataset``.
+
+    Raises
+    ------
+    SpecError
+        If webdataset is not installed, or `target` is not a label of the shards.
+    """
+    try:
+        import webdataset as wds
+    except ImportError:
+        raise SpecError("reading shards needs webdataset: pip install 'radprep[torch]'") from None
+    files = [os.fspath(p) for p in paths]
+    kinds = dict(label_kinds) if label_kinds is not None else shard_label_kinds(files)
+    if target is not None and target not in kinds:
+        raise SpecError(
+            f"no label {target!r} in the shards to use as the target (labels: "
+            f"{', '.join(sorted(kinds)) or 'none'})"
+        )
+    if target is not None and kinds[target] == "text" and classes is None:
+        found: set[str] = set()
+        for f in files:
+            with tarfile.open(f) as tar:
+                for info in tar:
+                    fh = tar.extractfile(info) if info.name.endswith(".json") else None
+                    if fh is not None:
+                        v = json.loads(fh.read()).get(target)
+                        if v is not None:
+                            found.add(str(v))
+        classes = sorted(found)
+    to_item = _ToItem(kinds, target, tuple(classes or ()), normalize, missing_value)
+    try:
+        # empty_check off: a loader worker that gets no shard yields nothing instead of failing.
+        ds = wds.WebDataset(files, shardshuffle=shardshuffle, empty_check=False)
+    except TypeError:  # webdataset before empty_check existed
+        ds = wds.WebDataset(files, shardshuffle=shardshuffle)
+    return ds.decode().map(to_item)
