@@ -230,9 +230,7 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
         raise SpecError(f"source.id_column: {list_where} has no column {id_col!r}")
     patient_col = next((c for c in PATIENT_COLUMNS if c in columns), None)
     special = {path_col, id_col, patient_col, "split"}
-    list_dir = (
-        None if is_url(spec.list) else resolve(base, spec.list).resolve().parent
-    )
+    list_dir = None if is_url(spec.list) else resolve(base, spec.list).resolve().parent
 
     entries: list[tuple[dict[str, Any], str]] = []  # (row, path or url)
     patterns: list[tuple[dict[str, Any], str]] = []
@@ -314,9 +312,7 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
         items.append(Item(item_id, path, fp, labels=labels, source=source, extra=extra))
     for row, error in bad:
         item_id = f"row-{row['_row']:06d}"
-        items.append(
-            Item(item_id, "", "unavailable", source={"path": ""}, extra={"error": error})
-        )
+        items.append(Item(item_id, "", "unavailable", source={"path": ""}, extra={"error": error}))
     return items
 
 

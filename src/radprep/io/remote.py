@@ -74,8 +74,10 @@ def _with_timeouts(scheme: str, options: Mapping[str, Any], timeout_s: float) ->
         import aiohttp
 
         client = dict(opts.get("client_kwargs") or {})
-        client.setdefault("timeout", aiohttp.ClientTimeout(total=None, sock_connect=timeout_s,
-                                                           sock_read=timeout_s))
+        client.setdefault(
+            "timeout",
+            aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s),
+        )
         opts["client_kwargs"] = client
     elif scheme in ("gs", "gcs"):
         opts.setdefault("timeout", timeout_s)
@@ -103,7 +105,10 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any,
         hint = f"pip install 'radprep[cloud]' (needs {extra})" if extra else str(e)
         raise SpecError(f"{url}: no filesystem for {scheme}:// ({hint})") from None
     if key not in _FS_CACHE:
-        _FS_CACHE[key] = cls(**storage)
+        fs = cls(**storage)
+        if scheme in ("s3", "s3a"):
+            fs.retries = 1  # s3fs's own retry loop off: `retrying` backs off, bounded
+        _FS_CACHE[key] = fs
     fs = _FS_CACHE[key]
     return fs, fs._strip_protocol(url)
 
@@ -161,9 +166,7 @@ def describe_error(where: str, e: BaseException) -> str:
     return f"{where}: {type(e).__name__}: {detail}"
 
 
-def retrying(
-    call: Callable[[], T], *, where: str, retries: int = 3, backoff_s: float = 0.5
-) -> T:
+def retrying(call: Callable[[], T], *, where: str, retries: int = 3, backoff_s: float = 0.5) -> T:
     """Call `call`, retrying transient errors with exponential backoff (0.5 s, 1 s, 2 s...).
 
     Raises
@@ -219,9 +222,10 @@ def fetched(url: str, options: Mapping[str, Any] | None = None) -> Iterator[Path
     os.close(fd)
 
     def copy() -> None:
-        with fs.open(path, "rb", block_size=CHUNK_BYTES, cache_type="none") as src, open(
-            tmp, "wb"
-        ) as dst:
+        with (
+            fs.open(path, "rb", block_size=CHUNK_BYTES, cache_type="none") as src,
+            open(tmp, "wb") as dst,
+        ):
             while chunk := src.read(CHUNK_BYTES):
                 dst.write(chunk)
 
