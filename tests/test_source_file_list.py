@@ -189,7 +189,6 @@ def test_s3_list_gives_the_same_bytes_with_etag_fingerprints(
 def test_dask_two_workers_read_from_s3_with_the_list_itself_on_s3(
     tmp_path: Path, s3: str, reference: dict[str, bytes]
 ) -> None:
-    pytest.importorskip("distributed")  # the dask extra is part of make test
     fs, _ = filesystem(f"s3://{BUCKET}/")
     listing = write_csv(tmp_path / "files.csv", s3_rows())
     fs.put_file(str(listing), f"{BUCKET}/lists/files.csv")

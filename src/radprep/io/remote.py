@@ -92,7 +92,10 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any,
     SpecError
         When the scheme needs a package that is not installed (the message names the extra).
     """
-    import fsspec
+    try:
+        import fsspec
+    except ImportError:
+        raise SpecError(f"{url}: reading URLs needs fsspec: pip install 'radprep[cloud]'") from None
 
     opts = RemoteOptions(options or {})
     scheme = _scheme(url)
@@ -151,22 +154,33 @@ def _status(e: BaseException) -> int | None:
     return v if isinstance(v, int) else None
 
 
-def describe_error(where: str, e: BaseException) -> str:
-    """One line on why `where` could not be read, with the next step."""
+_CREDENTIALS = "AWS_*, GOOGLE_APPLICATION_CREDENTIALS or source.storage_options"
+
+
+def describe_error(where: str, e: BaseException, credentials: str = _CREDENTIALS) -> str:
+    """One line on why `where` could not be read, with the next step (`credentials` names where
+    the credentials come from)."""
     detail = " ".join(str(e).split())[:200] or type(e).__name__
     status = _status(e)
+    reason = getattr(getattr(e, "response", None), "reason", None)
+    if status is not None and isinstance(reason, str) and reason:
+        detail = reason  # an HTTP error's text repeats the long URL
     if isinstance(e, FileNotFoundError) or status == 404:
-        return f"{where}: no such object (404); check the path in the list"
+        return f"{where}: no such object (404); check the path or UID"
     if isinstance(e, PermissionError) or status in (401, 403):
         code = status or 403
-        return (
-            f"{where}: access denied ({code}: {detail}); check the credentials "
-            "(AWS_*, GOOGLE_APPLICATION_CREDENTIALS, source.storage_options or the token)"
-        )
+        return f"{where}: access denied ({code}: {detail}); check the credentials ({credentials})"
     return f"{where}: {type(e).__name__}: {detail}"
 
 
-def retrying(call: Callable[[], T], *, where: str, retries: int = 3, backoff_s: float = 0.5) -> T:
+def retrying(
+    call: Callable[[], T],
+    *,
+    where: str,
+    retries: int = 3,
+    backoff_s: float = 0.5,
+    credentials: str = _CREDENTIALS,
+) -> T:
     """Call `call`, retrying transient errors with exponential backoff (0.5 s, 1 s, 2 s...).
 
     Raises
@@ -184,10 +198,10 @@ def retrying(call: Callable[[], T], *, where: str, retries: int = 3, backoff_s: 
         except Exception as e:
             attempt += 1
             if not _is_transient(e):
-                raise InputError(describe_error(where, e)) from e
+                raise InputError(describe_error(where, e, credentials)) from e
             if attempt > retries:
                 raise InputError(
-                    f"{describe_error(where, e)} (after {attempt} attempts); "
+                    f"{describe_error(where, e, credentials)} (after {attempt} attempts); "
                     "check that the endpoint is reachable"
                 ) from e
             time.sleep(backoff_s * 2 ** (attempt - 1))
