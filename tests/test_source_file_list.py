@@ -384,3 +384,45 @@ def test_list_errors_are_one_line_spec_errors(tmp_path: Path) -> None:
     write_csv(tmp_path / "dup.csv", [{"path": "a.dcm"}, {"path": "b.dcm"}, {"path": "a.dcm"}])
     with pytest.raises(SpecError, match=r"row 4: item 'a' is listed twice \(first at row 2\)"):
         file_list_items(FileListSource(list="dup.csv"), tmp_path)
+
+
+# -- the per-item function for other engines --------------------------------------------------
+
+
+def test_process_item_gives_the_arrays_and_records_a_run_writes_and_writes_nothing(
+    tmp_path: Path, s3: str
+) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    import radprep
+
+    listing = write_csv(tmp_path / "files.csv", s3_rows())
+    recipe = write_recipe(tmp_path, {"kind": "file-list", "list": str(listing)})
+    out = tmp_path / "out"
+    assert run_recipe(recipe, out=out, executor="serial", progress="quiet").done == 6
+    manifest = {
+        (r["sample_id"], r["output"]): r
+        for r in pq.read_table(out / "manifest.parquet").to_pylist()
+    }
+    before = sorted(p for p in tmp_path.rglob("*"))
+    items = radprep.list_items(recipe)
+    assert [it.id for it in items] == sorted(r["id"] for r in s3_rows())
+    for item in items:
+        # As an engine hands it over: a plain dict (Ray rows, Spark records).
+        done = radprep.process_item(dataclasses.asdict(item), recipe)
+        assert sorted(r["output"] for r in done.records) == ["array", "full"]
+        for row in done.rows():
+            written = manifest[(item.id, row["output"])]
+            assert row["path"] == written["path"]
+            assert row["shape"] == list(written["shape"])
+            assert row["recipe_hash"] == written["recipe_hash"]
+            if row["format"] == "npy":
+                np.testing.assert_array_equal(row["array"], np.load(out / written["path"]))
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert not list(Path(os.environ["RADPREP_TMPDIR"]).iterdir())
+
+    bad = {"id": "x", "path": f"s3://{BUCKET}/nope.dcm", "extra": items[0].extra}
+    with pytest.raises(InputError, match=r"s3://radprep-test/nope.dcm: no such object \(404\)"):
+        radprep.process_item(bad, recipe)
