@@ -3,7 +3,7 @@ server) and from Orthanc's DICOMweb, the same files, the same job.
 
 Every row loads every item with its source's loader into a Sample (fetch when remote, then
 ``read_dicom`` with the header window): the listing is timed apart, the loads one after another in
-one process (one core), twice, the second pass reported. The servers run on this machine
+one process (one core), a warm-up pass then the best of three. The servers run on this machine
 (loopback), so the remote rows measure the protocol and client costs, not a network.
 Inputs: pydicom's real uncompressed CT, MR and CR files, each copied with fresh UIDs.
 Run: ``.venv/bin/python benchmarks/sources.py [copies]``.
@@ -59,10 +59,13 @@ def time_source(kind: str, spec: Any, base: Path) -> tuple[int, float, float]:
     listing = time.perf_counter() - t0
     for it in items:  # warm-up pass: imports, connections, the page cache
         load(it, read)
-    t0 = time.perf_counter()
-    for it in items:
-        load(it, read)
-    return len(items), listing, time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine is shared
+        t0 = time.perf_counter()
+        for it in items:
+            load(it, read)
+        best = min(best, time.perf_counter() - t0)
+    return len(items), listing, best
 
 
 def main() -> None:

@@ -49,7 +49,9 @@ _CLIENTS: dict[tuple[Any, ...], Any] = {}
 
 def _connection(spec: Any) -> dict[str, Any]:
     """What a worker needs to reach the server (secrets read from the environment here, once)."""
-    headers: dict[str, str] = {}
+    # Uncompressed pixel data gzipped on the fly costs the server more than the wire saves on
+    # a fast link (Orthanc: 0.85 s against 0.13 s for a 6 MB radiograph).
+    headers: dict[str, str] = {} if spec.http_compression else {"Accept-Encoding": "identity"}
     auth: tuple[str, str] | None = None
     token = os.environ.get(spec.token_env)
     if token:
@@ -132,9 +134,12 @@ def _instances(client: Any, conn: Mapping[str, Any], spec: Any) -> Iterator[dict
     series = [spec.series] if isinstance(spec.series, str) else list(spec.series or [])
     for uid in studies:
         found = search(f"{url} study {uid}", study_instance_uid=uid)
-        yield from found or [
-            f"{url}: study {uid} not found (QIDO-RS lists no instances); check the StudyInstanceUID"
-        ]
+        if not found:
+            yield (
+                f"{url}: study {uid} not found (QIDO-RS lists no instances); check the "
+                "StudyInstanceUID"
+            )
+        yield from found
     for uid in series:
         where = f"{url} series {uid}"
         hits = _call(
@@ -142,10 +147,12 @@ def _instances(client: Any, conn: Mapping[str, Any], spec: Any) -> Iterator[dict
         )
         study = _value(hits[0], "StudyInstanceUID") if hits else ""
         found = search(where, study_instance_uid=study, series_instance_uid=uid) if study else []
-        yield from found or [
-            f"{url}: series {uid} not found (QIDO-RS lists no instances); check the "
-            "SeriesInstanceUID"
-        ]
+        if not found:
+            yield (
+                f"{url}: series {uid} not found (QIDO-RS lists no instances); check the "
+                "SeriesInstanceUID"
+            )
+        yield from found
     if spec.query is not None:
         yield from search(f"{url} query {spec.query}", search_filters=dict(spec.query))
 
@@ -178,8 +185,9 @@ def dicomweb_items(spec: Any, base: Path) -> list[Item]:
         )
         if not (study and series and sop):
             continue
-        source = {
-            "path": f"{conn['url']}/studies/{study}/series/{series}/instances/{sop}",
+        path = f"{conn['url']}/studies/{study}/series/{series}/instances/{sop}"
+        source: dict[str, Any] = {
+            "path": path,
             "patient_id": _value(entry, "PatientID") or None,
             "study_instance_uid": study,
             "series_instance_uid": series,
@@ -188,7 +196,7 @@ def dicomweb_items(spec: Any, base: Path) -> list[Item]:
         item_id = f"{study}/{series}/{sop}"
         items[item_id] = Item(
             item_id,
-            source["path"],
+            path,
             f"sop:{sop}",
             labels=labels.get(str(source[spec.labels_key]), {}),
             source=source,

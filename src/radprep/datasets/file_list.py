@@ -30,7 +30,14 @@ from typing import Any
 
 from radprep.datasets.sources import Item, fingerprint, load_dicom, register_source, resolve
 from radprep.errors import InputError, RadprepError, SpecError
-from radprep.io.remote import fetched, filesystem, info_fingerprint, is_url, retrying
+from radprep.io.remote import (
+    UnreachableError,
+    fetched,
+    filesystem,
+    info_fingerprint,
+    is_url,
+    retrying,
+)
 from radprep.sample import Sample
 
 __all__ = ["file_list_items", "load_file_list_item", "read_file_list"]
@@ -149,17 +156,17 @@ def _remote_infos(
             singles += group
             continue
         try:
-            listing = retrying(
-                lambda fs=fs, ppath=ppath: fs.ls(ppath, detail=True, refresh=True),
+            listing: list[dict[str, Any]] = retrying(
+                lambda fs=fs, ppath=ppath: fs.ls(ppath, detail=True, refresh=True),  # type: ignore[misc]
                 where=parent,
                 retries=retries,
                 backoff_s=backoff,
             )
-        except InputError as e:
-            if "access denied" in str(e) or "no such object" in str(e):
-                singles += group  # GetObject may be allowed where ListBucket is not
-                continue
+        except UnreachableError:
             raise
+        except InputError:
+            singles += group  # GetObject may be allowed where ListBucket is not
+            continue
         names = {str(e["name"]).rstrip("/"): e for e in listing}
         for u in group:
             info = names.get(filesystem(u, options)[1])
@@ -172,9 +179,9 @@ def _remote_infos(
         fs, p = filesystem(u, options)
         try:
             return u, retrying(lambda: fs.info(p), where=u, retries=retries, backoff_s=backoff), ""
+        except UnreachableError:
+            raise  # the endpoint, not this object
         except InputError as e:
-            if "after" in str(e):  # transient to the end: the endpoint, not this object
-                raise
             return u, None, str(e)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -248,16 +255,16 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
     for row, url in patterns:
         try:
             found = _expand(url, options)
+        except UnreachableError:
+            raise
         except InputError as e:
-            if "after" in str(e):
-                raise
             bad.append((row, str(e)))
             continue
         if not found:
             bad.append((row, f"{url}: no objects match; check the path in the list"))
-        for u, info in found.items():
+        for u, object_info in found.items():
             entries.append((row, u))
-            infos[u] = (info, "")
+            infos[u] = (object_info, "")
     remote = []
     for _, u in entries:
         if is_url(u) and u not in infos:
@@ -275,8 +282,8 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
     for row, value in entries:
         error = ""
         if is_url(value):
-            info, error = infos[value]
-            fp = info_fingerprint(info) if info is not None else "unavailable"
+            found_info, error = infos[value]
+            fp = info_fingerprint(found_info) if found_info is not None else "unavailable"
             stem, path = _stem(value), value
         else:
             p = Path(os.path.expanduser(value))

@@ -28,6 +28,7 @@ from radprep.errors import InputError, SpecError
 
 __all__ = [
     "RemoteOptions",
+    "UnreachableError",
     "fetched",
     "filesystem",
     "info_fingerprint",
@@ -40,6 +41,11 @@ T = TypeVar("T")
 CHUNK_BYTES = 4 * 2**20
 _EXTRA = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
 _FS_CACHE: dict[str, Any] = {}
+
+
+class UnreachableError(InputError):
+    """A server or endpoint kept failing (connection, timeout, 5xx) through every retry: a
+    whole-source problem, not one object's."""
 
 
 class RemoteOptions(dict[str, Any]):
@@ -200,7 +206,7 @@ def retrying(
             if not _is_transient(e):
                 raise InputError(describe_error(where, e, credentials)) from e
             if attempt > retries:
-                raise InputError(
+                raise UnreachableError(
                     f"{describe_error(where, e, credentials)} (after {attempt} attempts); "
                     "check that the endpoint is reachable"
                 ) from e

@@ -170,6 +170,11 @@ class DicomwebSource(_RemoteOptions):
     token_env: str = Field(
         default="RADPREP_DICOMWEB_TOKEN", description="Variable holding a bearer token."
     )
+    http_compression: bool = Field(
+        default=False,
+        description="Let the server gzip its answers (helps on slow links; costs server CPU: "
+        "6x slower retrieval from Orthanc on one machine)",
+    )
     labels_csv: str | None = Field(default=None, description="Labels joined on `labels_key`.")
     labels_key: Literal["study_instance_uid", "series_instance_uid", "sop_instance_uid"] = (
         "sop_instance_uid"
