@@ -7,6 +7,8 @@ bounded time."""
 from __future__ import annotations
 
 import csv
+import email.utils
+import http.server
 import json
 import os
 import shutil
@@ -15,15 +17,19 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from radprep.cli.app import app
 from radprep.datasets.file_list import file_list_items, read_file_list
 from radprep.errors import InputError, SpecError
 from radprep.io.remote import filesystem
@@ -173,7 +179,7 @@ def test_s3_list_gives_the_same_bytes_with_etag_fingerprints(
         # The fingerprint is the object's ETag as the server reports it (one HEAD per object).
         etag = fs.info(it.path.removeprefix("s3://"))["ETag"].strip('"')
         assert it.fingerprint == f"etag:{etag}"
-        assert it.extra["remote"]["storage_options"]["endpoint_url"] == s3
+        assert it.extra["remote"]["s3_endpoint_url"] == s3
     recipe = write_recipe(tmp_path, {"kind": "file-list", "list": str(listing)})
     result = run_recipe(recipe, out=tmp_path / "out", executor="serial", progress="quiet")
     assert (result.done, result.failed) == (6, 0)
@@ -186,6 +192,7 @@ def test_s3_list_gives_the_same_bytes_with_etag_fingerprints(
     assert f"{BUCKET}/data/cr/chest" in ids
 
 
+@pytest.mark.slow
 def test_dask_two_workers_read_from_s3_with_the_list_itself_on_s3(
     tmp_path: Path, s3: str, reference: dict[str, bytes]
 ) -> None:
@@ -207,6 +214,7 @@ def test_dask_two_workers_read_from_s3_with_the_list_itself_on_s3(
     assert outputs(tmp_path / "out") == reference
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_redoes_only_unfinished_and_changed_objects(
     tmp_path: Path, s3: str, data: Path
 ) -> None:
@@ -250,6 +258,8 @@ def test_sigkill_then_resume_redoes_only_unfinished_and_changed_objects(
     assert (result.done, result.failed) == (16, 0)
     assert result.skipped >= done
     assert outputs(out) == outputs(ref)
+    # The killed workers' fetched copies were swept by the new workers.
+    assert not list(Path(os.environ["RADPREP_TMPDIR"]).iterdir())
 
     # A changed object (a new ETag) is redone, and only it.
     fs.put_file(str(data / "mr/knee.dcm"), f"{BUCKET}/many/img005.dcm")
@@ -293,6 +303,48 @@ def test_s5cmd_manifest_and_idc_index_export_are_read_as_they_are(tmp_path: Path
         "SeriesInstanceUID": "1.2.4.1",
         "Modality": "CT",
     }
+
+
+def test_http_urls_are_fetched_and_a_403_or_404_fails_only_its_item(
+    tmp_path: Path, data: Path, reference: dict[str, bytes]
+) -> None:
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(data), **kwargs)
+
+        def send_head(self) -> Any:
+            if "private" in self.path:
+                self.send_error(403, "Forbidden")
+                return None
+            return super().send_head()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    rows = [{"path": f"{url}/{rel}", "id": rel.removesuffix(".dcm")} for rel in FILES]
+    rows += [
+        {"path": f"{url}/private/x.dcm", "id": "forbidden"},
+        {"path": f"{url}/gone.dcm", "id": "gone"},
+    ]
+    listing = write_csv(tmp_path / "files.csv", rows)
+    recipe = write_recipe(tmp_path, {"kind": "file-list", "list": str(listing), "retries": 0})
+    try:
+        result = run_recipe(recipe, out=tmp_path / "out", executor="serial", progress="quiet")
+        items = {it.id: it for it in file_list_items(FileListSource(list=str(listing)), tmp_path)}
+    finally:
+        httpd.shutdown()
+    assert (result.done, result.failed) == (6, 2), result.failures
+    assert outputs(tmp_path / "out") == reference
+    why = {f["item_id"]: f["message"] for f in result.failures}
+    assert why["forbidden"].startswith(f"{url}/private/x.dcm: access denied (403")
+    assert why["gone"] == f"{url}/gone.dcm: no such object (404); check the path or UID"
+    # No ETag from this server: size and Last-Modified, as the file system has them.
+    st = (data / "ct/small.dcm").stat()
+    modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+    assert items["ct/small"].fingerprint == f"{st.st_size}:{modified}"
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -356,6 +408,13 @@ def test_unreachable_and_silent_endpoints_fail_in_one_line_without_hanging(
     ):
         file_list_items(spec, tmp_path)
     assert time.perf_counter() - t0 < 10
+    source = {"kind": "file-list", "list": str(listing), "retries": 0}
+    source["storage_options"] = {"endpoint_url": closed}
+    recipe = write_recipe(tmp_path, source)
+    cli = CliRunner().invoke(app, ["run", str(recipe), "-o", str(tmp_path / "out"), "-q"])
+    assert cli.exit_code == 1
+    assert cli.stderr.count("\n") == 1
+    assert cli.stderr.startswith(f"radprep: error: s3://{BUCKET}/data/cr: EndpointConnectionError")
 
     # A server that accepts connections and never answers: the read timeout ends it.
     with socket.socket() as silent:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -27,7 +26,7 @@ from typing import Any
 
 from radprep.datasets.sources import Item, _read_labels, load_dicom, register_source, resolve
 from radprep.errors import InputError, RadprepError, SpecError
-from radprep.io.remote import retrying
+from radprep.io.remote import retrying, spool_file
 from radprep.sample import Sample
 
 __all__ = ["dicomweb_items", "load_dicomweb_item"]
@@ -221,10 +220,7 @@ def _retrieved(item: Item) -> Iterator[Path]:
         item.source["sop_instance_uid"],
         media_types=(("application/dicom", "*"),),
     )
-    fd, tmp = tempfile.mkstemp(
-        prefix=".radprep-fetch-", suffix=".dcm", dir=os.environ.get("RADPREP_TMPDIR")
-    )
-    os.close(fd)
+    tmp = spool_file(".dcm")
     try:
         pydicom.dcmwrite(tmp, ds, enforce_file_format=False)
         del ds

@@ -37,6 +37,7 @@ from radprep.io.remote import (
     info_fingerprint,
     is_url,
     retrying,
+    s3_endpoint,
 )
 from radprep.sample import Sample
 
@@ -216,14 +217,11 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
     InputError
         When the storage endpoint cannot be reached (after the retries).
     """
-    storage = dict(spec.storage_options)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint and "endpoint_url" not in storage:
-        # The endpoint travels with the items: a cluster's workers need not share the
-        # environment (credentials stay in theirs, or in storage_options).
-        storage["endpoint_url"] = endpoint
     options: dict[str, Any] = {
-        "storage_options": storage,
+        "storage_options": dict(spec.storage_options),
+        # The S3 endpoint travels with the items: a cluster's workers need not share the
+        # environment (credentials stay in theirs, or in storage_options).
+        "s3_endpoint_url": s3_endpoint(),
         "retries": spec.retries,
         "timeout_s": spec.timeout_s,
         "backoff_s": spec.backoff_s,

@@ -34,6 +34,8 @@ __all__ = [
     "info_fingerprint",
     "is_url",
     "retrying",
+    "s3_endpoint",
+    "spool_file",
 ]
 
 T = TypeVar("T")
@@ -49,8 +51,9 @@ class UnreachableError(InputError):
 
 
 class RemoteOptions(dict[str, Any]):
-    """How to reach remote objects: ``storage_options`` (given to fsspec as they are), and the
-    ``retries``, ``timeout_s`` and ``backoff_s`` of every request. A plain, picklable dict."""
+    """How to reach remote objects: ``storage_options`` (given to fsspec as they are), the
+    ``retries``, ``timeout_s`` and ``backoff_s`` of every request, and ``s3_endpoint_url``
+    (an S3 endpoint found where the items were listed). A plain, picklable dict."""
 
 
 def is_url(path: str) -> bool:
@@ -63,7 +66,14 @@ def _scheme(url: str) -> str:
     return url.partition("://")[0].lower()
 
 
-def _with_timeouts(scheme: str, options: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+def s3_endpoint() -> str | None:
+    """The S3 endpoint the environment names (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def _with_timeouts(
+    scheme: str, options: Mapping[str, Any], timeout_s: float, s3_endpoint_url: str | None
+) -> dict[str, Any]:
     """fsspec options with request timeouts set (never waiting forever), the caller's first."""
     opts = dict(options)
     if scheme in ("s3", "s3a"):
@@ -73,7 +83,7 @@ def _with_timeouts(scheme: str, options: Mapping[str, Any], timeout_s: float) ->
         # One attempt inside botocore: the retries with backoff are ours (see `retrying`).
         config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
         opts["config_kwargs"] = config
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = s3_endpoint_url or s3_endpoint()
         if endpoint and "endpoint_url" not in opts:
             opts["endpoint_url"] = endpoint
     elif scheme in ("http", "https"):
@@ -105,7 +115,12 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any,
 
     opts = RemoteOptions(options or {})
     scheme = _scheme(url)
-    storage = _with_timeouts(scheme, opts.get("storage_options") or {}, opts.get("timeout_s", 30))
+    storage = _with_timeouts(
+        scheme,
+        opts.get("storage_options") or {},
+        opts.get("timeout_s", 30),
+        opts.get("s3_endpoint_url"),
+    )
     key = scheme + json.dumps(storage, sort_keys=True, default=repr)
     try:
         cls = fsspec.get_filesystem_class(scheme)
@@ -130,20 +145,27 @@ def info_fingerprint(info: Mapping[str, Any]) -> str:
         if low.get(key):
             return f"{key}:{str(low[key]).strip(chr(34))}"
     mtime = next(
-        (low[k] for k in ("lastmodified", "last_modified", "mtime", "updated") if low.get(k)), ""
+        (
+            low[k]
+            for k in ("lastmodified", "last_modified", "last-modified", "mtime", "updated")
+            if low.get(k)
+        ),
+        "",
     )
     return f"{low.get('size', '')}:{mtime}"
 
 
 def _is_transient(e: BaseException) -> bool:
     """Worth another try: connection trouble, timeouts, throttling and server errors."""
-    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, InputError)):
+    if isinstance(e, InputError):
+        return False
+    status = _status(e) if _status(e) is not None or e.__cause__ is None else _status(e.__cause__)
+    if status is not None:
+        return status in (408, 429) or status >= 500
+    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
         return False
     if isinstance(e, (TimeoutError, ConnectionError)):
         return True
-    status = _status(e)
-    if status is not None:
-        return status in (408, 429) or status >= 500
     name = type(e).__name__
     return isinstance(e, OSError) or any(
         s in name for s in ("Timeout", "Connection", "Endpoint", "Throttl", "SlowDown")
@@ -166,16 +188,20 @@ _CREDENTIALS = "AWS_*, GOOGLE_APPLICATION_CREDENTIALS or source.storage_options"
 def describe_error(where: str, e: BaseException, credentials: str = _CREDENTIALS) -> str:
     """One line on why `where` could not be read, with the next step (`credentials` names where
     the credentials come from)."""
-    detail = " ".join(str(e).split())[:200] or type(e).__name__
-    status = _status(e)
-    reason = getattr(getattr(e, "response", None), "reason", None)
+    # fsspec's http info turns every failed HEAD into FileNotFoundError: the status that
+    # matters may sit on the cause.
+    cause = e.__cause__ if _status(e) is None and e.__cause__ is not None else e
+    status = _status(cause)
+    detail = " ".join(str(cause).split())[:200] or type(cause).__name__
+    reason = getattr(getattr(cause, "response", None), "reason", None)
+    reason = reason if isinstance(reason, str) else getattr(cause, "message", None)
     if status is not None and isinstance(reason, str) and reason:
         detail = reason  # an HTTP error's text repeats the long URL
-    if isinstance(e, FileNotFoundError) or status == 404:
-        return f"{where}: no such object (404); check the path or UID"
-    if isinstance(e, PermissionError) or status in (401, 403):
+    if status in (401, 403) or (isinstance(e, PermissionError) and status is None):
         code = status or 403
         return f"{where}: access denied ({code}: {detail}); check the credentials ({credentials})"
+    if isinstance(e, FileNotFoundError) or status == 404:
+        return f"{where}: no such object (404); check the path or UID"
     return f"{where}: {type(e).__name__}: {detail}"
 
 
@@ -213,6 +239,40 @@ def retrying(
             time.sleep(backoff_s * 2 ** (attempt - 1))
 
 
+_SPOOL_PREFIX = ".radprep-fetch-"
+_SWEPT: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def spool_file(suffix: str = "") -> str:
+    """Create an empty temporary file for one fetched object (``RADPREP_TMPDIR`` or the
+    system's temporary folder), named with this process's id.
+
+    The first call in a process removes the files that processes no longer alive left (a
+    SIGKILLed worker has no chance to), so a resumed run starts from a clean spool.
+    """
+    folder = os.environ.get("RADPREP_TMPDIR") or tempfile.gettempdir()
+    if folder not in _SWEPT:
+        _SWEPT.add(folder)
+        for p in Path(folder).glob(f"{_SPOOL_PREFIX}*"):
+            pid = p.name[len(_SPOOL_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return tmp
+
+
 @contextlib.contextmanager
 def fetched(url: str, options: Mapping[str, Any] | None = None) -> Iterator[Path]:
     """Stream one object to a temporary local file and yield its path (removed afterwards).
@@ -236,14 +296,15 @@ def fetched(url: str, options: Mapping[str, Any] | None = None) -> Iterator[Path
     opts = RemoteOptions(options or {})
     fs, path = filesystem(url, opts)
     suffix = Path(path).suffix if len(Path(path).suffix) <= 8 else ""
-    fd, tmp = tempfile.mkstemp(
-        prefix=".radprep-fetch-", suffix=suffix, dir=os.environ.get("RADPREP_TMPDIR")
-    )
-    os.close(fd)
+    tmp = spool_file(suffix)
+
+    # http(s): one streamed GET (block_size 0), which also serves hosts that ignore Range
+    # requests; object stores: ranged reads of one chunk each.
+    block = 0 if _scheme(url) in ("http", "https") else CHUNK_BYTES
 
     def copy() -> None:
         with (
-            fs.open(path, "rb", block_size=CHUNK_BYTES, cache_type="none") as src,
+            fs.open(path, "rb", block_size=block, cache_type="none") as src,
             open(tmp, "wb") as dst,
         ):
             while chunk := src.read(CHUNK_BYTES):
