@@ -50,6 +50,7 @@ bench: $(STAMP) $(MONAI_VENV)/.installed
 	$(BIN)/python benchmarks/runner.py
 	$(BIN)/python benchmarks/deid.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/sources.py
 	RADPREP_MONAI_PYTHON=$(MONAI_VENV)/bin/python $(BIN)/python benchmarks/reference.py
 
 lint: $(STAMP)
