@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the test suite uses as independent references: dcmtk (dcmj2pnm, dcmdump),
-# dicom3tools (dciodvfy) and chromium (the report checked in a real browser).
+# dicom3tools (dciodvfy), chromium (the report checked in a real browser), and Orthanc with its
+# DICOMweb plugin (a real server for the dicomweb source).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test bench lint sysdeps venv clean
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models,cloud,dicomweb]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,6 +26,8 @@ sysdeps:
 	command -v dcmj2pnm >/dev/null 2>&1 || missing="$$missing dcmtk"; \
 	command -v dciodvfy >/dev/null 2>&1 || missing="$$missing dicom3tools"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
+	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
@@ -50,6 +53,7 @@ bench: $(STAMP) $(MONAI_VENV)/.installed
 	$(BIN)/python benchmarks/runner.py
 	$(BIN)/python benchmarks/deid.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/sources.py
 	RADPREP_MONAI_PYTHON=$(MONAI_VENV)/bin/python $(BIN)/python benchmarks/reference.py
 
 lint: $(STAMP)

@@ -49,6 +49,7 @@ def test_public_api_is_pinned() -> None:
             "Recipe",
             "RunResult",
             "PixelDecodeError",
+            "ProcessedItem",
             "RadprepError",
             "RadprepWarning",
             "SpecError",
@@ -57,7 +58,9 @@ def test_public_api_is_pinned() -> None:
             "apply_modality",
             "apply_voi",
             "read_dicom",
+            "list_items",
             "load_recipe",
+            "process_item",
             "read_header",
             "run",
         ]

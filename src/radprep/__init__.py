@@ -6,6 +6,7 @@ The public API is what ``__all__`` lists (a test pins it)::
     image = radprep.read_dicom("chest.dcm", voi="header")   # display values, higher is brighter
     hu = radprep.read_dicom("ct.dcm").pixels                 # Hounsfield units, float32
     result = radprep.run("recipe.yaml", out="out/")          # a whole recipe run
+    done = radprep.process_item(item, "recipe.yaml")         # one item in memory (Ray, Spark)
 """
 
 from radprep.errors import (
@@ -26,6 +27,7 @@ from radprep.image import AppliedStep, Image, ImageMeta
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
 from radprep.io.dicom import read_dicom, read_header
+from radprep.jobs.process import ProcessedItem, list_items, process_item
 from radprep.jobs.runner import RunResult
 from radprep.jobs.runner import run_recipe as run
 from radprep.pipeline import Pipeline, Recipe, load_recipe
@@ -47,6 +49,7 @@ __all__ = [
     "OutputError",
     "Pipeline",
     "PixelDecodeError",
+    "ProcessedItem",
     "RadprepError",
     "RadprepWarning",
     "Recipe",
@@ -56,7 +59,9 @@ __all__ = [
     "__version__",
     "apply_modality",
     "apply_voi",
+    "list_items",
     "load_recipe",
+    "process_item",
     "read_dicom",
     "read_header",
     "run",

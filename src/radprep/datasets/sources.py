@@ -34,7 +34,8 @@ class Item:
     path : str
         The main input file.
     fingerprint : str
-        Sizes and modification times of every input file of the item.
+        What changes when an input changes: sizes and modification times of local files, an
+        object's ETag (or size and modification time), a DICOMweb instance's SOP Instance UID.
     labels : mapping
         JSON-serialisable labels.
     source : mapping

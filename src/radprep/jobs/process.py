@@ -2,31 +2,36 @@
 
 :class:`ItemJob` is a small picklable callable: what crosses to a worker process or a Dask
 worker is the recipe's JSON and the output folder; each worker builds the pipeline once.
+:func:`process_item` is the same work without the writing, for engines radprep does not drive
+(Ray Data ``map_batches``, Spark ``mapPartitions``): an item in, arrays and records out.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from radprep.clean.foreground import foreground_mask
-from radprep.datasets.sources import Item, load_item
+from radprep.datasets.sources import Item, get_source, load_item
 from radprep.errors import InputError, RadprepWarning
 from radprep.export.writers import get_writer, suffix_of
+from radprep.geometry import Geometry
 from radprep.io.write import atomic_write_bytes
 from radprep.pipeline.build import Pipeline, sample_rng
-from radprep.pipeline.spec import PatchSpec, Recipe
+from radprep.pipeline.spec import PatchSpec, Recipe, load_recipe, recipe_hash
 from radprep.report.thumbs import item_report
 from radprep.roi.bbox import bbox_from_mask, bboxes_from_mask
 from radprep.roi.patches import extract_patches
 from radprep.sample import Sample
 
-__all__ = ["ItemJob", "output_path"]
+__all__ = ["ItemJob", "ProcessedItem", "list_items", "output_path", "process_item"]
 
 _CACHE: dict[str, tuple[Recipe, Pipeline]] = {}
 
@@ -89,11 +94,19 @@ def _base_record(item: Item, branch: Sample, run_hash: str) -> dict[str, Any]:
     }
 
 
-def _write_patches(
-    name: str, branch: Sample, spec: Any, item: Item, out: Path, run_hash: str, seed: int
-) -> tuple[list[dict[str, Any]], np.ndarray | None]:
-    """Cut ROI-centred and background patches, write one file each; return their records and
-    the first patch (for the report)."""
+@dataclass(frozen=True)
+class _Output:
+    """One output array of an item, what its writer needs, and its manifest record."""
+
+    array: np.ndarray
+    geometry: Geometry | None
+    record: dict[str, Any]
+
+
+def _patch_outputs(
+    name: str, branch: Sample, spec: Any, item: Item, run_hash: str, seed: int
+) -> list[_Output]:
+    """Cut ROI-centred and background patches: one output (and record) each."""
     opts = spec.patches or PatchSpec()
     roi = branch.roi_mask(None)
     boxes = bboxes_from_mask(roi) if roi is not None and roi.any() else []
@@ -108,26 +121,52 @@ def _write_patches(
         background_mask=foreground_mask(pixels) if opts.background and pixels.ndim == 2 else None,
         seed=int(sample_rng(seed, item.id).integers(2**31 - 1)),
     )
-    writer, suffix = get_writer(spec.format), suffix_of(spec.format)
-    records = []
+    suffix = suffix_of(spec.format)
+    outputs = []
     for k, p in enumerate(patches):
         side = p.box[2] - p.box[0] + 1
-        rel = f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}"
-        atomic_write_bytes(out / rel, writer(p.pixels, None))
-        records.append(
-            {
-                **_base_record(item, branch, run_hash),
-                "output": name,
-                "path": rel,
-                "format": spec.format,
-                "shape": [int(v) for v in p.pixels.shape],
-                "dtype": _written_dtype(spec.format, p.pixels),
-                "roi_bbox": None,
-                "patch_kind": p.kind,
-                "patch_box": [int(v) for v in p.box],
-            }
-        )
-    return records, (patches[0].pixels if patches else None)
+        record = {
+            **_base_record(item, branch, run_hash),
+            "output": name,
+            "path": f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}",
+            "format": spec.format,
+            "shape": [int(v) for v in p.pixels.shape],
+            "dtype": _written_dtype(spec.format, p.pixels),
+            "roi_bbox": None,
+            "patch_kind": p.kind,
+            "patch_box": [int(v) for v in p.box],
+        }
+        outputs.append(_Output(p.pixels, None, record))
+    return outputs
+
+
+def _item_outputs(
+    item: Item, recipe: Recipe, branches: Mapping[str, Sample], run_hash: str
+) -> tuple[list[_Output], dict[str, tuple[np.ndarray, bool]]]:
+    """Every output of one processed item, and what the report shows of each branch."""
+    outputs: list[_Output] = []
+    shown: dict[str, tuple[np.ndarray, bool]] = {}
+    for name, branch in branches.items():
+        spec = recipe.outputs[name]
+        if spec.write == "patches":
+            patches = _patch_outputs(name, branch, spec, item, run_hash, recipe.seed)
+            outputs += patches
+            if patches:
+                shown[name] = (patches[0].array, False)  # the report shows the first patch
+            continue
+        array = _array_to_write(branch, spec.write)
+        shown[name] = (array, spec.write != "image")
+        record = {
+            **_base_record(item, branch, run_hash),
+            "output": name,
+            "path": output_path(name, item.id, spec.format),
+            "format": spec.format,
+            "shape": [int(v) for v in array.shape],
+            "dtype": _written_dtype(spec.format, array),
+            "roi_bbox": _roi_bbox(branch),
+        }
+        outputs.append(_Output(array, branch.image.geometry, record))
+    return outputs, shown
 
 
 @dataclass(frozen=True)
@@ -154,33 +193,11 @@ class ItemJob:
             t1 = time.perf_counter()
             branches = pipe.process(sample)
             t2 = time.perf_counter()
-            records = []
-            written: dict[str, tuple[np.ndarray, bool]] = {}
-            for name, branch in branches.items():
-                spec = recipe.outputs[name]
-                if spec.write == "patches":
-                    recs, first = _write_patches(
-                        name, branch, spec, item, out, self.run_hash, recipe.seed
-                    )
-                    records += recs
-                    if first is not None:
-                        written[name] = (first, False)  # the report shows the first patch
-                    continue
-                array = _array_to_write(branch, spec.write)
-                written[name] = (array, spec.write != "image")
-                rel = output_path(name, item.id, spec.format)
-                atomic_write_bytes(out / rel, get_writer(spec.format)(array, branch.image.geometry))
-                records.append(
-                    {
-                        **_base_record(item, branch, self.run_hash),
-                        "output": name,
-                        "path": rel,
-                        "format": spec.format,
-                        "shape": [int(v) for v in array.shape],
-                        "dtype": _written_dtype(spec.format, array),
-                        "roi_bbox": _roi_bbox(branch),
-                    }
-                )
+            outputs, written = _item_outputs(item, recipe, branches, self.run_hash)
+            for o in outputs:
+                fmt = o.record["format"]
+                atomic_write_bytes(out / o.record["path"], get_writer(fmt)(o.array, o.geometry))
+            records = [o.record for o in outputs]
             t3 = time.perf_counter()
             report = item_report(sample, written, out) if recipe.report.enabled else None
             t4 = time.perf_counter()
@@ -190,3 +207,114 @@ class ItemJob:
             "timings": {"load": t1 - t0, "steps": t2 - t1, "write": t3 - t2, "report": t4 - t3},
             "report": report,
         }
+
+
+@dataclass(frozen=True)
+class ProcessedItem:
+    """What :func:`process_item` gives for one item.
+
+    Attributes
+    ----------
+    records : list of dict
+        One manifest record per output (ids, labels, output name, the relative ``path`` a run
+        would write it to, format, shape, written dtype, applied steps, recipe hash, UIDs).
+    arrays : list of ndarray
+        ``arrays[i]`` is the array ``records[i]`` describes, as handed to the writer (PNG
+        formats quantise display values when encoding).
+    warnings : list of str
+        The data quirks met (``strict=True`` makes them errors instead).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    arrays: list[np.ndarray] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per output: its record plus ``array`` (a Ray Data or pandas row)."""
+        return [{**r, "array": a} for r, a in zip(self.records, self.arrays, strict=True)]
+
+
+def _as_recipe(recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Recipe, Path]:
+    if isinstance(recipe, Recipe):
+        return recipe, Path.cwd()
+    loaded, base = load_recipe(recipe)
+    return loaded, base or Path.cwd()
+
+
+def list_items(recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any]) -> list[Item]:
+    """List a recipe's items (its ``source``), sorted by id, as a run would.
+
+    Items are small, picklable and JSON-friendly (``dataclasses.asdict``): hand them to any
+    engine and call :func:`process_item` where they land.
+    """
+    recipe, base = _as_recipe(recipe)
+    enumerate_items, _ = get_source(recipe.source.kind)
+    return sorted(enumerate_items(recipe.source, base), key=lambda it: it.id)
+
+
+def process_item(
+    item: Item | Mapping[str, Any],
+    recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    strict: bool = False,
+) -> ProcessedItem:
+    """Process one item of a recipe in memory: load, steps, outputs; no file is written.
+
+    The same work as one item of ``radprep run`` (the same arrays its writers encode, the same
+    manifest records), for engines radprep does not drive. The pipeline is built once per
+    process and recipe. De-identification of ids (the recipe's ``deid``) is the run's, not
+    this function's.
+
+    Parameters
+    ----------
+    item : Item or mapping
+        An item of :func:`list_items`, or its ``dataclasses.asdict`` form (``id``, ``path``,
+        ``labels``, ``source``, ``extra``).
+    recipe : Recipe, path, built-in name or mapping
+        The recipe (its ``source.kind`` says how the item loads).
+    strict : bool
+        Raise on any data quirk (RadprepWarning) instead of listing it.
+
+    Returns
+    -------
+    ProcessedItem
+        Records and arrays, one per output.
+
+    Raises
+    ------
+    RadprepError
+        The item's failure (one line naming the input), as a run would record it.
+
+    Examples
+    --------
+    Ray Data, one item per row::
+
+        items = [dataclasses.asdict(it) for it in radprep.list_items("recipe.yaml")]
+        ds = ray.data.from_items(items).flat_map(
+            lambda row: radprep.process_item(row, "recipe.yaml").rows()
+        )
+
+    Spark::
+
+        rdd = sc.parallelize(items).mapPartitions(
+            lambda part: (r for it in part for r in radprep.process_item(it, spec).rows())
+        )
+    """
+    recipe_obj, _ = _as_recipe(recipe)
+    recipe_obj, pipe = _pipeline(recipe_obj.model_dump_json(exclude={"out"}))
+    if not isinstance(item, Item):
+        fields_ = {k: v for k, v in item.items() if k in Item.__dataclass_fields__}
+        fields_.setdefault("fingerprint", "")
+        for key in ("labels", "source", "extra"):
+            fields_[key] = dict(fields_.get(key) or {})
+        item = Item(**fields_)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error" if strict else "always", RadprepWarning)
+        sample = load_item(item, recipe_obj.source.kind, recipe_obj.read)
+        outputs, _ = _item_outputs(item, recipe_obj, pipe.process(sample), recipe_hash(recipe_obj))
+    return ProcessedItem(
+        records=[o.record for o in outputs],
+        arrays=[o.array for o in outputs],
+        warnings=sorted({str(w.message) for w in caught}),
+    )

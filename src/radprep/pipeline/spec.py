@@ -34,6 +34,8 @@ from radprep.transforms.base import _REGISTRY, Transform, known_ops
 __all__ = [
     "OUTPUT_FORMATS",
     "DicomFolderSource",
+    "DicomwebSource",
+    "FileListSource",
     "OutputSpec",
     "ReadSpec",
     "Recipe",
@@ -123,8 +125,71 @@ class SeriesFolderSource(_Strict):
     )
 
 
+class _RemoteOptions(_Strict):
+    """Retries and timeouts of every request to a remote source."""
+
+    retries: int = Field(default=3, ge=0, le=10, description="Retries of a transient failure.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Connect and read timeout.")
+    backoff_s: float = Field(default=0.5, ge=0, description="First wait; doubles each retry.")
+
+
+class FileListSource(_RemoteOptions):
+    """A CSV or Parquet of files (local paths or s3://, gs://, https:// URLs) and their labels,
+    or an s5cmd manifest / idc-index export as it is; each worker fetches its own files."""
+
+    kind: Literal["file-list"] = "file-list"
+    list: str = Field(description="The list: CSV, Parquet or s5cmd manifest (a path or URL).")
+    path_column: str | None = Field(
+        default=None, description="Column of paths/URLs (default: path, url, series_aws_url...)."
+    )
+    id_column: str | None = Field(
+        default=None, description="Column of item ids (default: 'id', else from the path)."
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec options (endpoint_url, anon...); credentials belong in the "
+        "environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS)",
+    )
+
+
+class DicomwebSource(_RemoteOptions):
+    """Instances from a DICOMweb server (QIDO-RS to list, WADO-RS to retrieve): one study, a
+    list of studies, series, or a QIDO query; each worker retrieves its own instances."""
+
+    kind: Literal["dicomweb"] = "dicomweb"
+    url: str = Field(description="The DICOMweb root, e.g. https://pacs.example.org/dicom-web")
+    study: str | list[str] | None = Field(default=None, description="StudyInstanceUID(s).")
+    series: str | list[str] | None = Field(default=None, description="SeriesInstanceUID(s).")
+    query: dict[str, str] | None = Field(
+        default=None, description="QIDO-RS instance query, e.g. {Modality: CT, PatientID: X}."
+    )
+    username: str | None = Field(default=None, description="Basic authentication user.")
+    password_env: str = Field(
+        default="RADPREP_DICOMWEB_PASSWORD", description="Variable holding the basic password."
+    )
+    token_env: str = Field(
+        default="RADPREP_DICOMWEB_TOKEN", description="Variable holding a bearer token."
+    )
+    http_compression: bool = Field(
+        default=False,
+        description="Let the server gzip its answers (helps on slow links; costs server CPU: "
+        "6x slower retrieval from Orthanc on one machine)",
+    )
+    labels_csv: str | None = Field(default=None, description="Labels joined on `labels_key`.")
+    labels_key: Literal["study_instance_uid", "series_instance_uid", "sop_instance_uid"] = (
+        "sop_instance_uid"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> DicomwebSource:
+        if self.study is None and self.series is None and self.query is None:
+            raise ValueError("give study, series or query (what to retrieve)")
+        return self
+
+
 SourceSpec = Annotated[
-    DicomFolderSource | CbisDdsmSource | SeriesFolderSource, Field(discriminator="kind")
+    DicomFolderSource | CbisDdsmSource | SeriesFolderSource | FileListSource | DicomwebSource,
+    Field(discriminator="kind"),
 ]
 
 
