@@ -22,10 +22,17 @@ def build_steps(specs: Sequence[Mapping[str, Any]], where: str = "steps") -> lis
     return [validate_step(s, f"{where}[{i}]") for i, s in enumerate(specs)]
 
 
-def sample_rng(seed: int, sample_id: str) -> np.random.Generator:
-    """The random generator of one sample: the same for the same seed and id on any machine,
-    whatever executor or worker runs it."""
-    return np.random.default_rng([seed, zlib.crc32(sample_id.encode())])
+def sample_rng(seed: int, sample_id: str, branch: str | None = None) -> np.random.Generator:
+    """The random generator of one sample (and one output branch): the same for the same seed,
+    id and branch on any machine, whatever executor or worker runs it.
+
+    Each branch has its own stream, so that enabling or adding a branch leaves the draws of the
+    others as they were; the shared steps use the sample's stream (``branch=None``).
+    """
+    key = [seed, zlib.crc32(sample_id.encode())]
+    if branch is not None:
+        key.append(zlib.crc32(b"branch:" + branch.encode()))
+    return np.random.default_rng(key)
 
 
 class Pipeline:
@@ -84,8 +91,9 @@ class Pipeline:
         out = {}
         for name, (steps, _) in self.outputs.items():
             branch = sample
+            branch_rng = sample_rng(self.seed, sample.id, name)
             for i, t in enumerate(steps):
-                branch = _apply(t, branch, rng, f"outputs.{name}.steps[{i}]")
+                branch = _apply(t, branch, branch_rng, f"outputs.{name}.steps[{i}]")
             out[name] = branch
         return out
 
