@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -39,6 +39,7 @@ __all__ = [
     "Recipe",
     "SeriesFolderSource",
     "builtin_recipes",
+    "canonical_step",
     "load_recipe",
     "recipe_hash",
     "validate_step",
@@ -52,9 +53,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DicomFolderSource(_Strict):
+class SourceOptions(_Strict):
+    """Base of a source's options. `location_fields` name the options that say where the data
+    lives (folders, files): they are left out of the recipe hash, so moving the data redoes
+    nothing (each item's fingerprint still notices a changed file)."""
+
+    location_fields: ClassVar[tuple[str, ...]] = ()
+    kind: str
+
+
+class DicomFolderSource(SourceOptions):
     """Every image instance under a folder (found by header, not by file name)."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "labels_csv")
     kind: Literal["dicom-folder"] = "dicom-folder"
     root: str = Field(description="The folder to scan recursively.")
     labels_csv: str | None = Field(
@@ -76,9 +87,10 @@ class SelectSpec(_Strict):
     seed: int = 0
 
 
-class CbisDdsmSource(_Strict):
+class CbisDdsmSource(SourceOptions):
     """A CBIS-DDSM download (classic or NBIA layout) with its case-description CSVs."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "csv")
     kind: Literal["cbis-ddsm"] = "cbis-ddsm"
     root: str = Field(description="The download folder (DICOM tree; the CSVs may sit in it).")
     csv: list[str] = Field(
@@ -94,13 +106,14 @@ class CbisDdsmSource(_Strict):
     select: SelectSpec | None = None
 
 
-class SeriesFolderSource(_Strict):
+class SeriesFolderSource(SourceOptions):
     """Every image series under a folder as a volume (one item per series, or per slice).
 
     DICOM SEG objects in the folder attach to the series they reference; NIfTI/NRRD label files
     in `masks` attach by name: ``<series key or SeriesInstanceUID>[__<mask name>].nii.gz``.
     """
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "masks")
     kind: Literal["series-folder"] = "series-folder"
     root: str = Field(description="The folder to scan recursively.")
     per: Literal["series", "slice"] = Field(
@@ -245,9 +258,23 @@ def validate_step(spec: Any, where: str) -> Transform:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"] if not _is_type_tag(p))
         msg = err["msg"].removeprefix("Value error, ")
-        raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
     except SpecError as e:
-        raise SpecError(f"{where}: {e}") from None
+        loc, msg = "", str(e)
+    if not loc:
+        # "buffer_px must be >= 0" names the option first: put it in the location.
+        name, _, rest = msg.partition(" ")
+        if name in allowed and rest:
+            loc, msg = name, rest
+    raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
+
+
+def canonical_step(spec: Any, where: str) -> dict[str, Any]:
+    """Return a step's canonical spec: validated, typed, every option written out.
+
+    ``{op: occlude_roi}``, ``{op: occlude_roi, buffer_px: 50}`` and ``buffer_px: "50"`` give
+    the same mapping, so that they give the same recipe hash.
+    """
+    return validate_step(spec, where).to_spec()
 
 
 class PatchSpec(_Strict):
@@ -340,6 +367,26 @@ class Recipe(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _canonical_steps(self) -> Recipe:
+        # Steps are kept in their canonical form (typed, defaults filled): the hash and the
+        # record of a run do not depend on how a recipe was written.
+        shared = [canonical_step(s, f"steps[{i}]") for i, s in enumerate(self.steps)]
+        outputs = {
+            name: o.model_copy(
+                update={
+                    "steps": [
+                        canonical_step(s, f"outputs.{name}.steps[{i}]")
+                        for i, s in enumerate(o.steps)
+                    ]
+                }
+            )
+            for name, o in self.outputs.items()
+        }
+        object.__setattr__(self, "steps", shared)
+        object.__setattr__(self, "outputs", outputs)
+        return self
+
+    @model_validator(mode="after")
     def _auto_reduce(self) -> Recipe:
         if self.read.reduce == "auto" and self.read.reduce_to_px is None:
             side = self.output_side_px()
@@ -377,11 +424,19 @@ class Recipe(_Strict):
     def canonical(self) -> str:
         """The part of the recipe that decides the output files, as canonical JSON.
 
-        Sorted keys, defaults filled; the output folder and the sections that only shape the
-        manifest and the report (``manifest``, ``split``, ``report``) are left out, so changing a
-        split does not redo the images.
+        Sorted keys, typed values, defaults filled (steps included). Left out: the output
+        folder, where the data lives (the source's `location_fields`, the key file's path), the
+        outputs that are off, and the sections that only shape the manifest and the report
+        (``manifest``, ``split``, ``report``), so changing a split does not redo the images.
         """
-        data = self.model_dump(mode="json", exclude={"out", "manifest", "split", "report"})
+        data = self.model_dump(
+            mode="json", exclude={"out", "manifest", "split", "report", "name", "description"}
+        )
+        for name in type(self.source).location_fields:
+            data["source"].pop(name, None)
+        data["outputs"] = {k: v for k, v in data["outputs"].items() if v["enabled"]}
+        if data.get("deid"):
+            data["deid"].pop("key_file", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -406,7 +461,7 @@ def _format_validation(e: ValidationError) -> str:
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "missing required field"
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 
