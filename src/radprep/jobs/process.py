@@ -108,7 +108,7 @@ def _write_patches(
         background_mask=foreground_mask(pixels) if opts.background and pixels.ndim == 2 else None,
         seed=int(sample_rng(seed, item.id).integers(2**31 - 1)),
     )
-    writer, suffix = get_writer(spec.format), suffix_of(spec.format)
+    writer, suffix = get_writer(spec.format, spec.format_options), suffix_of(spec.format)
     records = []
     for k, p in enumerate(patches):
         side = p.box[2] - p.box[0] + 1
@@ -169,7 +169,10 @@ class ItemJob:
                 array = _array_to_write(branch, spec.write)
                 written[name] = (array, spec.write != "image")
                 rel = output_path(name, item.id, spec.format)
-                atomic_write_bytes(out / rel, get_writer(spec.format)(array, branch.image.geometry))
+                atomic_write_bytes(
+                    out / rel,
+                    get_writer(spec.format, spec.format_options)(array, branch.image.geometry),
+                )
                 records.append(
                     {
                         **_base_record(item, branch, self.run_hash),

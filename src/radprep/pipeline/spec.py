@@ -15,29 +15,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from radprep.errors import SpecError
+from radprep.plugins import SOURCES, WRITERS, load_entry_points, load_plugins
 from radprep.transforms.base import _REGISTRY, Transform, known_ops
 
 __all__ = [
-    "OUTPUT_FORMATS",
+    "CbisDdsmSource",
     "DicomFolderSource",
     "OutputSpec",
     "ReadSpec",
     "Recipe",
     "SeriesFolderSource",
+    "SourceOptions",
     "builtin_recipes",
     "canonical_step",
     "load_recipe",
@@ -46,7 +50,6 @@ __all__ = [
 ]
 
 RECIPE_VERSION = 1
-OUTPUT_FORMATS = ("png8", "png16", "npy", "npz", "nifti", "nrrd")
 
 
 class _Strict(BaseModel):
@@ -54,9 +57,12 @@ class _Strict(BaseModel):
 
 
 class SourceOptions(_Strict):
-    """Base of a source's options. `location_fields` name the options that say where the data
-    lives (folders, files): they are left out of the recipe hash, so moving the data redoes
-    nothing (each item's fingerprint still notices a changed file)."""
+    """Base of a source's options model (``register_source(kind, ..., options=Model)``).
+
+    `location_fields` name the options that say where the data lives (folders, files): they are
+    left out of the recipe hash, so moving the data redoes nothing (each item's fingerprint
+    still notices a changed file).
+    """
 
     location_fields: ClassVar[tuple[str, ...]] = ()
     kind: str
@@ -136,9 +142,23 @@ class SeriesFolderSource(SourceOptions):
     )
 
 
-SourceSpec = Annotated[
-    DicomFolderSource | CbisDdsmSource | SeriesFolderSource, Field(discriminator="kind")
-]
+def _source_options(value: Any) -> SourceOptions:
+    """Validate a ``source`` section with the options model its ``kind`` registered."""
+    if isinstance(value, SourceOptions):
+        return value
+    if not isinstance(value, Mapping) or "kind" not in value:
+        raise ValueError(f"a source is a mapping with a 'kind'; known kinds: {_known(SOURCES)}")
+    try:
+        model = SOURCES.options(str(value["kind"]))
+    except SpecError as e:
+        raise ValueError(str(e)) from None
+    built = model.model_validate(value)
+    assert isinstance(built, SourceOptions)
+    return built
+
+
+def _known(registry: Any) -> str:
+    return ", ".join(registry.known())
 
 
 class SplitSpec(_Strict):
@@ -237,6 +257,7 @@ def validate_step(spec: Any, where: str) -> Transform:
     """
     if not isinstance(spec, Mapping):
         raise SpecError(f"{where}: a step is a mapping with an 'op', got {spec!r}")
+    load_entry_points()
     if "op" not in spec:
         raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
     op = spec["op"]
@@ -299,13 +320,38 @@ class OutputSpec(_Strict):
 
     enabled: bool = True
     steps: list[dict[str, Any]] = Field(default_factory=list)
-    format: Literal["png8", "png16", "npy", "npz", "nifti", "nrrd"] = "png8"
+    format: str = Field(
+        default="png8",
+        description="A registered writer: png8, png16, npy, npz, nifti, nrrd, or a plugin's.",
+    )
+    format_options: dict[str, Any] = Field(
+        default_factory=dict, description="The writer's options (its registered options model)."
+    )
     write: str = Field(
         default="image",
         description="'image'; 'mask:NAME' to write a mask through the same geometry; "
         "'patches' for ROI and background patches (see `patches`)",
     )
     patches: PatchSpec | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        try:
+            WRITERS.entry(value)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("format_options")
+    @classmethod
+    def _format_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Typed and defaults filled, as JSON: the hash does not depend on how it was written.
+        if "format" not in info.data:
+            return value  # the format itself was wrong; that error says so
+        options = WRITERS.validate_options(info.data["format"], value)
+        dumped: dict[str, Any] = options.model_dump(mode="json")
+        return dumped
 
     @field_validator("write")
     @classmethod
@@ -345,9 +391,13 @@ class Recipe(_Strict):
     """A whole run: where items come from, how they are read, processed and written."""
 
     version: Literal[1] = Field(description="Recipe format version.")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Modules to import first (they register ops, sources, writers).",
+    )
     name: str = ""
     description: str = ""
-    source: SourceSpec
+    source: SerializeAsAny[SourceOptions]
     read: ReadSpec = Field(default_factory=ReadSpec)
     steps: list[dict[str, Any]] = Field(default_factory=list)
     outputs: dict[str, OutputSpec] = Field(min_length=1)
@@ -357,6 +407,21 @@ class Recipe(_Strict):
     deid: DeidSpec | None = None
     out: str | None = Field(default=None, description="Output folder (or --out).")
     seed: int = 0
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, value: list[str]) -> list[str]:
+        # Before `source` and the steps (fields validate in order): plugins register them.
+        try:
+            load_plugins(value)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> SourceOptions:
+        return _source_options(value)
 
     @field_validator("outputs")
     @classmethod
@@ -453,9 +518,6 @@ def _format_validation(e: ValidationError) -> str:
             if _is_type_tag(p):
                 continue
             loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
-        # pydantic names the union member in the location; drop it for readability.
-        for kind in (".dicom-folder", ".cbis-ddsm", ".series-folder"):
-            loc = loc.replace(kind, "")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
