@@ -208,3 +208,94 @@ def test_an_entry_point_plugin_registers_a_source_kind(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["PacsExport", "3"]
+
+
+# A script piped to Python (its classes live in __main__, which no worker can import) that
+# defines its own op and runs a recipe with it on two worker processes, then on Dask.
+_MAIN_SCRIPT = """
+import json, sys
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import radprep
+from radprep.sample import Sample
+from radprep.transforms.base import Transform
+
+
+@dataclass(frozen=True, kw_only=True)
+class Posterise(Transform):
+    op: ClassVar[str] = "posterise_for_test"
+    levels: int = 4
+
+    def apply(self, sample: Sample, **params: Any) -> Sample:
+        p = sample.image.pixels
+        out = (np.floor(p.astype(np.float64) / 65536 * self.levels) * (65535 // (self.levels - 1)))
+        return sample.with_pixels(out.astype(np.uint16), self.step())
+
+
+recipe = {
+    "version": 1,
+    "source": {"kind": "dicom-folder", "root": sys.argv[1]},
+    "read": {"window": "minmax", "dtype": "uint16"},
+    "report": {"enabled": False},
+    "outputs": {"poster": {"format": "npy", "steps": [{"op": "posterise_for_test", "levels": 3}]}},
+}
+counts = {}
+for name, kwargs in (("pool", {"workers": 2}), ("dask", {"scheduler": "local", "workers": 2})):
+    if name not in sys.argv[3:]:
+        continue
+    r = radprep.run(recipe, out=sys.argv[2] + "/" + name, progress="quiet", **kwargs)
+    counts[name] = [r.done, r.failed, [f["message"] for f in r.failures]]
+print(json.dumps(counts))
+"""
+
+
+def _run_main_script(data: Path, out: Path, *executors: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-", str(data), str(out), *executors],
+        input=_MAIN_SCRIPT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _posterised_files(data: Path, out: Path) -> None:
+    for name in ("ct", "mr"):
+        written = np.load(out / f"{name}.npy")
+        ds = pydicom.dcmread(data / f"{name}.dcm")
+        ref = ds.pixel_array.astype(np.float64)
+        ref = (ref - ref.min()) / (ref.max() - ref.min())
+        # The same three levels computed here from pydicom's pixels (minmax to uint16 first).
+        levels = np.floor(np.round(ref * 65535) / 65536 * 3) * (65535 // 2)
+        np.testing.assert_array_equal(written, levels.astype(np.uint16))
+
+
+@pytest.fixture
+def two_files(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, source in (("ct", CT_SMALL), ("mr", MR_SMALL)):
+        (data / f"{name}.dcm").write_bytes(testdata(source).read_bytes())
+    return data
+
+
+def test_an_op_defined_in_main_runs_on_the_process_pool(tmp_path: Path, two_files: Path) -> None:
+    counts = _run_main_script(two_files, tmp_path / "out", "pool")
+    assert counts == {"pool": [2, 0, []]}
+    _posterised_files(two_files, tmp_path / "out" / "pool" / "poster")
+
+
+@pytest.mark.slow
+def test_an_op_defined_in_main_runs_on_dask(tmp_path: Path, two_files: Path) -> None:
+    counts = _run_main_script(two_files, tmp_path / "out", "dask")
+    assert counts == {"dask": [2, 0, []]}
+    _posterised_files(two_files, tmp_path / "out" / "dask" / "poster")
