@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from radprep.datasets.sources import Item, load_dicom
 from radprep.errors import SpecError
 from radprep.geometry import Geometry
 from radprep.image import Image
 from radprep.pipeline import Pipeline, load_recipe, recipe_hash
 from radprep.sample import Sample
+from realfiles import CR_MONO1_15BIT, testdata
 
 
 def _sample(sample_id: str = "s1") -> Sample:
@@ -110,3 +112,74 @@ def test_step_errors_keep_their_location() -> None:
         load_recipe(bad)
     with pytest.raises(SpecError, match=r"outputs\.occluded\.steps\[0\]\.buffer: occlude_roi has"):
         load_recipe(_occlusion_recipe({"op": "occlude_roi", "buffer": 3}))
+
+
+def _reduced_and_full(outputs: dict[str, Any]) -> tuple[dict[str, Sample], dict[str, Sample]]:
+    """Run the same recipe on RG1_UNCR (1955x1841) read reduced (auto) and at full size."""
+    path = testdata(CR_MONO1_15BIT)
+    item = Item(id="rg1", path=str(path), fingerprint="")
+    runs = []
+    for reduce in ("auto", 0):
+        recipe, _ = load_recipe(
+            {
+                "version": 1,
+                "source": {"kind": "dicom-folder", "root": "."},
+                "read": {"window": "minmax", "dtype": "float32", "reduce": reduce},
+                "outputs": outputs,
+            }
+        )
+        runs.append(Pipeline.from_recipe(recipe).process(load_dicom(item, recipe.read)))
+    return runs[0], runs[1]
+
+
+def _step(sample: Sample, op: str) -> dict[str, Any]:
+    return next(s.params for s in sample.image.history if s.name == op)
+
+
+def test_pixel_options_are_in_the_file_pixels_when_read_reduced() -> None:
+    resize = {"op": "resize", "size": 250}
+    reduced, full = _reduced_and_full(
+        {
+            "square": {"steps": [{"op": "crop_square_keep_roi", "side": 1000}, resize]},
+            "box": {
+                "steps": [
+                    {"op": "crop_to_bbox", "bbox": [200, 300, 1199, 1099], "margin_px": 40},
+                    resize,
+                ]
+            },
+        }
+    )
+    read = reduced["square"].image.history[0].params
+    assert read["reduce"] == 2  # 1/4: the short side 1841 -> 461 still covers 250
+    scale = 4
+    for name, op in (("square", "crop_square_keep_roi"), ("box", "crop_to_bbox")):
+        small, big = _step(reduced[name], op), _step(full[name], op)
+        # The history keeps the recipe's options (file pixels) ...
+        assert {k: v for k, v in small.items() if k != "box"} == {
+            k: v for k, v in big.items() if k != "box"
+        }
+        # ... and the region cut is the same, within one pixel of the reduced grid.
+        region_small = np.array(small["box"]) * scale
+        assert np.abs(region_small - np.array(big["box"])).max() <= scale, (small, big)
+        # The outputs agree: the same part of the radiograph at the same size.
+        a, b = reduced[name].image.pixels, full[name].image.pixels
+        assert a.shape == b.shape == (250, 250)
+        assert np.abs(a - b).mean() < 0.01
+    assert _step(full["square"], "crop_square_keep_roi")["side"] == 1000
+    assert _step(full["box"], "crop_to_bbox")["box"] == [160, 260, 1239, 1139]
+
+
+def test_transforms_declare_their_pixel_options() -> None:
+    from radprep.transforms import CropSquareKeepROI, CropToBBox, OccludeROI
+
+    assert OccludeROI.pixel_options == ("buffer_px",)
+    occlude = OccludeROI(buffer_px=50)
+    at_quarter = occlude.at_scale(4)
+    assert at_quarter.buffer_px == 12 and occlude.buffer_px == 50
+    assert at_quarter.step().params["buffer_px"] == 50  # the history keeps the recipe's value
+    assert CropSquareKeepROI(side=1000).at_scale(8).side == 125
+    assert CropSquareKeepROI().at_scale(8).side is None
+    assert CropToBBox(margin_px=(40, 9)).at_scale(4).margin_px == (10, 2)
+    # An inclusive box maps to the reduced pixels that cover it.
+    assert CropToBBox(bbox=(200, 300, 1199, 1099)).at_scale(4).bbox == (50, 75, 299, 274)
+    assert occlude.at_scale(1) is occlude
