@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # dicom3tools (dciodvfy) and chromium (the report checked in a real browser).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test bench lint sysdeps venv clean
+.PHONY: demo test test-fast bench lint sysdeps venv clean
 
 $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -n 2 -q
+
+# Everyday work: everything but the tests marked slow (end-to-end runs on worker pools and Dask,
+# whole corpora, external tools); see SLOW in tests/conftest.py.
+test-fast: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 # MONAI is compared in its own environment (torch==2.13.0 is the CPU wheel this machine
 # serves; any other torch pulls GPU packages), never in the project's.
