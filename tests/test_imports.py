@@ -26,13 +26,15 @@ def _fresh(code: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# Peak RSS from VmHWM: getrusage's ru_maxrss can keep the forking parent's peak across exec.
 _REPORT = """
-import json, resource, sys
+import json, sys
 mods = sorted(sys.modules)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
 print(json.dumps({
     "modules": mods,
     "radprep": [m for m in mods if m.startswith("radprep")],
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_mb": int(hwm.split()[1]) / 1024,
 }))
 """
 
