@@ -23,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializeAsAny,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -273,7 +272,7 @@ def validate_step(spec: Any, where: str) -> Transform:
             f"{', '.join(sorted(allowed)) or '(none)'}"
         )
     try:
-        built: Transform = TypeAdapter(cls).validate_python(options)
+        built: Transform = cls.options_model().validate_python(options)
         return built
     except ValidationError as e:
         err = e.errors()[0]

@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from radprep.errors import SpecError
 from radprep.image import AppliedStep, Image
@@ -70,6 +71,19 @@ class Transform(ABC):
         if op in _REGISTRY and _REGISTRY[op].__qualname__ != cls.__qualname__:
             raise TypeError(f"op {op!r} is taken by {_REGISTRY[op].__name__}")
         _REGISTRY[op] = cls
+
+    @classmethod
+    def options_model(cls) -> TypeAdapter[Any]:
+        """Return the pydantic model of the op's options (built once per class).
+
+        The options are the dataclass fields; pydantic checks their types (in lax mode: ``"50"``
+        is 50 for an int) and ``__post_init__`` the rules between them.
+        """
+        adapter: TypeAdapter[Any] | None = cls.__dict__.get("_options_model")
+        if adapter is None:
+            adapter = TypeAdapter(cls)
+            cls._options_model = adapter  # type: ignore[attr-defined]
+        return adapter
 
     def params(self) -> dict[str, Any]:
         """Return the options as JSON-serialisable values."""
