@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # DICOMweb plugin (a real server for the dicomweb source).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test bench lint sysdeps venv clean
+.PHONY: demo test test-fast bench lint sysdeps venv clean
 
 # torch is installed first and pinned: 2.13.0 is the CPU wheel this machine's index serves; left
 # to the extras, pip could pick another version and pull multi-GB GPU packages.
@@ -38,6 +38,11 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -n 2 -q
+
+# Everyday work: everything but the tests marked slow (end-to-end runs on worker pools and Dask,
+# whole corpora, external tools); see SLOW in tests/conftest.py.
+test-fast: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 # MONAI is compared in its own environment (torch==2.13.0 is the CPU wheel this machine
 # serves; any other torch pulls GPU packages), never in the project's.

@@ -9,28 +9,75 @@ The public API is what ``__all__`` lists (a test pins it)::
     done = radprep.process_item(item, "recipe.yaml")         # one item in memory (Ray, Spark)
 """
 
-from radprep.errors import (
-    DecoderMissingError,
-    InputError,
-    InvalidAttributeError,
-    NoPixelDataError,
-    NotDicomError,
-    OutputError,
-    PixelDecodeError,
-    RadprepError,
-    RadprepWarning,
-    SpecError,
-    TruncatedFileError,
-)
-from radprep.geometry import Geometry
-from radprep.image import AppliedStep, Image, ImageMeta
-from radprep.intensity.modality import apply_modality
-from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
-from radprep.io.dicom import read_dicom, read_header
-from radprep.jobs.process import ProcessedItem, list_items, process_item
-from radprep.jobs.runner import RunResult
-from radprep.jobs.runner import run_recipe as run
-from radprep.pipeline import Pipeline, Recipe, load_recipe
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+# The public API is loaded when first used, so that ``import radprep`` (and every command of
+# the CLI) imports only what it needs: name -> (module, attribute).
+_LAZY: dict[str, tuple[str, str]] = {
+    **{
+        name: ("radprep.errors", name)
+        for name in (
+            "DecoderMissingError",
+            "InputError",
+            "InvalidAttributeError",
+            "NoPixelDataError",
+            "NotDicomError",
+            "OutputError",
+            "PixelDecodeError",
+            "RadprepError",
+            "RadprepWarning",
+            "SpecError",
+            "TruncatedFileError",
+        )
+    },
+    "Geometry": ("radprep.geometry", "Geometry"),
+    "AppliedStep": ("radprep.image", "AppliedStep"),
+    "Image": ("radprep.image", "Image"),
+    "ImageMeta": ("radprep.image", "ImageMeta"),
+    "apply_modality": ("radprep.intensity.modality", "apply_modality"),
+    "CT_PRESETS": ("radprep.intensity.window", "CT_PRESETS"),
+    "VOI": ("radprep.intensity.window", "VOI"),
+    "apply_voi": ("radprep.intensity.window", "apply_voi"),
+    "read_dicom": ("radprep.io.dicom", "read_dicom"),
+    "read_header": ("radprep.io.dicom", "read_header"),
+    "RunResult": ("radprep.jobs.runner", "RunResult"),
+    "run": ("radprep.jobs.runner", "run_recipe"),
+    "Pipeline": ("radprep.pipeline", "Pipeline"),
+    "Recipe": ("radprep.pipeline", "Recipe"),
+    "load_recipe": ("radprep.pipeline", "load_recipe"),
+    "ProcessedItem": ("radprep.jobs.process", "ProcessedItem"),
+    "list_items": ("radprep.jobs.process", "list_items"),
+    "process_item": ("radprep.jobs.process", "process_item"),
+}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from radprep.errors import (
+        DecoderMissingError,
+        InputError,
+        InvalidAttributeError,
+        NoPixelDataError,
+        NotDicomError,
+        OutputError,
+        PixelDecodeError,
+        RadprepError,
+        RadprepWarning,
+        SpecError,
+        TruncatedFileError,
+    )
+    from radprep.geometry import Geometry
+    from radprep.image import AppliedStep, Image, ImageMeta
+    from radprep.intensity.modality import apply_modality
+    from radprep.intensity.window import CT_PRESETS, VOI, apply_voi
+    from radprep.io.dicom import read_dicom, read_header
+    from radprep.jobs.process import ProcessedItem, list_items, process_item
+    from radprep.jobs.runner import RunResult
+    from radprep.jobs.runner import run_recipe as run
+    from radprep.pipeline import Pipeline, Recipe, load_recipe
 
 __version__ = "0.1.0"
 
@@ -66,3 +113,30 @@ __all__ = [
     "read_header",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'radprep' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Radprep(types.ModuleType):
+    """Keep ``radprep.run`` the function: importing the ``radprep.run`` package (the engine)
+    would otherwise replace it with the package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "run" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Radprep

@@ -81,10 +81,6 @@ class ImageMeta:
     series_instance_uid: str | None = None
     study_instance_uid: str | None = None
     intensity: IntensityState = "modality"
-    source_scale: float = 1.0
-    """Source pixels per current pixel until the first resize: 2**k when the file was read at
-    1/2**k of its size (``read_dicom(reduce=k)``), 1.0 otherwise. Pixel options of steps before a
-    resize (an occlusion buffer, a crop margin) are in the file's pixels and divided by it."""
 
     @property
     def is_color(self) -> bool:

@@ -32,6 +32,7 @@ from radprep.datasets.sources import Item, fingerprint, register_source, resolve
 from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.intensity.window import VOI
 from radprep.io.dicom import decode_stored, read_dicom, read_header
+from radprep.pipeline.spec import CbisDdsmSource
 from radprep.sample import Sample
 from radprep.spatial.resize import resize, resize_mask
 
@@ -496,7 +497,7 @@ def load_cbis(item: Item, read: Any) -> Sample:
     )
 
 
-register_source("cbis-ddsm", cbis_items, load_cbis)
+register_source("cbis-ddsm", cbis_items, load_cbis, options=CbisDdsmSource)
 
 
 def both_splits_report(items: Sequence[Item]) -> dict[str, Any]:

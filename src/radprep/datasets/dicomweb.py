@@ -27,6 +27,7 @@ from typing import Any
 from radprep.datasets.sources import Item, _read_labels, load_dicom, register_source, resolve
 from radprep.errors import InputError, RadprepError, SpecError
 from radprep.io.remote import retrying, spool_file
+from radprep.pipeline.spec import DicomwebSource
 from radprep.sample import Sample
 
 __all__ = ["dicomweb_items", "load_dicomweb_item"]
@@ -247,4 +248,4 @@ def load_dicomweb_item(item: Item, read: Any) -> Sample:
     return sample
 
 
-register_source("dicomweb", dicomweb_items, load_dicomweb_item)
+register_source("dicomweb", dicomweb_items, load_dicomweb_item, options=DicomwebSource)

@@ -39,6 +39,7 @@ from radprep.io.remote import (
     retrying,
     s3_endpoint,
 )
+from radprep.pipeline.spec import FileListSource
 from radprep.sample import Sample
 
 __all__ = ["file_list_items", "load_file_list_item", "read_file_list"]
@@ -344,4 +345,4 @@ def load_file_list_item(item: Item, read: Any) -> Sample:
         return sample
 
 
-register_source("file-list", file_list_items, load_file_list_item)
+register_source("file-list", file_list_items, load_file_list_item, options=FileListSource)

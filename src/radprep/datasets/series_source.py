@@ -23,6 +23,7 @@ from radprep.geometry import Geometry
 from radprep.image import AppliedStep
 from radprep.io.dicom import read_header
 from radprep.io.series import SeriesInfo, find_series, load_series, series_slice_count
+from radprep.pipeline.spec import SeriesFolderSource
 from radprep.roi.seg import label_file_to_grid, seg_to_grid
 from radprep.sample import Sample
 from radprep.spatial.volume import slice_geometry
@@ -195,4 +196,4 @@ def load_series_item(item: Item, read: Any) -> Sample:
     return Sample(image=image, masks=masks, labels=labels, id=item.id, source=dict(item.source))
 
 
-register_source("series-folder", series_folder_items, load_series_item)
+register_source("series-folder", series_folder_items, load_series_item, options=SeriesFolderSource)

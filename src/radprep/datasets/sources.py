@@ -18,6 +18,8 @@ from radprep.datasets.scan import scan_dicom
 from radprep.errors import SpecError
 from radprep.intensity.window import VOI
 from radprep.io.dicom import read_dicom
+from radprep.pipeline.spec import DicomFolderSource, SourceOptions
+from radprep.plugins import SOURCES
 from radprep.sample import Sample
 
 __all__ = ["Item", "fingerprint", "get_source", "known_sources", "load_item", "register_source"]
@@ -63,24 +65,42 @@ def fingerprint(*paths: str | os.PathLike[str]) -> str:
 
 Enumerate = Callable[[Any, Path], list[Item]]
 Load = Callable[[Item, Any], Sample]
-_SOURCES: dict[str, tuple[Enumerate, Load]] = {}
 
 
-def register_source(kind: str, enumerate_items: Enumerate, load: Load) -> None:
-    """Register a source kind: how to list its items and how to load one."""
-    _SOURCES[kind] = (enumerate_items, load)
+def register_source(
+    kind: str, enumerate_items: Enumerate, load: Load, *, options: type[SourceOptions]
+) -> None:
+    """Register a source kind: its options model, how to list its items and how to load one.
+
+    Once registered, ``source: {kind: KIND, ...}`` is valid in a recipe, validated by
+    `options` (a :class:`~radprep.pipeline.spec.SourceOptions` subclass whose ``kind`` is
+    ``Literal[KIND]``; list where the data lives in its ``location_fields``).
+
+    Parameters
+    ----------
+    kind : str
+        The name recipes use.
+    enumerate_items : callable
+        ``(options, base folder) -> list[Item]``.
+    load : callable
+        ``(item, read options) -> Sample``.
+    options : type
+        The pydantic model of the source's options.
+    """
+    if not (isinstance(options, type) and issubclass(options, SourceOptions)):
+        raise TypeError(f"source {kind!r}: options must subclass SourceOptions, got {options!r}")
+    SOURCES.register(kind, (enumerate_items, load), options)
 
 
 def known_sources() -> list[str]:
     """The registered source kinds."""
-    return sorted(_SOURCES)
+    return SOURCES.known()
 
 
 def get_source(kind: str) -> tuple[Enumerate, Load]:
-    """Return the (enumerate, load) pair of a source kind."""
-    if kind not in _SOURCES:
-        raise SpecError(f"unknown source kind {kind!r}; known: {', '.join(known_sources())}")
-    return _SOURCES[kind]
+    """Return the (enumerate, load) pair of a source kind (SpecError lists the known ones)."""
+    found: tuple[Enumerate, Load] = SOURCES.get(kind)
+    return found
 
 
 def load_item(item: Item, kind: str, read: Any) -> Sample:
@@ -155,4 +175,4 @@ def load_dicom(item: Item, read: Any) -> Sample:
     return Sample(image=image, labels=dict(item.labels), id=item.id, source=dict(item.source))
 
 
-register_source("dicom-folder", dicom_folder_items, load_dicom)
+register_source("dicom-folder", dicom_folder_items, load_dicom, options=DicomFolderSource)

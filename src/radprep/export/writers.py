@@ -6,45 +6,62 @@ atomically. Formats without geometry ignore it. An unknown name lists the known 
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
-from radprep.errors import SpecError
 from radprep.export.nifti import encode_nifti, encode_nrrd
 from radprep.export.png import encode
 from radprep.geometry import Geometry
+from radprep.plugins import WRITERS
 
 __all__ = ["get_writer", "known_writers", "register_writer", "suffix_of"]
 
-Writer = Callable[[np.ndarray, Geometry | None], bytes]
-
-_WRITERS: dict[str, tuple[Writer, str]] = {}
+Writer = Callable[..., bytes]
 
 
-def register_writer(name: str, writer: Writer, suffix: str) -> None:
-    """Register a writer ((array, geometry) -> bytes) under `name`, writing `suffix` files."""
-    _WRITERS[name] = (writer, suffix)
+def register_writer(
+    name: str, writer: Writer, suffix: str, *, options: type[BaseModel] | None = None
+) -> None:
+    """Register a writer under `name`; a recipe's ``format: NAME`` then uses it.
+
+    Parameters
+    ----------
+    name : str
+        The format name recipes use.
+    writer : callable
+        ``(array, geometry or None, **options) -> bytes``.
+    suffix : str
+        The suffix of the files it writes (``.png``).
+    options : pydantic model, optional
+        Its options (a recipe's ``format_options``), validated with the recipe; none if omitted.
+    """
+    WRITERS.register(name, (writer, suffix), options)
 
 
 def known_writers() -> list[str]:
     """The registered writer names, sorted."""
-    return sorted(_WRITERS)
+    return WRITERS.known()
 
 
-def get_writer(name: str) -> Writer:
-    """Return the writer registered as `name`."""
-    if name not in _WRITERS:
-        raise SpecError(f"unknown output format {name!r}; known: {', '.join(known_writers())}")
-    return _WRITERS[name][0]
+def get_writer(name: str, options: Mapping[str, Any] | None = None) -> Writer:
+    """Return the writer registered as `name`, with its `options` (validated) bound."""
+    writer: Writer = WRITERS.get(name)[0]
+    if not options:
+        return writer
+    validated = WRITERS.validate_options(name, options).model_dump()
+    return functools.partial(writer, **validated)
 
 
 def suffix_of(name: str) -> str:
     """Return the file suffix the writer `name` writes."""
-    get_writer(name)
-    return _WRITERS[name][1]
+    suffix: str = WRITERS.get(name)[1]
+    return suffix
 
 
 def _npz(array: np.ndarray, geometry: Geometry | None = None) -> bytes:

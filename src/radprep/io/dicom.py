@@ -605,7 +605,6 @@ def read_dicom(
         steps.append(AppliedStep("ybr_to_rgb", {}))
     spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
     geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0))
-    scale = float(2**reduce)
     if reduce:
         geometry = geometry.resize((meta.rows, meta.columns), stored.shape[:2])
     mode = "identity" if is_identity_modality(meta) else ("lut" if meta.modality_lut else "rescale")
@@ -628,7 +627,6 @@ def read_dicom(
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
-            meta = _replace(meta, source_scale=scale)
             return Image(
                 pixels,
                 geometry,
@@ -657,7 +655,7 @@ def read_dicom(
             "voi", {**resolved.to_dict(), "inverted": meta.inverted, "out_dtype": out_dtype}
         ),
     )
-    return Image(pixels, geometry, _replace(meta, intensity="display", source_scale=scale), history)
+    return Image(pixels, geometry, _replace(meta, intensity="display"), history)
 
 
 def _per_frame_metas(

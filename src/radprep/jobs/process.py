@@ -8,18 +8,22 @@ worker is the recipe's JSON and the output folder; each worker builds the pipeli
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import pickle
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import numpy as np
 
 from radprep.clean.foreground import foreground_mask
-from radprep.datasets.sources import Item, get_source, load_item
+from radprep.datasets.sources import Item, get_source
 from radprep.errors import InputError, RadprepWarning
 from radprep.export.writers import get_writer, suffix_of
 from radprep.geometry import Geometry
@@ -33,15 +37,29 @@ from radprep.sample import Sample
 
 __all__ = ["ItemJob", "ProcessedItem", "list_items", "output_path", "process_item"]
 
-_CACHE: dict[str, tuple[Recipe, Pipeline]] = {}
+Built = tuple[Recipe, Pipeline, Callable[[Item, Any], Sample]]
+_CACHE: dict[str, Built] = {}
 
 
-def _pipeline(recipe_json: str) -> tuple[Recipe, Pipeline]:
-    if recipe_json not in _CACHE:
-        recipe = Recipe.model_validate_json(recipe_json)
+def _build(recipe_json: str) -> Built:
+    """The recipe, its pipeline and its source's loader (in the process that has them all)."""
+    recipe = Recipe.model_validate_json(recipe_json)
+    return recipe, Pipeline.from_recipe(recipe), get_source(recipe.source.kind)[1]
+
+
+@functools.lru_cache(maxsize=2)
+def _build_cached(recipe_json: str) -> Built:
+    """:func:`_build`, once per process and recipe (for :func:`process_item`)."""
+    return _build(recipe_json)
+
+
+def _unpickle_built(blob: bytes) -> Built:
+    """What a worker runs: built once per worker from the bytes the parent shipped."""
+    key = hashlib.sha256(blob).hexdigest()
+    if key not in _CACHE:
         _CACHE.clear()
-        _CACHE[recipe_json] = (recipe, Pipeline.from_recipe(recipe))
-    return _CACHE[recipe_json]
+        _CACHE[key] = pickle.loads(blob)
+    return _CACHE[key]
 
 
 def output_path(output: str, sample_id: str, fmt: str) -> str:
@@ -182,21 +200,44 @@ class ItemJob:
     run_hash: str
     strict: bool = False
 
+    def _built(self) -> Built:
+        built: Built | None = self.__dict__.get("_built_cache")
+        if built is None:
+            built = _build(self.recipe_json)
+            object.__setattr__(self, "_built_cache", built)
+        return built
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The pipeline and the loader go by value with cloudpickle: an op or a source defined
+        # in a script, a notebook or piped code (``__main__``, which workers cannot import)
+        # runs in worker processes and on Dask as it does here. Pickled once per job.
+        blob = self.__dict__.get("_blob")
+        if blob is None:
+            blob = cloudpickle.dumps(self._built())
+            object.__setattr__(self, "_blob", blob)
+        fields = ("recipe_json", "out_dir", "run_hash", "strict")
+        return {**{k: getattr(self, k) for k in fields}, "_blob": blob}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__["_built_cache"] = _unpickle_built(state["_blob"])
+
     def __call__(self, item: Item) -> dict[str, Any]:
-        recipe, pipe = _pipeline(self.recipe_json)
+        recipe, pipe, load = self._built()
         out = Path(self.out_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore")
             warnings.simplefilter("error" if self.strict else "always", RadprepWarning)
             t0 = time.perf_counter()
-            sample = load_item(item, recipe.source.kind, recipe.read)
+            sample = load(item, recipe.read)
             t1 = time.perf_counter()
             branches = pipe.process(sample)
             t2 = time.perf_counter()
             outputs, written = _item_outputs(item, recipe, branches, self.run_hash)
             for o in outputs:
-                fmt = o.record["format"]
-                atomic_write_bytes(out / o.record["path"], get_writer(fmt)(o.array, o.geometry))
+                spec = recipe.outputs[o.record["output"]]
+                writer = get_writer(spec.format, spec.format_options)
+                atomic_write_bytes(out / o.record["path"], writer(o.array, o.geometry))
             records = [o.record for o in outputs]
             t3 = time.perf_counter()
             report = item_report(sample, written, out) if recipe.report.enabled else None
@@ -301,7 +342,7 @@ def process_item(
         )
     """
     recipe_obj, _ = _as_recipe(recipe)
-    recipe_obj, pipe = _pipeline(recipe_obj.model_dump_json(exclude={"out"}))
+    recipe_obj, pipe, load = _build_cached(recipe_obj.model_dump_json(exclude={"out"}))
     if not isinstance(item, Item):
         fields_ = {k: v for k, v in item.items() if k in Item.__dataclass_fields__}
         fields_.setdefault("fingerprint", "")
@@ -311,7 +352,7 @@ def process_item(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore")
         warnings.simplefilter("error" if strict else "always", RadprepWarning)
-        sample = load_item(item, recipe_obj.source.kind, recipe_obj.read)
+        sample = load(item, recipe_obj.read)
         outputs, _ = _item_outputs(item, recipe_obj, pipe.process(sample), recipe_hash(recipe_obj))
     return ProcessedItem(
         records=[o.record for o in outputs],

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from radprep.errors import RadprepError
+from radprep.image import Image
 from radprep.pipeline.spec import OutputSpec, Recipe, load_recipe, validate_step
 from radprep.sample import Sample
 from radprep.transforms.base import Transform
 
-__all__ = ["Pipeline", "build_steps", "sample_rng"]
+__all__ = ["Pipeline", "build_steps", "read_scale", "sample_rng"]
 
 
 def build_steps(specs: Sequence[Mapping[str, Any]], where: str = "steps") -> list[Transform]:
@@ -22,10 +23,17 @@ def build_steps(specs: Sequence[Mapping[str, Any]], where: str = "steps") -> lis
     return [validate_step(s, f"{where}[{i}]") for i, s in enumerate(specs)]
 
 
-def sample_rng(seed: int, sample_id: str) -> np.random.Generator:
-    """The random generator of one sample: the same for the same seed and id on any machine,
-    whatever executor or worker runs it."""
-    return np.random.default_rng([seed, zlib.crc32(sample_id.encode())])
+def sample_rng(seed: int, sample_id: str, branch: str | None = None) -> np.random.Generator:
+    """The random generator of one sample (and one output branch): the same for the same seed,
+    id and branch on any machine, whatever executor or worker runs it.
+
+    Each branch has its own stream, so that enabling or adding a branch leaves the draws of the
+    others as they were; the shared steps use the sample's stream (``branch=None``).
+    """
+    key = [seed, zlib.crc32(sample_id.encode())]
+    if branch is not None:
+        key.append(zlib.crc32(b"branch:" + branch.encode()))
+    return np.random.default_rng(key)
 
 
 class Pipeline:
@@ -58,6 +66,7 @@ class Pipeline:
         self.steps = list(steps)
         self.outputs = {name: (list(ts), spec) for name, (ts, spec) in outputs.items()}
         self.seed = seed
+        self._scaled: dict[tuple[str, float], tuple[list[Transform], float]] = {}
 
     @classmethod
     def from_recipe(
@@ -77,17 +86,47 @@ class Pipeline:
         )
 
     def process(self, sample: Sample) -> dict[str, Sample]:
-        """Run the shared steps, then each branch; return one Sample per output name."""
+        """Run the shared steps, then each branch; return one Sample per output name.
+
+        When the file was read reduced, the steps before the first resize get their pixel
+        options converted from the file's pixels (:meth:`Transform.at_scale`), so that a
+        reduced read changes no op's meaning.
+        """
         rng = sample_rng(self.seed, sample.id)
-        for i, t in enumerate(self.steps):
+        scale = read_scale(sample.image)
+        steps, after = self._at_scale("", self.steps, scale)
+        for i, t in enumerate(steps):
             sample = _apply(t, sample, rng, f"steps[{i}]")
         out = {}
-        for name, (steps, _) in self.outputs.items():
+        for name, (branch_steps, _) in self.outputs.items():
             branch = sample
-            for i, t in enumerate(steps):
-                branch = _apply(t, branch, rng, f"outputs.{name}.steps[{i}]")
+            branch_rng = sample_rng(self.seed, sample.id, name)
+            for i, t in enumerate(self._at_scale(name, branch_steps, after)[0]):
+                branch = _apply(t, branch, branch_rng, f"outputs.{name}.steps[{i}]")
             out[name] = branch
         return out
+
+    def _at_scale(
+        self, branch: str, steps: Sequence[Transform], scale: float
+    ) -> tuple[list[Transform], float]:
+        """The steps for an image read at 1/`scale` (converted once per scale and kept), and
+        the scale after them (1 once a step resamples). `branch` is "" for the shared steps."""
+        key = (branch, scale)
+        if key not in self._scaled:
+            out, current = [], scale
+            for t in steps:
+                out.append(t.at_scale(current))
+                if t.resamples:
+                    current = 1.0
+            self._scaled[key] = (out, current)
+        return self._scaled[key]
+
+
+def read_scale(image: Image) -> float:
+    """File pixels per pixel of `image` as read: ``2**reduce`` after a reduced DICOM read."""
+    if image.history and image.history[0].name == "read_dicom":
+        return float(2 ** int(image.history[0].params.get("reduce") or 0))
+    return 1.0
 
 
 def _apply(t: Transform, sample: Sample, rng: np.random.Generator, where: str) -> Sample:

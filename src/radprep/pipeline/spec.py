@@ -15,24 +15,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
+    SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from radprep.errors import SpecError
+from radprep.plugins import SOURCES, WRITERS, load_entry_points, load_plugins
 from radprep.transforms.base import _REGISTRY, Transform, known_ops
 
 __all__ = [
-    "OUTPUT_FORMATS",
+    "CbisDdsmSource",
     "DicomFolderSource",
     "DicomwebSource",
     "FileListSource",
@@ -40,23 +42,37 @@ __all__ = [
     "ReadSpec",
     "Recipe",
     "SeriesFolderSource",
+    "SourceOptions",
     "builtin_recipes",
+    "canonical_step",
     "load_recipe",
     "recipe_hash",
     "validate_step",
 ]
 
 RECIPE_VERSION = 1
-OUTPUT_FORMATS = ("png8", "png16", "npy", "npz", "nifti", "nrrd")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DicomFolderSource(_Strict):
+class SourceOptions(_Strict):
+    """Base of a source's options model (``register_source(kind, ..., options=Model)``).
+
+    `location_fields` name the options that say where the data lives (folders, files): they are
+    left out of the recipe hash, so moving the data redoes nothing (each item's fingerprint
+    still notices a changed file).
+    """
+
+    location_fields: ClassVar[tuple[str, ...]] = ()
+    kind: str
+
+
+class DicomFolderSource(SourceOptions):
     """Every image instance under a folder (found by header, not by file name)."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "labels_csv")
     kind: Literal["dicom-folder"] = "dicom-folder"
     root: str = Field(description="The folder to scan recursively.")
     labels_csv: str | None = Field(
@@ -78,9 +94,10 @@ class SelectSpec(_Strict):
     seed: int = 0
 
 
-class CbisDdsmSource(_Strict):
+class CbisDdsmSource(SourceOptions):
     """A CBIS-DDSM download (classic or NBIA layout) with its case-description CSVs."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "csv")
     kind: Literal["cbis-ddsm"] = "cbis-ddsm"
     root: str = Field(description="The download folder (DICOM tree; the CSVs may sit in it).")
     csv: list[str] = Field(
@@ -96,13 +113,14 @@ class CbisDdsmSource(_Strict):
     select: SelectSpec | None = None
 
 
-class SeriesFolderSource(_Strict):
+class SeriesFolderSource(SourceOptions):
     """Every image series under a folder as a volume (one item per series, or per slice).
 
     DICOM SEG objects in the folder attach to the series they reference; NIfTI/NRRD label files
     in `masks` attach by name: ``<series key or SeriesInstanceUID>[__<mask name>].nii.gz``.
     """
 
+    location_fields: ClassVar[tuple[str, ...]] = ("root", "masks")
     kind: Literal["series-folder"] = "series-folder"
     root: str = Field(description="The folder to scan recursively.")
     per: Literal["series", "slice"] = Field(
@@ -125,7 +143,7 @@ class SeriesFolderSource(_Strict):
     )
 
 
-class _RemoteOptions(_Strict):
+class _RemoteOptions(SourceOptions):
     """Retries and timeouts of every request to a remote source."""
 
     retries: int = Field(default=3, ge=0, le=10, description="Retries of a transient failure.")
@@ -137,6 +155,7 @@ class FileListSource(_RemoteOptions):
     """A CSV or Parquet of files (local paths or s3://, gs://, https:// URLs) and their labels,
     or an s5cmd manifest / idc-index export as it is; each worker fetches its own files."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("list", "storage_options")
     kind: Literal["file-list"] = "file-list"
     list: str = Field(description="The list: CSV, Parquet or s5cmd manifest (a path or URL).")
     path_column: str | None = Field(
@@ -156,6 +175,7 @@ class DicomwebSource(_RemoteOptions):
     """Instances from a DICOMweb server (QIDO-RS to list, WADO-RS to retrieve): one study, a
     list of studies, series, or a QIDO query; each worker retrieves its own instances."""
 
+    location_fields: ClassVar[tuple[str, ...]] = ("url", "labels_csv")
     kind: Literal["dicomweb"] = "dicomweb"
     url: str = Field(description="The DICOMweb root, e.g. https://pacs.example.org/dicom-web")
     study: str | list[str] | None = Field(default=None, description="StudyInstanceUID(s).")
@@ -187,10 +207,23 @@ class DicomwebSource(_RemoteOptions):
         return self
 
 
-SourceSpec = Annotated[
-    DicomFolderSource | CbisDdsmSource | SeriesFolderSource | FileListSource | DicomwebSource,
-    Field(discriminator="kind"),
-]
+def _source_options(value: Any) -> SourceOptions:
+    """Validate a ``source`` section with the options model its ``kind`` registered."""
+    if isinstance(value, SourceOptions):
+        return value
+    if not isinstance(value, Mapping) or "kind" not in value:
+        raise ValueError(f"a source is a mapping with a 'kind'; known kinds: {_known(SOURCES)}")
+    try:
+        model = SOURCES.options(str(value["kind"]))
+    except SpecError as e:
+        raise ValueError(str(e)) from None
+    built = model.model_validate(value)
+    assert isinstance(built, SourceOptions)
+    return built
+
+
+def _known(registry: Any) -> str:
+    return ", ".join(registry.known())
 
 
 class SplitSpec(_Strict):
@@ -289,6 +322,7 @@ def validate_step(spec: Any, where: str) -> Transform:
     """
     if not isinstance(spec, Mapping):
         raise SpecError(f"{where}: a step is a mapping with an 'op', got {spec!r}")
+    load_entry_points()
     if "op" not in spec:
         raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
     op = spec["op"]
@@ -304,15 +338,29 @@ def validate_step(spec: Any, where: str) -> Transform:
             f"{', '.join(sorted(allowed)) or '(none)'}"
         )
     try:
-        built: Transform = TypeAdapter(cls).validate_python(options)
+        built: Transform = cls.options_model().validate_python(options)
         return built
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"] if not _is_type_tag(p))
         msg = err["msg"].removeprefix("Value error, ")
-        raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
     except SpecError as e:
-        raise SpecError(f"{where}: {e}") from None
+        loc, msg = "", str(e)
+    if not loc:
+        # "buffer_px must be >= 0" names the option first: put it in the location.
+        name, _, rest = msg.partition(" ")
+        if name in allowed and rest:
+            loc, msg = name, rest
+    raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
+
+
+def canonical_step(spec: Any, where: str) -> dict[str, Any]:
+    """Return a step's canonical spec: validated, typed, every option written out.
+
+    ``{op: occlude_roi}``, ``{op: occlude_roi, buffer_px: 50}`` and ``buffer_px: "50"`` give
+    the same mapping, so that they give the same recipe hash.
+    """
+    return validate_step(spec, where).to_spec()
 
 
 class PatchSpec(_Strict):
@@ -337,13 +385,38 @@ class OutputSpec(_Strict):
 
     enabled: bool = True
     steps: list[dict[str, Any]] = Field(default_factory=list)
-    format: Literal["png8", "png16", "npy", "npz", "nifti", "nrrd"] = "png8"
+    format: str = Field(
+        default="png8",
+        description="A registered writer: png8, png16, npy, npz, nifti, nrrd, or a plugin's.",
+    )
+    format_options: dict[str, Any] = Field(
+        default_factory=dict, description="The writer's options (its registered options model)."
+    )
     write: str = Field(
         default="image",
         description="'image'; 'mask:NAME' to write a mask through the same geometry; "
         "'patches' for ROI and background patches (see `patches`)",
     )
     patches: PatchSpec | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        try:
+            WRITERS.entry(value)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("format_options")
+    @classmethod
+    def _format_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Typed and defaults filled, as JSON: the hash does not depend on how it was written.
+        if "format" not in info.data:
+            return value  # the format itself was wrong; that error says so
+        options = WRITERS.validate_options(info.data["format"], value)
+        dumped: dict[str, Any] = options.model_dump(mode="json")
+        return dumped
 
     @field_validator("write")
     @classmethod
@@ -383,9 +456,13 @@ class Recipe(_Strict):
     """A whole run: where items come from, how they are read, processed and written."""
 
     version: Literal[1] = Field(description="Recipe format version.")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Modules to import first (they register ops, sources, writers).",
+    )
     name: str = ""
     description: str = ""
-    source: SourceSpec
+    source: SerializeAsAny[SourceOptions]
     read: ReadSpec = Field(default_factory=ReadSpec)
     steps: list[dict[str, Any]] = Field(default_factory=list)
     outputs: dict[str, OutputSpec] = Field(min_length=1)
@@ -396,6 +473,21 @@ class Recipe(_Strict):
     out: str | None = Field(default=None, description="Output folder (or --out).")
     seed: int = 0
 
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, value: list[str]) -> list[str]:
+        # Before `source` and the steps (fields validate in order): plugins register them.
+        try:
+            load_plugins(value)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> SourceOptions:
+        return _source_options(value)
+
     @field_validator("outputs")
     @classmethod
     def _names(cls, value: dict[str, OutputSpec]) -> dict[str, OutputSpec]:
@@ -403,6 +495,26 @@ class Recipe(_Strict):
             if not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"output name {name!r} must be letters, digits, '_' or '-'")
         return value
+
+    @model_validator(mode="after")
+    def _canonical_steps(self) -> Recipe:
+        # Steps are kept in their canonical form (typed, defaults filled): the hash and the
+        # record of a run do not depend on how a recipe was written.
+        shared = [canonical_step(s, f"steps[{i}]") for i, s in enumerate(self.steps)]
+        outputs = {
+            name: o.model_copy(
+                update={
+                    "steps": [
+                        canonical_step(s, f"outputs.{name}.steps[{i}]")
+                        for i, s in enumerate(o.steps)
+                    ]
+                }
+            )
+            for name, o in self.outputs.items()
+        }
+        object.__setattr__(self, "steps", shared)
+        object.__setattr__(self, "outputs", outputs)
+        return self
 
     @model_validator(mode="after")
     def _auto_reduce(self) -> Recipe:
@@ -442,11 +554,19 @@ class Recipe(_Strict):
     def canonical(self) -> str:
         """The part of the recipe that decides the output files, as canonical JSON.
 
-        Sorted keys, defaults filled; the output folder and the sections that only shape the
-        manifest and the report (``manifest``, ``split``, ``report``) are left out, so changing a
-        split does not redo the images.
+        Sorted keys, typed values, defaults filled (steps included). Left out: the output
+        folder, where the data lives (the source's `location_fields`, the key file's path), the
+        outputs that are off, and the sections that only shape the manifest and the report
+        (``manifest``, ``split``, ``report``), so changing a split does not redo the images.
         """
-        data = self.model_dump(mode="json", exclude={"out", "manifest", "split", "report"})
+        data = self.model_dump(
+            mode="json", exclude={"out", "manifest", "split", "report", "name", "description"}
+        )
+        for name in type(self.source).location_fields:
+            data["source"].pop(name, None)
+        data["outputs"] = {k: v for k, v in data["outputs"].items() if v["enabled"]}
+        if data.get("deid"):
+            data["deid"].pop("key_file", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -463,15 +583,12 @@ def _format_validation(e: ValidationError) -> str:
             if _is_type_tag(p):
                 continue
             loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
-        # pydantic names the union member in the location; drop it for readability.
-        for kind in (".dicom-folder", ".cbis-ddsm", ".series-folder"):
-            loc = loc.replace(kind, "")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "missing required field"
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 

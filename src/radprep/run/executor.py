@@ -8,7 +8,9 @@ Outcome with the error's class and one-line message, and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -150,6 +152,27 @@ def _bounded(
             yield item, result_of(fut)
 
 
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start worker processes without re-running ``__main__`` when it is not a file.
+
+    A spawned or forkserver worker re-runs the parent's main script from its path; for code
+    piped to ``python -`` that path is ``<stdin>`` and every worker dies at start. Functions and
+    classes defined there reach the workers by value (cloudpickle), so the workers need not run
+    it. Hidden only while processes start.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) or os.path.isfile(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class ProcessExecutor(Executor):
     """A local pool of worker processes (the default: one per core).
 
@@ -176,11 +199,13 @@ class ProcessExecutor(Executor):
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Outcome[R]]]:
         def submit(item: T) -> Future[Outcome[R]]:
-            try:
-                return self._ensure().submit(call_safely, fn, item)
-            except BrokenProcessPool:
-                self._pool = None  # a worker died: start a fresh pool for what remains
-                return self._ensure().submit(call_safely, fn, item)
+            # The pool starts worker processes inside submit.
+            with _main_not_rerun():
+                try:
+                    return self._ensure().submit(call_safely, fn, item)
+                except BrokenProcessPool:
+                    self._pool = None  # a worker died: start a fresh pool for what remains
+                    return self._ensure().submit(call_safely, fn, item)
 
         def wait_some(futs: set[Future[Outcome[R]]]) -> tuple[set[Any], set[Any]]:
             done, rest = wait(futs, return_when=FIRST_COMPLETED)
@@ -243,9 +268,10 @@ class DaskExecutor(Executor):
         self._cluster = None
         if scheduler == "local":
             n = workers or os.cpu_count() or 1
-            self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            with _main_not_rerun():
+                self._cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                )
             self._client = Client(self._cluster)
         else:
             try:

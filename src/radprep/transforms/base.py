@@ -14,16 +14,17 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from radprep.errors import SpecError
 from radprep.image import AppliedStep, Image
 from radprep.sample import Sample
 
-__all__ = ["Transform", "checked_tuple", "known_ops", "mask_names"]
+__all__ = ["Transform", "checked_tuple", "known_ops", "mask_names", "scale_px"]
 
 _REGISTRY: dict[str, type[Transform]] = {}
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,6 +55,11 @@ class Transform(ABC):
     """
 
     op: ClassVar[str] = ""
+    pixel_options: ClassVar[tuple[str, ...]] = ()
+    """The options measured in pixels of the file (a buffer, a margin, a side). When a file is
+    read reduced, the pipeline converts them once with :meth:`at_scale`: ops never see it."""
+    resamples: ClassVar[bool] = False
+    """True for a step after which pixel options refer to its output's pixels (a resize)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -65,6 +71,19 @@ class Transform(ABC):
         if op in _REGISTRY and _REGISTRY[op].__qualname__ != cls.__qualname__:
             raise TypeError(f"op {op!r} is taken by {_REGISTRY[op].__name__}")
         _REGISTRY[op] = cls
+
+    @classmethod
+    def options_model(cls) -> TypeAdapter[Any]:
+        """Return the pydantic model of the op's options (built once per class).
+
+        The options are the dataclass fields; pydantic checks their types (in lax mode: ``"50"``
+        is 50 for an int) and ``__post_init__`` the rules between them.
+        """
+        adapter: TypeAdapter[Any] | None = cls.__dict__.get("_options_model")
+        if adapter is None:
+            adapter = TypeAdapter(cls)
+            cls._options_model = adapter  # type: ignore[attr-defined]
+        return adapter
 
     def params(self) -> dict[str, Any]:
         """Return the options as JSON-serialisable values."""
@@ -95,13 +114,26 @@ class Transform(ABC):
         except TypeError as err:
             raise SpecError(f"op {op!r}: {err}") from None
 
+    def at_scale(self: T, scale: float) -> T:
+        """Return this transform for an image read at ``1/scale`` of the file's size.
+
+        Each of `pixel_options` is divided by `scale` and rounded (a positive value stays at
+        least 1); the history still records the options as the recipe gave them.
+        """
+        if scale == 1 or not self.pixel_options:
+            return self
+        changes = {name: scale_px(getattr(self, name), scale) for name in self.pixel_options}
+        scaled = replace(self, **changes)  # type: ignore[type-var]
+        object.__setattr__(scaled, "_recipe_params", self.params())
+        return scaled
+
     def make_params(self, rng: np.random.Generator) -> dict[str, Any]:
         """Draw the random parameters of one call; deterministic transforms draw none."""
         return {}
 
     def step(self, **decided: Any) -> AppliedStep:
         """Return the history entry: the options plus what this call decided."""
-        params = self.params()
+        params = dict(self.__dict__.get("_recipe_params") or self.params())
         params.update({k: _jsonable(v) for k, v in decided.items()})
         return AppliedStep(self.op, params)
 
@@ -123,6 +155,20 @@ class Transform(ABC):
         params = self.make_params(rng) if rng is not None else {}
         out = self.apply(sample, **params)
         return out if isinstance(data, Sample) else out.image
+
+
+def scale_px(value: Any, scale: float) -> Any:
+    """Convert a pixel option (a number, a tuple of numbers or None) to pixels 1/`scale` as
+    large: rounded, and a positive value stays at least 1."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(scale_px(v, scale) for v in value)
+    if isinstance(value, (int, np.integer)):
+        return max(1, round(value / scale)) if value > 0 else int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) / scale
+    return value
 
 
 def checked_tuple(value: Any, *, name: str, length: int | None = None) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ class OccludeROI(Transform):
     """
 
     op: ClassVar[str] = "occlude_roi"
+    pixel_options: ClassVar[tuple[str, ...]] = ("buffer_px",)
     masks: tuple[str, ...] | None = None
     buffer_px: int = 50
     fill: OcclusionFill = 0.0
@@ -54,8 +55,7 @@ class OccludeROI(Transform):
         shape = sample.image.pixels.shape
         boxes = [as_bbox(roi, shape)] if self.boxes == "union" else bboxes_from_mask(roi)
         seed = int(params.get("seed", self.seed))
-        # buffer_px is in the file's pixels; the image may have been read reduced.
-        buffer = round(self.buffer_px / sample.image.meta.source_scale)
+        buffer = self.buffer_px
         pixels = sample.image.pixels
         for box in boxes:
             pixels = occlude_roi(pixels, box, buffer_px=buffer, fill=self.fill, seed=seed)

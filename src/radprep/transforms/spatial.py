@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from radprep._validate import check_choice, check_positive
@@ -40,14 +40,6 @@ __all__ = [
 ]
 
 
-def _output_pixels(sample: Sample) -> Sample:
-    """After a resize, pixel options refer to the output's pixels (see ImageMeta.source_scale)."""
-    if sample.image.meta.source_scale == 1.0:
-        return sample
-    meta = replace(sample.image.meta, source_scale=1.0)
-    return replace(sample, image=replace(sample.image, meta=meta))
-
-
 def _margin(value: Any, name: str) -> int | tuple[int, int]:
     if isinstance(value, (list, tuple)):
         pair = checked_tuple(value, name=name, length=2)
@@ -67,6 +59,7 @@ class CropSquareKeepROI(Transform):
     """
 
     op: ClassVar[str] = "crop_square_keep_roi"
+    pixel_options: ClassVar[tuple[str, ...]] = ("side",)
     masks: tuple[str, ...] | None = None
     side: int | None = None
     oversize: OversizePolicy = "centre"
@@ -99,6 +92,7 @@ class CropToBBox(Transform):
     """
 
     op: ClassVar[str] = "crop_to_bbox"
+    pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
     bbox: tuple[int, int, int, int] | None = None
     masks: tuple[str, ...] | None = None
     margin_px: int | tuple[int, int] = 0
@@ -116,6 +110,21 @@ class CropToBBox(Transform):
             check_positive(self.margin_mm, name="margin_mm", allow_zero=True)
             if self.margin_px != 0:
                 raise SpecError("give margin_px or margin_mm, not both")
+
+    def at_scale(self, scale: float) -> CropToBBox:
+        """Also map `bbox` (inclusive, file pixels) onto the reduced pixels that cover it."""
+        scaled = super().at_scale(scale)
+        if scale == 1 or self.bbox is None:
+            return scaled
+        y0, x0, y1, x1 = self.bbox
+        box = (
+            int(y0 // scale),
+            int(x0 // scale),
+            int(-(-(y1 + 1) // scale)) - 1,
+            int(-(-(x1 + 1) // scale)) - 1,
+        )
+        object.__setattr__(scaled, "bbox", box)
+        return scaled
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
         geometry = sample.image.geometry
@@ -135,27 +144,10 @@ class CropToBBox(Transform):
                     "ImagerPixelSpacing (0018,1164) absent); margin_mm needs it, use margin_px"
                 )
             spacing = geometry.spacing
-        scale = sample.image.meta.source_scale
-        margin: int | tuple[int, int] = self.margin_px
-        if scale != 1.0:
-            # Pixel options are in the file's pixels; the image was read reduced.
-            margin = (
-                tuple(round(m / scale) for m in margin)  # type: ignore[assignment]
-                if isinstance(margin, tuple)
-                else round(margin / scale)
-            )
-            if self.bbox is not None:
-                y0, x0, y1, x1 = self.bbox
-                target = (
-                    int(y0 // scale),
-                    int(x0 // scale),
-                    int(-(-(y1 + 1) // scale)) - 1,
-                    int(-(-(x1 + 1) // scale)) - 1,
-                )
         pixels, box = crop_to_bbox(
             sample.image.pixels,
             target,
-            margin_px=margin,
+            margin_px=self.margin_px,
             margin_mm=self.margin_mm,
             spacing_mm=spacing,
         )
@@ -167,6 +159,7 @@ class CropToForeground(Transform):
     """Crop the box of the foreground (Otsu, largest component) plus a margin."""
 
     op: ClassVar[str] = "crop_to_foreground"
+    pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
     margin_px: int | tuple[int, int] = 0
 
     def __post_init__(self) -> None:
@@ -201,6 +194,7 @@ class Resize(Transform):
     """
 
     op: ClassVar[str] = "resize"
+    resamples: ClassVar[bool] = True
     size: int | tuple[int, int]
     fit: Fit = "stretch"
     interpolation: Interpolation = "auto"
@@ -216,9 +210,6 @@ class Resize(Transform):
         fit_shape((1, 1), self.size, self.fit)  # validates size against fit
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        return _output_pixels(self._resize(sample))
-
-    def _resize(self, sample: Sample) -> Sample:
         if self.fit != "letterbox":
             new = fit_shape(sample.image.spatial_shape, self.size, self.fit)
             return sample.resize(new, interpolation=self.interpolation, step=self.step(shape=new))

@@ -75,6 +75,7 @@ class ResampleSpacing(Transform):
     """Resample to `spacing_mm` with SimpleITK (image linear or B-spline, masks nearest)."""
 
     op: ClassVar[str] = "resample_spacing"
+    resamples: ClassVar[bool] = True
     spacing_mm: float | tuple[float, ...]
     interpolation: Literal["linear", "bspline"] = "linear"
 
@@ -126,6 +127,7 @@ class CropToBody(Transform):
     """
 
     op: ClassVar[str] = "crop_to_body"
+    pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
     threshold: float | None = -500.0
     margin_px: int = 0
 
