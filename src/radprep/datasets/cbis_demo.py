@@ -30,7 +30,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from radprep.errors import RadprepWarning
 from radprep.io.dicom import read_dicom
 
-__all__ = ["DEMO_CASES", "Abnormality", "Case", "build_cbis_dataset"]
+__all__ = ["DEMO_CASES", "Abnormality", "Case", "breast_region", "build_cbis_dataset"]
 
 # Digital Mammography X-Ray Image Storage - For Presentation
 MAMMO_SOP_CLASS = UID("1.2.840.10008.5.1.4.1.1.1.2")
@@ -152,13 +152,32 @@ def _base_image(source: int, rows: int, cols: int) -> np.ndarray:
     )
 
 
-def _breast(image: np.ndarray, chest_wall_left: bool) -> np.ndarray:
-    rows, cols = image.shape
+def breast_region(rows: int, cols: int, chest_wall_left: bool, view: str) -> np.ndarray:
+    """Return where the builder puts tissue: a half-ellipse against the chest wall, and on MLO
+    views the pectoral muscle's wedge up to the top edge (bool, rows x cols)."""
     yy, xx = np.mgrid[0:rows, 0:cols]
     cx = 0 if chest_wall_left else cols - 1
     inside = ((yy - rows / 2) / (rows * 0.48)) ** 2 + ((xx - cx) / (cols * 0.85)) ** 2 <= 1.0
-    out = np.where(inside, image, 0).astype(np.uint16)
-    return out
+    if view == "MLO":
+        inside |= _pectoral(rows, cols, chest_wall_left)
+    return inside
+
+
+def _pectoral(rows: int, cols: int, chest_wall_left: bool) -> np.ndarray:
+    """The pectoral muscle of an MLO view: a wedge from the top edge down the chest wall."""
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    dist = xx if chest_wall_left else cols - 1 - xx
+    return dist <= 0.4 * cols * (1 - yy / (0.55 * rows))
+
+
+def _breast(image: np.ndarray, chest_wall_left: bool, view: str = "CC") -> np.ndarray:
+    rows, cols = image.shape
+    out = np.where(breast_region(rows, cols, chest_wall_left, view), image, 0)
+    if view == "MLO":
+        # The muscle is brighter than the breast in front of it.
+        muscle = _pectoral(rows, cols, chest_wall_left)
+        out = np.where(muscle, np.maximum(out, 0.7 * float(image.max())), out)
+    return out.astype(np.uint16)
 
 
 def _ellipse(shape: tuple[int, int], a: Abnormality, chest_wall_left: bool) -> np.ndarray:
@@ -254,10 +273,12 @@ def build_cbis_dataset(
         key = (case.source, rows, cols)
         if key not in bases:
             bases[key] = _base_image(case.source, rows, cols)
-        image = _breast(bases[key], left)
+        image = _breast(bases[key], left, case.view)
+        tissue = breast_region(rows, cols, left, case.view)
         masks = [_ellipse((rows, cols), a, left) for a in case.abnormalities]
         for m in masks:
-            bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9)
+            # A lesion brightens the tissue only: an ROI reaching into the air stays black there.
+            bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9) * tissue
             image = np.clip(
                 image.astype(np.float32) * (1 + 0.25 * bump) + 2500 * bump, 0, 65535
             ).astype(np.uint16)
