@@ -287,10 +287,23 @@ def test_crop_boxes_follow_a_laterality_flip_and_stop_at_unknown_geometry() -> N
         ("study of 20040826 and 1999-12-31", "study of <date> and <date>"),
         ("patient PAT-SECRET-9 seen", "patient <redacted> seen"),
         ("WindowWidth (0028,1051) is 0", "WindowWidth (0028,1051) is 0"),
+        # Messages stay readable: whole keywords only, values that look like values only.
+        ("matched by PatientID", "matched by PatientID"),
+        ("matched by PatientID and StudyInstanceUID", "matched by PatientID and StudyInstanceUID"),
+        ("Timeout 30 s reading", "Timeout 30 s reading"),
+        ("SOPInstanceUID (0008,0018) missing", "SOPInstanceUID (0008,0018) missing"),
+        ("PatientID is missing", "PatientID is missing"),
+        ("PatientName DOE^JANE seen", "PatientName <redacted> seen"),
     ],
 )
 def test_redactor_removes_paths_uids_dates_and_known_values(text: str, expected: str) -> None:
     assert Redactor(["PAT-SECRET-9"])(text) == expected
+
+
+def test_redactor_is_off_without_deidentification() -> None:
+    text = "/data/DOE^JOHN/1.dcm: PatientName DOE^JOHN, 1.3.6.1.4.1.5962.1.1.11 on 20010101"
+    assert Redactor(["DOE^JOHN"], active=False)(text) == text
+    assert "DOE" not in Redactor(["DOE^JOHN"])(text)
 
 
 def test_redactor_leaves_values_the_sample_ids_show_anyway() -> None:
