@@ -261,7 +261,7 @@ def test_real_run_report_in_headless_chromium(browser: Any, real_run: Path, tmp_
 
     assert page.errors == []
     assert all(u.startswith("file://") for u in page.requests), page.requests
-    # source and two outputs per sample, two figures (labels.png shown twice)
+    # source and two outputs per sample, two figures (each shown once)
     assert len({i["src"] for i in images}) == 3 * len(samples) + 2
     assert [i for i in images if i["w"] == 0] == []
     assert page.count('[data-count="outputs"]') == len(manifest)

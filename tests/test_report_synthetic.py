@@ -404,6 +404,15 @@ def test_masked_samples_show_the_roi_contour_and_the_crop_box(synthetic: Path) -
             assert f'src="thumbs/{kind}/' in row
     assert (synthetic / "report" / "figures" / "grid.png").is_file()
     assert (synthetic / "report" / "figures" / "labels.png").is_file()
+    index = (synthetic / "report" / "index.html").read_text()
+    # The label charts once, at full width, under Dataset; the Figures section does not repeat them.
+    assert index.count('src="figures/labels.png"') == 1
+    assert '<figure class="wide"><img src="figures/labels.png"' in index
+    labels_png = cv2.imread(str(synthetic / "report" / "figures" / "labels.png"))
+    assert labels_png.shape[1] >= 1500
+    # Counts that differ from the run's say so.
+    assert "12 of the 130 samples" in index
+    assert "6 of the 130 samples, spread over the run" in index
     grid = cv2.imread(str(synthetic / "report" / "figures" / "grid.png"))
     assert grid.shape[1] > 4 * 100  # original, ROI mask, processed, occluded
     # the red ROI contour is drawn on the original
