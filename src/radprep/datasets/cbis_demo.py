@@ -1,15 +1,18 @@
-"""A small CBIS-DDSM-shaped dataset built from the real radiographs that pydicom-data ships.
+"""A synthetic CBIS-DDSM-shaped dataset with the dataset's known pitfalls planted.
 
-Used by ``radprep demo`` (no download, no server) and by the tests, which plant the dataset's
-known pitfalls through :class:`Case` options. The files follow TCIA's layout and CSV schema
+Used by the tests and the benchmarks (``radprep demo`` runs on 8 real CBIS-DDSM mammograms:
+:mod:`radprep.datasets.cbis_mammograms`). The files follow TCIA's layout and CSV schema
 exactly: full mammograms, ROI masks and cropped ROIs as separate DICOM files under case folders,
 in the classic layout (``<case>/<study uid>/<series uid>/000000.dcm``) or the NBIA retriever's
 (``<case>/08-29-2017-DDSM-NA-<n>/1.000000-full mammogram images-<n>/1-1.dcm``); four
-case-description CSVs with CRLF rows and newlines inside quoted paths.
+case-description CSVs with CRLF rows and newlines inside quoted paths. Pitfalls are planted
+through :class:`Case` options.
 
-The pixels are real radiographs (CR, RG1 and RG3), shown with their header window as 16-bit
-MONOCHROME2, resized to the requested portrait size and shaped like a breast: a half-ellipse of
-tissue against the chest wall on a black background, a lesion-like brightening inside each ROI.
+The pixels are real radiographs (CR, RG1 and RG3 of pydicom-data), shown with their header
+window as 16-bit MONOCHROME2, resized to the requested portrait size and shaped like a breast
+(:func:`breast_region`): a half-ellipse of tissue against the chest wall on a black background,
+on MLO views with the pectoral muscle's wedge up to the top edge, and a lesion-like brightening
+of the tissue inside each ROI (never of the air).
 """
 
 from __future__ import annotations
