@@ -170,10 +170,12 @@ def _breast_small(small: np.ndarray, fraction: float) -> np.ndarray:
     # opening).
     reach = np.asarray(cv2.morphologyEx(reach, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     reach &= core | (1 - bands)
-    breast = _largest(reach | core)
-    if breast is None:  # pragma: no cover - the core is not empty
-        return empty
-    return fill_holes(breast).view(np.uint8)
+    # The part of it joined to the core: a flood from a core pixel (the core is one component).
+    grown = reach | core
+    seed = int(np.argmax(core))
+    flood = np.zeros((rows + 2, cols + 2), np.uint8)
+    cv2.floodFill(grown, flood, (seed % cols, seed // cols), 2, flags=8)
+    return fill_holes(grown == 2).view(np.uint8)
 
 
 def breast_mask(
