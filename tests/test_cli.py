@@ -161,13 +161,15 @@ def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     code, stdout, _ = run("demo", "--out", str(out), "--workers", "2")
     assert code == 0, stdout
-    assert "radprep demo: 14 mammograms" in stdout and "14 done, 0 failed, 42 images" in stdout
+    assert "radprep demo: 8 real mammograms" in stdout and "8 done, 0 failed, 24 images" in stdout
+    assert "CBIS-DDSM (Lee, Gimenez, Hoogi, Rubin 2016" in stdout and "CC BY 3.0" in stdout
+    assert "made by the demo inside the breast, one per CSV abnormality" in stdout
     printed = [
         Path(m.group(1)) for line in stdout.splitlines() if (m := re.search(r":\s+(/\S+)$", line))
     ]
     assert len(printed) >= 6
     assert all(p.exists() for p in printed)
-    assert len(list((out / "cbis-ddsm-299" / "full").glob("*.png"))) == 14
+    assert len(list((out / "cbis-ddsm-299" / "full").glob("*.png"))) == 8
     # A second run resumes: nothing to redo, nothing rebuilt.
     code, stdout, _ = run("demo", "--out", str(out))
-    assert code == 0 and "14 done" in stdout
+    assert code == 0 and "8 done" in stdout

@@ -179,6 +179,15 @@ def test_planted_phi_in_manifest_failures_and_warnings_never_reaches_the_report(
     )
     run = json.loads((out / "run.json").read_text())
     run["recipe"]["source"]["root"] = str(Path(PLANTED["path"]).parent)
+    # Without de-identification the report shows the messages as written: the user's own data.
+    (out / "run.json").write_text(json.dumps(run))
+    build_report(out)
+    html = (out / "report" / "index.html").read_text()
+    assert f"{PLANTED['path']}: cut off; PatientName {PLANTED['patient_name']}" in html.replace(
+        "&#39;", "'"
+    ).replace("&amp;", "&")
+    # With it on, nothing identifying reaches the report.
+    run["recipe"]["deid"] = {"ephemeral_key": True}
     (out / "run.json").write_text(json.dumps(run))
     build_report(out)
     secrets = set(PLANTED.values()) | {"DOE_JANE", "DOE^JANE", "/hospital", "99417"}
@@ -252,7 +261,7 @@ def test_real_run_report_in_headless_chromium(browser: Any, real_run: Path, tmp_
 
     assert page.errors == []
     assert all(u.startswith("file://") for u in page.requests), page.requests
-    # source and two outputs per sample, two figures (labels.png shown twice)
+    # source and two outputs per sample, two figures (each shown once)
     assert len({i["src"] for i in images}) == 3 * len(samples) + 2
     assert [i for i in images if i["w"] == 0] == []
     assert page.count('[data-count="outputs"]') == len(manifest)

@@ -287,10 +287,23 @@ def test_crop_boxes_follow_a_laterality_flip_and_stop_at_unknown_geometry() -> N
         ("study of 20040826 and 1999-12-31", "study of <date> and <date>"),
         ("patient PAT-SECRET-9 seen", "patient <redacted> seen"),
         ("WindowWidth (0028,1051) is 0", "WindowWidth (0028,1051) is 0"),
+        # Messages stay readable: whole keywords only, values that look like values only.
+        ("matched by PatientID", "matched by PatientID"),
+        ("matched by PatientID and StudyInstanceUID", "matched by PatientID and StudyInstanceUID"),
+        ("Timeout 30 s reading", "Timeout 30 s reading"),
+        ("SOPInstanceUID (0008,0018) missing", "SOPInstanceUID (0008,0018) missing"),
+        ("PatientID is missing", "PatientID is missing"),
+        ("PatientName DOE^JANE seen", "PatientName <redacted> seen"),
     ],
 )
 def test_redactor_removes_paths_uids_dates_and_known_values(text: str, expected: str) -> None:
     assert Redactor(["PAT-SECRET-9"])(text) == expected
+
+
+def test_redactor_is_off_without_deidentification() -> None:
+    text = "/data/DOE^JOHN/1.dcm: PatientName DOE^JOHN, 1.3.6.1.4.1.5962.1.1.11 on 20010101"
+    assert Redactor(["DOE^JOHN"], active=False)(text) == text
+    assert "DOE" not in Redactor(["DOE^JOHN"])(text)
 
 
 def test_redactor_leaves_values_the_sample_ids_show_anyway() -> None:
@@ -391,6 +404,15 @@ def test_masked_samples_show_the_roi_contour_and_the_crop_box(synthetic: Path) -
             assert f'src="thumbs/{kind}/' in row
     assert (synthetic / "report" / "figures" / "grid.png").is_file()
     assert (synthetic / "report" / "figures" / "labels.png").is_file()
+    index = (synthetic / "report" / "index.html").read_text()
+    # The label charts once, at full width, under Dataset; the Figures section does not repeat them.
+    assert index.count('src="figures/labels.png"') == 1
+    assert '<figure class="wide"><img src="figures/labels.png"' in index
+    labels_png = cv2.imread(str(synthetic / "report" / "figures" / "labels.png"))
+    assert labels_png.shape[1] >= 1500
+    # Counts that differ from the run's say so.
+    assert "12 of the 130 samples" in index
+    assert "6 of the 130 samples, spread over the run" in index
     grid = cv2.imread(str(synthetic / "report" / "figures" / "grid.png"))
     assert grid.shape[1] > 4 * 100  # original, ROI mask, processed, occluded
     # the red ROI contour is drawn on the original

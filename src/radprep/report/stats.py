@@ -132,7 +132,8 @@ def _phi_values(path: Path) -> list[str]:
 
 
 def load_run(out_dir: str | Path) -> tuple[RunData, Redactor]:
-    """Read a run folder; return its data and a redactor for its free text.
+    """Read a run folder; return its data and a redactor for its free text (active only when the
+    run de-identified: a ``deid`` section in its recipe, or ``deid_summary.json``).
 
     Parameters
     ----------
@@ -175,7 +176,9 @@ def load_run(out_dir: str | Path) -> tuple[RunData, Redactor]:
     shown_ids = [str(r["sample_id"]) for r in data.items] + [
         str(r.get("item_id")) for r in data.failures
     ]
-    return data, Redactor(_phi_values(out / "manifest.parquet"), shown=shown_ids)
+    deid_on = data.deid is not None or bool((run.get("recipe") or {}).get("deid"))
+    secrets = _phi_values(out / "manifest.parquet") if deid_on else []
+    return data, Redactor(secrets, shown=shown_ids, active=deid_on)
 
 
 class Redactor:
@@ -189,6 +192,9 @@ class Redactor:
         report shows those anyway), are left alone.
     shown : iterable of str
         The sample ids the report shows.
+    active : bool
+        Redact at all: a run with de-identification on. Without it the report is the user's
+        own view of their data, and messages are shown as written.
     """
 
     # An absolute or relative path with a folder part, a file name with a DICOM-ish suffix.
@@ -204,12 +210,19 @@ class Redactor:
 
     # The value after an identifying attribute's keyword (PS3.15 E.1-1 kinds: names, IDs, dates,
     # times, UIDs, institutions): "PatientName (0010,0010) is DOE^JANE" -> "... is <redacted>".
+    # The keyword is a whole word (PatientID, not "Timeout"), and the value looks like one (a
+    # digit, a capital or a ^): "matched by PatientID and ..." and "is missing" stay as written.
     _KEYWORD = re.compile(
-        r"\b(\w*(?:Patient|Physician|Operator|Institution|Accession|Date|Time|Name|ID|UID)\w*)"
-        r"(\s*\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))?(\s*(?:is|=|:)?\s*)(['\"]?)[^\s;,'\"]+\4"
+        r"\b(\w*(?:Patient|Physician|Operator|Institution|Accession)\w*"
+        r"|[A-Z]\w*(?:Name|ID|UID|Date|Time|DateTime))\b"
+        r"(\s*\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))?(\s+is\s+|\s*[=:]\s*|\s+)"
+        r"(['\"]?)(?![(<])(?=[^\s;,'\"]*[\d^A-Z])[^\s;,'\"]+\4"
     )
 
-    def __init__(self, secrets: Sequence[str] = (), *, shown: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Sequence[str] = (), *, shown: Iterable[str] = (), active: bool = True
+    ) -> None:
+        self.active = active
         shown_text = "\n".join(shown).lower()
         keep = {s.lower() for s in secrets if len(s) >= _MIN_SECRET}
         # Values indexed by their first characters, then by length: a message costs one look-up
@@ -244,8 +257,11 @@ class Redactor:
         return "".join(out)
 
     def __call__(self, text: Any) -> str:
-        """Return `text` with identifying parts replaced by ``<path>``, ``<uid>``, ``<date>``."""
+        """Return `text` with identifying parts replaced by ``<path>``, ``<uid>``, ``<date>``
+        (unchanged when the redactor is not active)."""
         s = str(text)
+        if not self.active:
+            return s
         s = self._remove_secrets(s)
         s = self._KEYWORD.sub(r"\1\2\3<redacted>", s)
         s = self._PATH.sub("<path>", s)

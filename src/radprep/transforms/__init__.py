@@ -2,7 +2,7 @@
 
 from radprep.transforms import volume  # noqa: F401  (registers the volume ops)
 from radprep.transforms.base import Transform, known_ops
-from radprep.transforms.clean import CLAHE, RemoveBorderResidue, RemoveLabels
+from radprep.transforms.clean import CLAHE, RemoveBorderResidue, RemoveLabels, RemovePectoral
 from radprep.transforms.color import GreyToRGB, PseudoColor, WindowChannels
 from radprep.transforms.intensity import MinMax, PercentileClip, ZScore
 from radprep.transforms.roi import OccludeROI
@@ -30,6 +30,7 @@ __all__ = [
     "PseudoColor",
     "RemoveBorderResidue",
     "RemoveLabels",
+    "RemovePectoral",
     "Resize",
     "Rot90",
     "Transform",
