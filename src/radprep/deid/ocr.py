@@ -93,9 +93,16 @@ class Word:
 
     @property
     def is_text(self) -> bool:
-        """True when this is confidently text: two letters or digits at TEXT_CONFIDENCE."""
+        """True when this is confidently text, not texture read as letters.
+
+        Three letters or digits at TEXT_CONFIDENCE, or two at 90 in a box at least as wide as
+        half its height (texture gives short, narrow "words").
+        """
         alnum = sum(c.isalnum() for c in self.text)
-        return alnum >= 2 and self.confidence >= TEXT_CONFIDENCE
+        if alnum >= 3:
+            return self.confidence >= TEXT_CONFIDENCE
+        y0, x0, y1, x1 = self.box
+        return alnum == 2 and self.confidence >= 90 and (x1 - x0 + 1) * 2 >= (y1 - y0 + 1)
 
 
 # Engine ----------------------------------------------------------------------------------------
