@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
+import tesserocr  # the ocr extra, installed by `make test`
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.uid import JPEG2000Lossless, RLELossless
@@ -34,8 +35,6 @@ from realfiles import (
     deid_data_files,
     testdata,
 )
-
-tesserocr = pytest.importorskip("tesserocr")  # installed by `make test` (the ocr extra)
 
 KEY = b"ocr-test-key-0123456789abcdef!!!"
 
@@ -57,9 +56,9 @@ def api():
         yield a
 
 
-def _display(ds: Dataset) -> np.ndarray:
+def _display(ds: Dataset, arr: np.ndarray | None = None) -> np.ndarray:
     """8-bit display image by pydicom's own Modality and VOI LUT functions, white is bright."""
-    arr = pixel_array(ds)
+    arr = pixel_array(ds) if arr is None else arr
     if arr.ndim == 3 and arr.shape[-1] == 3:
         return cv2.cvtColor(arr.astype(np.uint8), cv2.COLOR_RGB2GRAY)
     values = apply_voi_lut(apply_modality_lut(arr, ds), ds).astype(np.float64)
@@ -74,8 +73,8 @@ def _display(ds: Dataset) -> np.ndarray:
     return grey
 
 
-def _ocr_text(api, ds: Dataset) -> str:
-    grey = _display(ds)
+def _ocr_text(api, ds: Dataset, arr: np.ndarray | None = None) -> str:
+    grey = _display(ds, arr)
     s = 1024 / max(grey.shape)
     grey = cv2.resize(
         grey, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
@@ -350,3 +349,18 @@ def test_held_only_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.record.status == "quarantined"
     assert result.record.reason == "text is still read where burned-in text was cleaned; review it"
     assert "PatientName" in result.record.phi_in_pixels and result.record.pixel_action == "held"
+
+
+def test_cine_ultrasound_is_cleaned_in_every_frame(api, tmp_path: Path) -> None:
+    # 30 frames, read on 3; the overlay is static, so its boxes are cleaned in all 30.
+    src = _deid("ultrasounds/ultrasound-multiframe.dcm")
+    original = pydicom.dcmread(src)
+    result = deidentify_file(src, tmp_path / "out", DeidConfig(), KEY)
+    assert result.record.status == "written" and result.record.pixel_action == "cleaned"
+    out = pydicom.dcmread(result.path)
+    assert int(out.NumberOfFrames) == 30 and out.BurnedInAnnotation == "NO"
+    frame = 10  # not one of the frames read (0, 14, 29)
+    seen = _ocr_text(api, original, pixel_array(original, index=frame))
+    assert _near("3850Hz", seen, 0) and _near("75 bpm", seen, 0)
+    left = _ocr_text(api, out, pixel_array(out, index=frame))
+    assert not _near("3850Hz", left) and not _near("75 bpm", left), left

@@ -12,6 +12,7 @@ per process and kept; it runs on one thread (a process pool gives the parallelis
 
 from __future__ import annotations
 
+import copy
 import glob
 import os
 import re
@@ -23,8 +24,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels.processing import apply_color_lut
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
@@ -41,6 +43,7 @@ __all__ = [
     "match_phi",
     "ocr_available",
     "read_words",
+    "swap_other_words",
 ]
 
 OCR_EXTRA_HINT = (
@@ -54,8 +57,10 @@ OCR_EXTRA_HINT = (
 MIN_LONG_SIDE_PX = 1024
 MAX_LONG_SIDE_PX = 2048
 MAX_UPSCALE = 4.0
-# A word is text (not texture read as letters) at this confidence with two letters or digits.
+# A word is text (not texture read as letters) at this confidence with three letters or digits;
+# next to text already found, FAINT_CONFIDENCE with two.
 TEXT_CONFIDENCE = 75.0
+FAINT_CONFIDENCE = 50.0
 
 _TESSDATA_GLOBS = (
     "/usr/share/tesseract-ocr/*/tessdata",
@@ -103,6 +108,11 @@ class Word:
             return self.confidence >= TEXT_CONFIDENCE
         y0, x0, y1, x1 = self.box
         return alnum == 2 and self.confidence >= 90 and (x1 - x0 + 1) * 2 >= (y1 - y0 + 1)
+
+    @property
+    def is_faint_text(self) -> bool:
+        """True for two letters or digits at FAINT_CONFIDENCE (trusted next to found text)."""
+        return sum(c.isalnum() for c in self.text) >= 2 and self.confidence >= FAINT_CONFIDENCE
 
 
 # Engine ----------------------------------------------------------------------------------------
@@ -195,7 +205,7 @@ def display_frames(
     out = []
     for frame in picked:
         if photometric == "PALETTE COLOR":
-            rgb = apply_color_lut(frame, ds)
+            rgb = apply_color_lut(frame, _palette_source(ds))
             out.append(_grey8(rgb, bits=8 * rgb.dtype.itemsize))
         elif frame.ndim == 3:
             out.append(_grey8(frame, bits=meta.bits_stored))
@@ -207,6 +217,43 @@ def display_frames(
                 display, _ = apply_voi(values, meta, VOI("minmax"), out_dtype="uint8")
             out.append(np.ascontiguousarray(display))
     return out
+
+
+_OTHER_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+_PALETTE_KEYWORDS = tuple(
+    f"{kind}{colour}PaletteColorLookupTable{part}"
+    for colour in ("Red", "Green", "Blue", "Alpha")
+    for kind, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
+)
+
+
+def swap_other_words(ds: Dataset) -> None:
+    """Swap the bytes of OW/OF/OL/OD/OV values read from big endian (e.g. palette LUT data).
+
+    pydicom keeps such values as the raw bytes read; read or written as little endian they
+    must be swapped (PS3.5 7.3). Pixel Data is left alone.
+    """
+    for elem in ds.iterall():
+        width = _OTHER_WIDTH.get(str(elem.VR))
+        if width and isinstance(elem.value, bytes) and elem.tag != 0x7FE00010:
+            data = np.frombuffer(elem.value, dtype=f">u{width}")
+            elem.value = data.astype(f"<u{width}").tobytes()
+
+
+def _palette_source(ds: Dataset) -> Dataset:
+    """The palette of `ds`, as little endian (pydicom reads plain LUT data as native order)."""
+    fm = getattr(ds, "file_meta", None)
+    ts = UID(str(fm.get("TransferSyntaxUID", ""))) if fm is not None else None
+    if ts is None or not ts.is_transfer_syntax or ts.is_little_endian:
+        return ds
+    lut = Dataset()
+    for kw in _PALETTE_KEYWORDS:
+        if kw in ds:
+            lut.add(copy.deepcopy(ds[kw]))
+    lut.file_meta = FileMetaDataset()
+    lut.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    swap_other_words(lut)
+    return lut
 
 
 def _grey8(rgb: np.ndarray, *, bits: int) -> np.ndarray:

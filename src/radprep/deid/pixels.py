@@ -22,6 +22,7 @@ that needs it, a header saying YES where nothing is found, pixels that cannot be
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from pydicom.uid import (
 from radprep.deid.config import DeidConfig, PixelRegion
 from radprep.deid.ocr import (
     Word,
+    swap_other_words,
     display_frames,
     identifying_values,
     match_phi,
@@ -87,7 +89,7 @@ MAX_OCR_FRAMES = 3
 DILATE_FRACTION = 0.3
 DILATE_MIN_PX = 2
 # Clean, read again, clean what is still read: at most this many rounds, then hold.
-CLEAN_ROUNDS = 2
+CLEAN_ROUNDS = 3
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
@@ -197,7 +199,10 @@ def _frames_to_read(n: int) -> list[int]:
 
 def _decode(ds: Dataset, where: str) -> np.ndarray:
     try:
-        return np.array(pixel_array(ds), copy=True)
+        arr = pixel_array(ds)
+        if not arr.dtype.isnative:  # big endian data decoded as is
+            return arr.astype(arr.dtype.newbyteorder("="))
+        return arr if arr.flags.writeable and arr.flags.owndata else arr.copy()
     except RadprepError:
         raise
     except Exception as e:
@@ -266,8 +271,13 @@ def _surround_value(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     ring = outer[mask]
     if ring.size == 0:
         return np.zeros(frame.shape[2:], frame.dtype)
-    values, counts = np.unique(ring.reshape(len(ring), -1), axis=0, return_counts=True)
-    return values[int(np.argmax(counts))].reshape(frame.shape[2:])
+    flat = ring.reshape(len(ring), -1)
+    # One integer per pixel (up to 3 samples of 16 bits) for a fast 1-D mode.
+    keys = flat[:, 0].astype(np.int64)
+    for c in range(1, flat.shape[1]):
+        keys = keys + (flat[:, c].astype(np.int64) << (16 * c))
+    values, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return flat[first[int(np.argmax(counts))]].reshape(frame.shape[2:])
 
 
 def _fill_boxes(arr: np.ndarray, multi: bool, boxes: Sequence[tuple[int, int, int, int]]) -> None:
@@ -359,6 +369,8 @@ def store_pixels(new: Dataset, arr: np.ndarray, photometric: str, source_ts: UID
     bits = int(new.get("BitsStored", 8 * arr.dtype.itemsize) or 8 * arr.dtype.itemsize)
     bits = min(bits, 8 * arr.dtype.itemsize)
     target = source_ts if source_ts in _NATIVE_KEPT else ExplicitVRLittleEndian
+    if not source_ts.is_little_endian:
+        swap_other_words(new)
     new.file_meta.TransferSyntaxUID = target
     new.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
     encoded = _REENCODE.get(str(source_ts))
@@ -413,9 +425,7 @@ def _blank_regions(
         changed = True
         notes.append("recipe region")
     if _modality(ds) == "US" and (outside := _ultrasound_outside(ds, rows, cols)) is not None:
-        fill = _darkest(ds, arr)
-        for frame in _frame_view(arr, multi):
-            frame[outside] = fill
+        _frame_view(arr, multi)[:, outside] = _darkest(ds, arr)
         changed = True
         notes.append("outside ultrasound regions")
     return changed
@@ -461,7 +471,17 @@ def apply_pixel_policy(
     elif (why := ocr_available()) is not None:
         return PixelOutcome(reason=f"burned-in text cannot be looked for: {why}", action="held")
 
-    arr = _decode(ds, where)
+    if "TransferSyntaxUID" not in (getattr(ds, "file_meta", None) or {}):
+        ds = copy.copy(ds)  # decode with the transfer syntax inferred for the output
+        ds.file_meta = new.file_meta
+    try:
+        arr = _decode(ds, where)
+    except PixelDecodeError as e:
+        cause = type(e.__cause__).__name__ if e.__cause__ is not None else "PixelDecodeError"
+        return PixelOutcome(
+            reason=f"PixelData (7FE0,0010) cannot be decoded to look for burned-in text ({cause})",
+            action="held",
+        )
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     multi = n_frames > 1
     rows, cols = arr.shape[1:3] if multi else arr.shape[:2]
@@ -484,6 +504,7 @@ def apply_pixel_policy(
         )
         boxes = _text_boxes(words, found.words) if (phi or clean_all) else []
         changed = _blank_regions(ds, arr, multi, region, notes)
+        doubt = False
         for _ in range(CLEAN_ROUNDS):
             if not boxes:
                 break
@@ -495,10 +516,13 @@ def apply_pixel_policy(
             ms += spent
             left = match_phi(again, needles)
             phi = tuple(sorted(set(phi) | set(left.keywords)))
-            boxes = (
-                _text_boxes(again, left.words) if clean_all else sorted({w.box for w in left.words})
-            )
-        if boxes:
+            boxes = sorted({w.box for w in left.words})
+            doubt = bool(boxes)
+            if clean_all:
+                # Next to cleaned text, fainter words are text too (the rest of a label).
+                boxes = sorted(set(boxes) | {w.box for w in again if w.is_faint_text})
+                doubt = doubt or any(w.is_text for w in again)
+        if doubt:
             return PixelOutcome(
                 reason="text is still read where burned-in text was cleaned; review it",
                 ocr=True,
@@ -507,6 +531,10 @@ def apply_pixel_policy(
                 action="held",
                 ocr_ms=ms,
             )
+        if boxes:  # only faint words were left after the last round: clean them too
+            dilated = [_dilate(b, rows, cols) for b in boxes]
+            _fill_boxes(arr, multi, dilated)
+            boxes_done += dilated
         flagged = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
         if flagged and not changed:
             return PixelOutcome(
