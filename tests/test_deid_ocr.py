@@ -339,11 +339,11 @@ def test_held_only_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.record.status == "written" and not result.record.ocr
     monkeypatch.undo()
     # Text still read after cleaning (here: the re-read always finds the name again): held.
-    real = pixels_mod._read_places
+    real, uncleaned = pixels_mod._read_places, pixel_array(pydicom.dcmread(src))
     monkeypatch.setattr(
         pixels_mod,
         "_read_places",
-        lambda ds, arr, frames, multi, boxes: real(ds, pixel_array(ds), frames, multi, boxes),
+        lambda arr, frames, multi, shows, boxes: real(uncleaned, frames, multi, shows, boxes),
     )
     result = deidentify_file(tmp_path / "us.dcm", tmp_path / "out2", DeidConfig(), KEY)
     assert result.record.status == "quarantined"

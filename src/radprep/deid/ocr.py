@@ -17,7 +17,7 @@ import glob
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -30,7 +30,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
-from radprep.intensity.window import VOI, apply_voi
+from radprep.intensity.window import VOI, apply_voi, resolve_voi
 from radprep.io.dicom import meta_from_dataset
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "PhiMatch",
     "Word",
     "display_frames",
+    "display_mapper",
     "identifying_values",
     "match_phi",
     "ocr_available",
@@ -176,6 +177,42 @@ def ocr_available() -> str | None:
 # Display image ---------------------------------------------------------------------------------
 
 
+Display = Callable[[np.ndarray], np.ndarray]
+
+
+def display_mapper(ds: Dataset, frame: np.ndarray) -> Display:
+    """Return the map from stored values (a frame or any part of one) to 8-bit grey display.
+
+    Mono images go through the Modality LUT and the VOI (the header's window or VOI LUT, else
+    a window over the 0.1-99.9 percentiles of `frame`, resolved once here), "higher is
+    brighter" (MONOCHROME1 inverted); palette and colour images become grey.
+    """
+    meta = meta_from_dataset(ds)
+    if meta.photometric_interpretation == "PALETTE COLOR":
+        palette = _palette_source(ds)
+
+        def from_palette(part: np.ndarray) -> np.ndarray:
+            rgb = apply_color_lut(part, palette)
+            return _grey8(rgb, bits=8 * rgb.dtype.itemsize)
+
+        return from_palette
+    if frame.ndim == 3:
+        return lambda part: _grey8(part, bits=meta.bits_stored)
+    header_voi = bool(meta.voi_luts or (meta.window_centers and meta.window_widths))
+    voi = VOI("header") if header_voi else VOI("auto", percentiles=(0.1, 99.9))
+    values = apply_modality(frame, meta)
+    try:
+        resolved = resolve_voi(values, meta, voi)
+    except RadprepError:  # a header window the values cannot use: show their range
+        resolved = resolve_voi(values, meta, VOI("minmax"))
+
+    def mono(part: np.ndarray) -> np.ndarray:
+        shown, _ = apply_voi(apply_modality(part, meta), meta, resolved, out_dtype="uint8")
+        return np.ascontiguousarray(shown)
+
+    return mono
+
+
 def display_frames(
     ds: Dataset, stored: np.ndarray, frames: Sequence[int] | None = None
 ) -> list[np.ndarray]:
@@ -194,29 +231,11 @@ def display_frames(
     Returns
     -------
     list of ndarray
-        uint8 ``(rows, cols)`` arrays, "higher is brighter".
+        uint8 ``(rows, cols)`` arrays, "higher is brighter" (see :func:`display_mapper`).
     """
-    meta = meta_from_dataset(ds)
-    stack = stored if meta.number_of_frames > 1 else stored[np.newaxis]
+    stack = stored if int(ds.get("NumberOfFrames", 1) or 1) > 1 else stored[np.newaxis]
     picked = stack if frames is None else stack[list(frames)]
-    photometric = meta.photometric_interpretation
-    header_voi = bool(meta.voi_luts or (meta.window_centers and meta.window_widths))
-    voi = VOI("header") if header_voi else VOI("auto", percentiles=(0.1, 99.9))
-    out = []
-    for frame in picked:
-        if photometric == "PALETTE COLOR":
-            rgb = apply_color_lut(frame, _palette_source(ds))
-            out.append(_grey8(rgb, bits=8 * rgb.dtype.itemsize))
-        elif frame.ndim == 3:
-            out.append(_grey8(frame, bits=meta.bits_stored))
-        else:
-            values = apply_modality(frame, meta)
-            try:
-                display, _ = apply_voi(values, meta, voi, out_dtype="uint8")
-            except RadprepError:  # a header window the values cannot use: show their range
-                display, _ = apply_voi(values, meta, VOI("minmax"), out_dtype="uint8")
-            out.append(np.ascontiguousarray(display))
-    return out
+    return [display_mapper(ds, frame)(frame) for frame in picked]
 
 
 _OTHER_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
@@ -292,7 +311,11 @@ def read_words(
     lo, hi = (int(v) for v in (grey.min(), grey.max())) if grey.size else (0, 0)
     if hi <= lo:
         return []  # one flat value: nothing to read
-    img = cv2.normalize(grey, None, 0, 255, cv2.NORM_MINMAX) if (lo, hi) != (0, 255) else grey
+    if (lo, hi) != (0, 255):  # stretch to the full range (contrast normalisation)
+        lut = np.clip((np.arange(256) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+        img = lut[grey]
+    else:
+        img = grey
     s = _scale_for(img.shape)
     if s != 1.0:
         interp = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA

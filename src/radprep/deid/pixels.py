@@ -44,13 +44,14 @@ from pydicom.uid import (
 
 from radprep.deid.config import DeidConfig, PixelRegion
 from radprep.deid.ocr import (
+    Display,
     Word,
-    swap_other_words,
-    display_frames,
+    display_mapper,
     identifying_values,
     match_phi,
     ocr_available,
     read_words,
+    swap_other_words,
 )
 from radprep.errors import PixelDecodeError, RadprepError
 
@@ -276,7 +277,7 @@ def _surround_value(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     keys = flat[:, 0].astype(np.int64)
     for c in range(1, flat.shape[1]):
         keys = keys + (flat[:, c].astype(np.int64) << (16 * c))
-    values, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     return flat[first[int(np.argmax(counts))]].reshape(frame.shape[2:])
 
 
@@ -296,19 +297,25 @@ def _text_boxes(
     return sorted(chosen)
 
 
-def _read(ds: Dataset, arr: np.ndarray, frames: list[int], multi: bool) -> tuple[list[Word], float]:
+def _read(
+    ds: Dataset, arr: np.ndarray, frames: list[int], multi: bool
+) -> tuple[list[Word], list[Display], float]:
+    """Read the sampled frames; return the words and each frame's display map."""
     t = time.perf_counter()
     words: list[Word] = []
-    for grey in display_frames(ds, arr, frames if multi else None):
-        words += read_words(grey, first_line=words[-1].line + 1 if words else 0)
-    return words, (time.perf_counter() - t) * 1000
+    mappers: list[Display] = []
+    for frame in _frame_view(arr, multi)[frames]:
+        show = display_mapper(ds, frame)
+        mappers.append(show)
+        words += read_words(show(frame), first_line=words[-1].line + 1 if words else 0)
+    return words, mappers, (time.perf_counter() - t) * 1000
 
 
 def _read_places(
-    ds: Dataset,
     arr: np.ndarray,
     frames: list[int],
     multi: bool,
+    mappers: Sequence[Display],
     boxes: Sequence[tuple[int, int, int, int]],
 ) -> tuple[list[Word], float]:
     """Read again around each cleaned box (its line, with a margin), in the sampled frames."""
@@ -316,15 +323,14 @@ def _read_places(
     words: list[Word] = []
     rows, cols = arr.shape[1:3] if multi else arr.shape[:2]
     places = _merge([_margin(b, rows, cols) for b in boxes])
-    for grey in display_frames(ds, arr, frames if multi else None):
+    for frame, show in zip(_frame_view(arr, multi)[frames], mappers, strict=True):
         for y0, x0, y1, x1 in places:
-            crop = grey[y0 : y1 + 1, x0 : x1 + 1]
+            crop = show(frame[y0 : y1 + 1, x0 : x1 + 1])
             first = words[-1].line + 1 if words else 0
             for w in read_words(crop, first_line=first):
                 b = w.box
-                words.append(
-                    Word(w.text, w.confidence, (b[0] + y0, b[1] + x0, b[2] + y0, b[3] + x0), w.line)
-                )
+                box = (b[0] + y0, b[1] + x0, b[2] + y0, b[3] + x0)
+                words.append(Word(w.text, w.confidence, box, w.line))
     return words, (time.perf_counter() - t) * 1000
 
 
@@ -477,7 +483,12 @@ def apply_pixel_policy(
     try:
         arr = _decode(ds, where)
     except PixelDecodeError as e:
-        cause = type(e.__cause__).__name__ if e.__cause__ is not None else "PixelDecodeError"
+        missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in ds]
+        cause = (
+            f"the Image Pixel module lacks {', '.join(missing)}"
+            if missing
+            else (type(e.__cause__).__name__ if e.__cause__ is not None else "no decoder")
+        )
         return PixelOutcome(
             reason=f"PixelData (7FE0,0010) cannot be decoded to look for burned-in text ({cause})",
             action="held",
@@ -494,7 +505,7 @@ def apply_pixel_policy(
         changed = _blank_regions(ds, arr, multi, region, notes)
     else:
         frames = _frames_to_read(n_frames)
-        words, ms = _read(ds, arr, frames, multi)
+        words, mappers, ms = _read(ds, arr, frames, multi)
         needles = identifying_values(ds)
         found = match_phi(words, needles)
         phi = found.keywords
@@ -512,7 +523,7 @@ def apply_pixel_policy(
             _fill_boxes(arr, multi, dilated)
             boxes_done += dilated
             changed = True
-            again, spent = _read_places(ds, arr, frames, multi, dilated)
+            again, spent = _read_places(arr, frames, multi, mappers, dilated)
             ms += spent
             left = match_phi(again, needles)
             phi = tuple(sorted(set(phi) | set(left.keywords)))
