@@ -10,6 +10,7 @@ are written with their pixel data byte for byte.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from dataclasses import dataclass
@@ -364,3 +365,33 @@ def test_cine_ultrasound_is_cleaned_in_every_frame(api, tmp_path: Path) -> None:
     assert _near("3850Hz", seen, 0) and _near("75 bpm", seen, 0)
     left = _ocr_text(api, out, pixel_array(out, index=frame))
     assert not _near("3850Hz", left) and not _near("75 bpm", left), left
+
+
+@pytest.mark.parametrize(
+    ("syntax", "stored_as"),
+    [
+        (pydicom.uid.ExplicitVRLittleEndian, None),
+        (pydicom.uid.ImplicitVRLittleEndian, None),
+        (pydicom.uid.RLELossless, None),
+        (pydicom.uid.JPEGLSLossless, None),
+        (pydicom.uid.JPEG2000Lossless, None),
+        (pydicom.uid.JPEGLSNearLossless, pydicom.uid.JPEGLSLossless),  # never lossy again
+        (pydicom.uid.JPEG2000, pydicom.uid.JPEG2000Lossless),
+        (pydicom.uid.JPEGLosslessSV1, pydicom.uid.ExplicitVRLittleEndian),  # no encoder
+        (pydicom.uid.ExplicitVRBigEndian, pydicom.uid.ExplicitVRLittleEndian),  # retired
+    ],
+    ids=lambda u: getattr(u, "keyword", None) or str(u),
+)
+def test_cleaned_pixels_are_stored_losslessly_in_the_source_syntax(syntax, stored_as) -> None:
+    ds = pydicom.dcmread(testdata(CT_SMALL))
+    arr = pixel_array(ds).copy()
+    arr[10:20, 30:90] = arr.min()  # a cleaned box
+    ds.file_meta.TransferSyntaxUID = syntax
+    note = pixels_mod.store_pixels(ds, arr, "MONOCHROME2", pydicom.uid.UID(syntax))
+    expected = stored_as or syntax
+    assert ds.file_meta.TransferSyntaxUID == expected
+    assert note == ("" if stored_as is None else str(stored_as))
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    back = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert np.array_equal(pixel_array(back), arr)  # lossless, every pixel

@@ -12,12 +12,13 @@ per process and kept; it runs on one thread (a process pool gives the parallelis
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import glob
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -163,6 +164,23 @@ def _engine() -> Any:
             raise OcrUnavailableError(f"Tesseract could not start ({e}); {OCR_EXTRA_HINT}") from e
         _local.api = api
     return api
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence Leptonica's C-level messages ("Error in boxClipToRectangle") on stderr."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def ocr_available() -> str | None:
@@ -326,7 +344,8 @@ def read_words(
     for inverted in (False, True) if both_polarities else (False,):
         view = np.ascontiguousarray(255 - img if inverted else img)
         api.SetImageBytes(view.tobytes(), view.shape[1], view.shape[0], 1, view.shape[1])
-        api.Recognize()
+        with _quiet_stderr():
+            api.Recognize()
         words_of, line = _collect(api, s, rows, cols, line)
         words += words_of
     return words

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import pixel_array
+from pydicom.pixels import pack_bits, pixel_array
 from pydicom.uid import (
     JPEG2000,
     UID,
@@ -377,6 +377,11 @@ def store_pixels(new: Dataset, arr: np.ndarray, photometric: str, source_ts: UID
     target = source_ts if source_ts in _NATIVE_KEPT else ExplicitVRLittleEndian
     if not source_ts.is_little_endian:
         swap_other_words(new)
+    if int(new.get("BitsAllocated", 8) or 8) == 1:  # single bit: packed again, never compressed
+        new.file_meta.TransferSyntaxUID = target
+        new.PixelData = pack_bits(arr)
+        new["PixelData"].VR = "OB"
+        return "" if target == source_ts else str(target)
     new.file_meta.TransferSyntaxUID = target
     new.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
     encoded = _REENCODE.get(str(source_ts))
