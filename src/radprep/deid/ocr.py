@@ -392,7 +392,7 @@ NAME_KEYWORDS = (
     "PerformingPhysicianName",
     "OperatorsName",
 )
-ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "IssuerOfPatientID")
+ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID")
 DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 
 # OCR mixes these up; both sides are folded the same way before comparing.
