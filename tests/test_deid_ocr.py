@@ -395,3 +395,14 @@ def test_cleaned_pixels_are_stored_losslessly_in_the_source_syntax(syntax, store
     ds.save_as(buf, enforce_file_format=True)
     back = pydicom.dcmread(io.BytesIO(buf.getvalue()))
     assert np.array_equal(pixel_array(back), arr)  # lossless, every pixel
+
+
+def test_a_header_saying_yes_with_nothing_found_is_held(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(testdata(CT_SMALL))
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(tmp_path / "yes.dcm", enforce_file_format=True)
+    result = deidentify_file(tmp_path / "yes.dcm", tmp_path / "out", DeidConfig(), KEY)
+    record = result.record
+    assert record.status == "quarantined" and record.pixel_action == "held" and record.ocr
+    assert record.reason == "BurnedInAnnotation (0028,0301) is YES and no text was found to clean"
+    assert result.path is None and not (tmp_path / "out").exists()
