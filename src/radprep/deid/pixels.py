@@ -62,7 +62,6 @@ __all__ = [
     "PixelOutcome",
     "apply_pixel_policy",
     "burned_in_reason",
-    "clean_pixels",
     "find_region",
     "store_pixels",
 ]
@@ -171,6 +170,8 @@ class PixelOutcome:
         The transfer syntax the cleaned pixels were stored in, when it is not the source's.
     ocr_ms : float
         Time spent reading text.
+    notes : tuple of str
+        What else was blanked: ``recipe region``, ``outside ultrasound regions``.
     """
 
     cleaned: bool = False
@@ -398,28 +399,6 @@ def store_pixels(new: Dataset, arr: np.ndarray, photometric: str, source_ts: UID
             new.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
             target = ExplicitVRLittleEndian
     return "" if target == source_ts else str(target)
-
-
-def clean_pixels(ds: Dataset, region: PixelRegion, *, where: str = "") -> None:
-    """Blank the region's rectangles in every frame of `ds` (changed in place).
-
-    The pixels are blanked to the darkest value and stored again (:func:`store_pixels`);
-    BurnedInAnnotation is set to NO.
-
-    Raises
-    ------
-    PixelDecodeError
-        If the pixel data cannot be decoded.
-    """
-    arr = _decode(ds, where)
-    multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
-    fill = _darkest(ds, arr)
-    for frame in _frame_view(arr, multi):
-        for y0, x0, y1, x1 in region.rectangles:
-            frame[y0 : y1 + 1, x0 : x1 + 1, ...] = fill
-    ts = UID(str(ds.file_meta.TransferSyntaxUID))
-    store_pixels(ds, arr, _photometric_of_decoded(ds, arr), ts)
-    ds.BurnedInAnnotation = "NO"
 
 
 def _blank_regions(
