@@ -406,3 +406,62 @@ def test_a_header_saying_yes_with_nothing_found_is_held(tmp_path: Path) -> None:
     assert record.status == "quarantined" and record.pixel_action == "held" and record.ocr
     assert record.reason == "BurnedInAnnotation (0028,0301) is YES and no text was found to clean"
     assert result.path is None and not (tmp_path / "out").exists()
+
+
+# Matching read text to the file's own values (no OCR: words as Tesseract would give them) ----
+
+
+def _words(*lines: str) -> list:
+    from radprep.deid.ocr import Word
+
+    out = []
+    for n, line in enumerate(lines):
+        for i, text in enumerate(line.split()):
+            out.append(Word(text, 40.0, (n * 20, i * 50, n * 20 + 12, i * 50 + 40), n))
+    return out
+
+
+def _who() -> Dataset:
+    ds = Dataset()
+    ds.PatientName = "Okonkwo-Smith^Adaeze^Chi"
+    ds.PatientID = "MRN0042117"
+    ds.AccessionNumber = "ACC77813"
+    ds.PatientBirthDate = "19640307"
+    ds.StudyDate = "20230115"
+    ds.OtherPatientIDsSequence = [Dataset()]
+    ds.OtherPatientIDsSequence[0].PatientID = "NHS4857730"
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("lines", "keywords"),
+    [
+        (["ADAEZE OKONKWO-SMITH"], {"PatientName"}),  # given name first
+        (["OKONKWO-SMITH, ADAEZE"], {"PatientName"}),
+        (["Name: Okonkwo Smith"], {"PatientName"}),  # a hyphen read as a space
+        (["SMITH ADAEZE"], {"PatientName"}),  # one part of a double-barrelled name
+        (["ID MRN0O42117"], {"PatientID"}),  # O read for 0
+        (["MRN 0042 117"], {"PatientID"}),  # split over words
+        (["NHS4857730"], {"PatientID"}),  # from OtherPatientIDsSequence
+        (["Acc: ACC77813"], {"AccessionNumber"}),
+        (["DOB 1964-03-07"], {"PatientBirthDate"}),
+        (["DOB 07/03/1964"], {"PatientBirthDate"}),
+        (["DOB 03/07/1964"], {"PatientBirthDate"}),
+        (["DOB 3/7/1964"], {"PatientBirthDate"}),
+        (["07.03.64"], {"PatientBirthDate"}),
+        (["07-Mar-1964"], {"PatientBirthDate"}),
+        (["Mar 07 1964"], {"PatientBirthDate"}),
+        (["19640307"], {"PatientBirthDate"}),
+        (["2023/01/15 10:22"], {"StudyDate"}),
+        (["L CC", "R MLO 45"], set()),  # labels, not identity
+        (["CHIEF 1964 OKONK"], set()),  # parts of other words, a bare year
+        (["MRN0042118"], {"PatientID"}),  # one OCR error still counts (10 characters)
+        (["MRN0042999"], set()),  # three do not
+    ],
+)
+def test_identifying_text_is_matched_in_any_written_form(lines: list[str], keywords: set) -> None:
+    from radprep.deid.ocr import identifying_values, match_phi
+
+    found = match_phi(_words(*lines), identifying_values(_who()))
+    assert set(found.keywords) == keywords
+    assert bool(found.words) == bool(keywords)

@@ -456,9 +456,11 @@ def identifying_values(ds: Dataset) -> list[_Needle]:
         for kw in NAME_KEYWORDS:
             for v in _values(src, kw):
                 for part in re.split(r"[\^\s,=]+", v):
-                    f = _fold(part)
-                    if len(f) >= 3:
-                        needles.append(_Needle(kw, f, 1 if len(f) >= 6 else 0))
+                    # A double-barrelled name is looked for whole and by each of its parts.
+                    for piece in {part, *part.split("-")}:
+                        f = _fold(piece)
+                        if len(f) >= 3:
+                            needles.append(_Needle(kw, f, 1 if len(f) >= 6 else 0))
         for kw in ID_KEYWORDS:
             for v in _values(src, kw):
                 f = _fold(v)
