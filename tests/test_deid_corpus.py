@@ -29,10 +29,14 @@ from realfiles import deid_data_files, pydicom_data_files, pydicom_files
 KEY = b"corpus-test-key-0123456789abcdef"
 ALL_FILES = pydicom_files() + pydicom_data_files() + deid_data_files()
 
+# Header de-identification on the whole corpus; burned-in text (OCR, pixel cleaning) is tested
+# in test_deid_ocr.py, so pixels are not read here (pixel_ocr: off).
 CONFIGS = {
-    "default": DeidConfig(),
+    "default": DeidConfig(pixel_ocr="off"),
     "basic": DeidConfig(
-        retain_longitudinal_modified_dates=False, retain_patient_characteristics=False
+        retain_longitudinal_modified_dates=False,
+        retain_patient_characteristics=False,
+        pixel_ocr="off",
     ),
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import JPEG2000Lossless
 
 from radprep.deid import (
     DeidConfig,
@@ -154,15 +154,18 @@ def test_which_images_need_pixel_review(name: str, attrs: dict, expected: str | 
 
 
 def test_suspect_images_are_quarantined_not_written(tmp_path: Path) -> None:
+    # Without OCR, the header alone decides (pixel_ocr: off).
     src = testdata(US_PALETTE)
-    result = deidentify_file(src, tmp_path / "out", DeidConfig(), KEY)
+    result = deidentify_file(src, tmp_path / "out", DeidConfig(pixel_ocr="off"), KEY)
     assert result.record.status == "quarantined" and result.path is None
     assert "needs" not in result.record.reason and "US" in result.record.reason
     assert not (tmp_path / "out").exists()
-    held = DeidConfig(quarantine="hold", quarantine_dir=tmp_path / "review")
+    held = DeidConfig(pixel_ocr="off", quarantine="hold", quarantine_dir=tmp_path / "review")
     result = deidentify_file(src, tmp_path / "out", held, KEY)
     assert result.path.is_file() and (tmp_path / "review") in result.path.parents
-    inside = DeidConfig(quarantine="hold", quarantine_dir=tmp_path / "out" / "review")
+    inside = DeidConfig(
+        pixel_ocr="off", quarantine="hold", quarantine_dir=tmp_path / "out" / "review"
+    )
     with pytest.raises(SpecError, match=r"quarantine_dir .* is inside the output folder"):
         deidentify_file(src, tmp_path / "out", inside, KEY)
 
@@ -178,13 +181,13 @@ def test_pixel_cleaning_blanks_the_regions_and_only_then_says_no(tmp_path: Path)
         columns=original.Columns,
         rectangles=[(0, 0, 19, original.Columns - 1), (100, 200, 120, 260)],
     )
-    config = DeidConfig(pixel_cleaning=[region])
+    config = DeidConfig(pixel_cleaning=[region], pixel_ocr="off")
     result = deidentify_file(src, tmp_path, config, KEY)
     assert result.record.status == "written" and result.record.pixels_cleaned
     assert "113101" in result.record.methods
     new = pydicom.dcmread(result.path)
     assert new.BurnedInAnnotation == "NO"
-    assert new.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert new.file_meta.TransferSyntaxUID == JPEG2000Lossless  # lossless stays lossless
     after = new.pixel_array
     assert not after[:20].any() and not after[100:121, 200:261].any()
     mask = np.ones(after.shape[:2], bool)
@@ -193,7 +196,9 @@ def test_pixel_cleaning_blanks_the_regions_and_only_then_says_no(tmp_path: Path)
     assert np.array_equal(after[mask], before[mask])
     # A region for another size does not apply: the image stays quarantined.
     other = region.model_copy(update={"rows": original.Rows + 1, "rectangles": ((0, 0, 1, 1),)})
-    result = deidentify_file(src, tmp_path / "b", DeidConfig(pixel_cleaning=[other]), KEY)
+    result = deidentify_file(
+        src, tmp_path / "b", DeidConfig(pixel_cleaning=[other], pixel_ocr="off"), KEY
+    )
     assert result.record.status == "quarantined"
 
 

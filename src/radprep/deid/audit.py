@@ -44,6 +44,17 @@ class AuditRecord:
         The CID 7050 codes written into DeidentificationMethodCodeSequence.
     pixels_cleaned : bool
         True when burned-in text regions were blanked.
+    ocr : bool
+        True when the image was read for burned-in text.
+    text_boxes : int
+        How many text boxes were filled.
+    phi_in_pixels : list of str
+        Keywords of the attributes whose values were read in the pixels (never the values).
+    pixel_action : str
+        ``unchanged`` (read, nothing to clean), ``cleaned``, ``held`` (see `reason`); empty
+        when the pixels were not looked at.
+    pixel_transfer_syntax : str
+        The transfer syntax of cleaned pixels when it is not the source's (no encoder for it).
     reason : str
         Why the file was quarantined (attribute names and public values only).
     error : str
@@ -60,6 +71,11 @@ class AuditRecord:
     removed: dict[str, int] = field(default_factory=dict)
     methods: tuple[str, ...] = ()
     pixels_cleaned: bool = False
+    ocr: bool = False
+    text_boxes: int = 0
+    phi_in_pixels: tuple[str, ...] = ()
+    pixel_action: str = ""
+    pixel_transfer_syntax: str = ""
     reason: str = ""
     error: str = ""
 
@@ -68,8 +84,9 @@ class AuditRecord:
         doc = {k: v for k, v in asdict(self).items() if v not in ("", {}, (), [], False)}
         doc["status"] = self.status
         doc["v"] = AUDIT_VERSION
-        if isinstance(doc.get("methods"), tuple):
-            doc["methods"] = list(doc["methods"])
+        for key in ("methods", "phi_in_pixels"):
+            if isinstance(doc.get(key), tuple):
+                doc[key] = list(doc[key])
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 

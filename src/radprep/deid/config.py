@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from radprep.deid.profile import OptionName
 
-__all__ = ["DeidConfig", "PixelRegion", "QuarantinePolicy"]
+__all__ = ["DeidConfig", "PixelOcr", "PixelRegion", "PixelText", "QuarantinePolicy"]
 
 QuarantinePolicy = Literal["report", "hold"]
+PixelOcr = Literal["all", "suspect", "off"]
+PixelText = Literal["overlay_modalities", "all", "phi"]
 
 _HASH_FIELD = re.compile(r"\{hash(?::(\d+))?\}")
 
@@ -92,7 +94,16 @@ class DeidConfig(BaseModel):
         Dates move back by 1 to this many days (a per-patient whole-day shift).
     pixel_cleaning : list of PixelRegion
         Where burned-in text sits, by manufacturer, model and image size. Matching images are
-        blanked there (and marked BurnedInAnnotation NO); other suspect images are quarantined.
+        blanked there (and marked BurnedInAnnotation NO).
+    pixel_ocr : {"all", "suspect", "off"}
+        Which images are read for burned-in text (:mod:`radprep.deid.pixels`): ``all`` (the
+        default), ``suspect`` (overlay modalities and images whose header suggests burned-in
+        text), ``off`` (none: images whose header suggests burned-in text are quarantined
+        unless a `pixel_cleaning` region applies).
+    pixel_text : {"overlay_modalities", "all", "phi"}
+        Which text read is cleaned when none of it is PHI (PHI text always is, with all the
+        text of its image): ``overlay_modalities`` (US, SC, OT, XA, RF and images whose header
+        suggests burned-in text), ``all``, or ``phi`` (only images holding PHI text).
     quarantine : {"report", "hold"}
         What happens to an image that needs pixel review: ``report`` (not written, listed in
         the audit) or ``hold`` (its header-de-identified copy is written under
@@ -115,6 +126,8 @@ class DeidConfig(BaseModel):
     accession_number_format: str = "A{hash:10}"
     date_shift_max_days: int = Field(default=3652, ge=1, le=36500)
     pixel_cleaning: tuple[PixelRegion, ...] = ()
+    pixel_ocr: PixelOcr = "all"
+    pixel_text: PixelText = "overlay_modalities"
     quarantine: QuarantinePolicy = "report"
     quarantine_dir: Path | None = None
 

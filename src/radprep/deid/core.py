@@ -26,7 +26,7 @@ from radprep.deid.config import DeidConfig
 from radprep.deid.crosswalk import check_outside
 from radprep.deid.dates import date_shift_days
 from radprep.deid.marking import mark_deidentified, method_codes
-from radprep.deid.pixels import burned_in_reason, clean_pixels, find_region
+from radprep.deid.pixels import apply_pixel_policy
 from radprep.deid.uids import map_uid
 from radprep.errors import InvalidAttributeError, OutputError, RadprepError, TruncatedFileError
 from radprep.io.dicom import read_header
@@ -134,13 +134,8 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     new.file_meta = meta
 
-    reason = burned_in_reason(ds)
-    cleaned = False
-    if reason is not None:
-        region = find_region(ds, config.pixel_cleaning)
-        if region is not None:
-            clean_pixels(new, region)
-            cleaned, reason = True, None
+    pixels = apply_pixel_policy(ds, new, config)
+    cleaned, reason = pixels.cleaned, pixels.reason or None
     mark_deidentified(new, config, pixels_cleaned=cleaned)
     record = AuditRecord(
         status="quarantined" if reason else "written",
@@ -152,6 +147,11 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
         removed=dict(sorted(ctx.removed.items())),
         methods=tuple(method_codes(config, pixels_cleaned=cleaned)),
         pixels_cleaned=cleaned,
+        ocr=pixels.ocr,
+        text_boxes=pixels.boxes,
+        phi_in_pixels=pixels.phi,
+        pixel_action=pixels.action if pixels.action != "none" else "",
+        pixel_transfer_syntax=pixels.transfer_syntax,
         reason=reason or "",
     )
     return new, record
