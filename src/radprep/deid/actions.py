@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from pydicom import config as _pydicom_config
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -328,6 +328,9 @@ class ActionContext:
     removed : Counter
         Removed elements by reason: ``table`` (X in Table E.1-1), ``not_allowed`` (unnamed and
         not on the allowlist), ``private``.
+    content : str
+        Inside a ContentSequence: its action (``D`` for the Basic Profile, ``C`` under Clean
+        Structured Content), which decides the content items' values; empty elsewhere.
     """
 
     config: DeidConfig
@@ -336,6 +339,7 @@ class ActionContext:
     source: Dataset
     counts: Counter[str] = field(default_factory=Counter)
     removed: Counter[str] = field(default_factory=Counter)
+    content: str = ""
     _identifiers: list[str] | None = None
 
     def identifiers(self) -> list[str]:
@@ -493,6 +497,11 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
                 ctx.counts["X"] += 1
                 ctx.removed["private"] += 1
             continue
+        if ctx.content and tag in _CONTENT_VALUE_TAGS:
+            new_value = _content_value(ds[tag], ctx)
+            if new_value is not None:
+                out.add(new_value)
+            continue
         action, column, named = _action_for(flags, tag)
         if action == "X":
             ctx.counts["X"] += 1
@@ -583,6 +592,58 @@ def _map_values(elem: DataElement, fn: Callable[[str], str | None]) -> object | 
     return out if len(out) > 1 else out[0]
 
 
+@lru_cache(maxsize=4096)
+def _single_valued(tag: int) -> bool:
+    try:
+        return dictionary_VM(tag) == "1"
+    except KeyError:
+        return False
+
+
+def _mapped_uids(elem: DataElement, key: bytes) -> object | None:
+    """Map each UID; an attribute of VM 1 holding several values gets one UID (of them all)."""
+    values = _values(elem)
+    if len(values) > 1 and _single_valued(elem.tag):
+        return map_uid("\\".join(str(v).strip("\x00 ") for v in values), key)
+    return _map_values(elem, lambda u: map_uid(u, key))
+
+
+# Content item values (PS3.3 C.17.3, Table C.18.1-1 and its value macros): what the Basic
+# Profile's D and the Clean Structured Content option's C replace in a ContentSequence.
+_CONTENT_VALUE_TAGS = frozenset(
+    {
+        0x0040A160,  # TextValue (TEXT)
+        0x0040A123,  # PersonName (PNAME)
+        0x0040A121,  # Date (DATE)
+        0x0040A122,  # Time (TIME)
+        0x0040A120,  # DateTime (DATETIME)
+        0x0040A124,  # UID (UIDREF)
+    }
+)
+
+
+def _content_value(elem: DataElement, ctx: ActionContext) -> DataElement | None:
+    """Replace one value of a content item (TEXT, PNAME, DATE, TIME, DATETIME, UIDREF).
+
+    Both D and C keep the tree (relationships, concept names, codes, numbers, references with
+    their UIDs mapped) and replace these values: text and names by a dummy, UIDs by their keyed
+    mapping. Dates and times are dummies under D; under C they follow the dates option
+    (shifted, kept, or dummies).
+    """
+    vr = elem.VR
+    ctx.counts[ctx.content] += 1
+    if vr == "UI":
+        return _new(elem, _mapped_uids(elem, ctx.key))
+    if vr in ("DA", "DT", "TM") and ctx.content == "C":
+        if ctx.config.retain_longitudinal_full_dates:
+            return _copy(elem)
+        if ctx.config.retain_longitudinal_modified_dates:
+            return _clean(elem, "retain_longitudinal_modified_dates", ctx)
+    if not _values(elem):
+        return _copy(elem)
+    return _new(elem, _DUMMY.get(vr, _DUMMY_TEXT))
+
+
 def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> DataElement | None:
     vr = elem.VR
     keyword = elem.keyword
@@ -592,7 +653,13 @@ def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> D
             counts["Z"] += 1
             return _new(elem, Sequence())
         counts["U" if action == "U*" else action] += 1
-        return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        if keyword != "ContentSequence" or ctx.content:
+            return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        ctx.content = action  # D (Basic Profile) or C (Clean Structured Content)
+        try:
+            return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        finally:
+            ctx.content = ""
     # Pseudonyms: Z and D both allow a non-identifying dummy in these (E.1.1).
     if keyword in ("PatientID", "PatientName") and action in ("Z", "D"):
         value = str(elem.value or "").strip()
@@ -638,12 +705,12 @@ def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> D
     if action == "D":
         counts["D"] += 1
         if vr == "UI":
-            return _new(elem, _map_values(elem, lambda u: map_uid(u, ctx.key)))
+            return _new(elem, _mapped_uids(elem, ctx.key))
         # OB, OW, UN and the other binary VRs: two zero bytes.
         return _new(elem, _DUMMY.get(vr, b"\x00\x00"))
     if action == "U":
         counts["U"] += 1
-        return _new(elem, _map_values(elem, lambda u: map_uid(u, ctx.key)))
+        return _new(elem, _mapped_uids(elem, ctx.key))
     if action == "K":
         counts["K"] += 1
         if vr == "AS":
@@ -665,7 +732,11 @@ def _clean(elem: DataElement, column: str, ctx: ActionContext) -> DataElement | 
             value = _map_values(elem, lambda v: shift_da(v, days))
         elif vr == "DT":
             value = _map_values(elem, lambda v: shift_dt(v, days))
-        else:  # TM and time-zone offsets: a whole-day shift leaves them as they are
+        elif elem.tag == 0x00080201:
+            # TimezoneOffsetFromUTC (0008,0201) is C under this option (Table E.1-1): the offset
+            # says where the images were made, so it becomes UTC's (times keep their clock).
+            return _new(elem, "+0000" if _values(elem) else "")
+        else:  # TM: a whole-day shift leaves times of day as they are
             return _copy(elem)
         return _new(elem, value if value is not None else "")
     if vr == "AE" or (column == "retain_device_identity" and vr not in _TEXT_VRS):

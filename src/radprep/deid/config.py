@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from radprep.deid.profile import OptionName
 
-__all__ = ["DeidConfig", "PixelRegion", "QuarantinePolicy"]
+__all__ = [
+    "DeidConfig",
+    "PixelRegion",
+    "QuarantinePolicy",
+    "check_id_format",
+    "check_name_format",
+]
 
 QuarantinePolicy = Literal["report", "hold"]
 
@@ -85,6 +91,10 @@ class DeidConfig(BaseModel):
     clean_descriptors : bool
         Clean Descriptors: descriptions are kept but scrubbed of every identifying value found
         in the same data set and of date and ID patterns (default off: they are removed).
+    clean_structured_content : bool
+        Clean Structured Content: an SR's ContentSequence keeps its tree and its dates follow
+        the dates option (default off: the Basic Profile's D, dates become dummies too). Either
+        way names and text are replaced by dummies and UIDs by their keyed mapping.
     patient_id_format, accession_number_format : str
         Format of the keyed pseudonyms that replace PatientID and AccessionNumber; ``{hash:N}``
         is the first N characters of the keyed hash (base 32, N from 6 to 52).
@@ -111,6 +121,7 @@ class DeidConfig(BaseModel):
     retain_uids: bool = False
     retain_safe_private: bool = False
     clean_descriptors: bool = False
+    clean_structured_content: bool = False
     patient_id_format: str = "P{hash:10}"
     accession_number_format: str = "A{hash:10}"
     date_shift_max_days: int = Field(default=3652, ge=1, le=36500)
@@ -149,6 +160,25 @@ class DeidConfig(BaseModel):
 def _formatted_length(fmt: str) -> int:
     (n,) = _HASH_FIELD.findall(fmt)
     return len(_HASH_FIELD.sub("", fmt)) + int(n or 10)
+
+
+_SAFE_NAME_PART = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def check_name_format(fmt: str) -> None:
+    """Raise ValueError unless `fmt` is a pseudonym format that is also a safe file name.
+
+    Besides :func:`check_id_format`, the text around ``{hash:N}`` may hold only letters, digits,
+    ``_`` and ``-``: no path separators, dots, spaces or other characters, so that a name made
+    from it can never leave the folder it is written in.
+    """
+    check_id_format(fmt)
+    for part in _HASH_FIELD.split(fmt)[::2]:
+        if not _SAFE_NAME_PART.fullmatch(part):
+            raise ValueError(
+                f"name format {fmt!r}: outside {{hash:N}} only letters, digits, '_' and '-' are "
+                "allowed (it names output files), e.g. 'S{hash:12}'"
+            )
 
 
 def check_id_format(fmt: str) -> None:

@@ -7,12 +7,14 @@ from pydicom.sequence import Sequence
 
 from radprep.deid.config import DeidConfig
 
-__all__ = ["CID_7050", "mark_deidentified", "method_codes"]
+__all__ = ["CID_7050", "earlier_method_codes", "mark_deidentified", "method_codes"]
 
 # CID 7050 "De-identification Method" (coding scheme DCM): code value -> code meaning.
 CID_7050: dict[str, str] = {
     "113100": "Basic Application Confidentiality Profile",
     "113101": "Clean Pixel Data Option",
+    "113102": "Clean Recognizable Visual Features Option",
+    "113103": "Clean Graphics Option",
     "113104": "Clean Structured Content Option",
     "113105": "Clean Descriptors Option",
     "113106": "Retain Longitudinal Temporal Information Full Dates Option",
@@ -25,6 +27,7 @@ CID_7050: dict[str, str] = {
 }
 
 _OPTION_CODES: dict[str, str] = {
+    "clean_structured_content": "113104",
     "clean_descriptors": "113105",
     "retain_longitudinal_full_dates": "113106",
     "retain_longitudinal_modified_dates": "113107",
@@ -45,19 +48,48 @@ def method_codes(config: DeidConfig, *, pixels_cleaned: bool = False) -> list[st
     return sorted(codes)
 
 
+def earlier_method_codes(source: Dataset) -> list[str]:
+    """Return the CID 7050 codes an earlier de-identification recorded in `source`.
+
+    Only items coded ``DCM`` with a code value of CID 7050 count: anything else in the earlier
+    sequence (free text, local codes) is not carried over.
+    """
+    found = []
+    try:
+        items = source.get("DeidentificationMethodCodeSequence") or []
+        for item in items:
+            code = str(item.get("CodeValue", "") or "").strip()
+            scheme = str(item.get("CodingSchemeDesignator", "") or "").strip()
+            if scheme == "DCM" and code in CID_7050 and code not in found:
+                found.append(code)
+    except Exception:  # an unreadable earlier sequence is not carried over
+        return []
+    return found
+
+
 def mark_deidentified(
-    ds: Dataset, config: DeidConfig, *, pixels_cleaned: bool = False, tool: str = "radprep"
+    ds: Dataset,
+    config: DeidConfig,
+    *,
+    pixels_cleaned: bool = False,
+    tool: str = "radprep",
+    earlier: list[str] | tuple[str, ...] = (),
 ) -> None:
     """Set PatientIdentityRemoved, DeidentificationMethod and its code sequence on `ds`.
 
     Also LongitudinalTemporalInformationModified (0028,0303): MODIFIED when dates were shifted,
     UNMODIFIED when kept in full, REMOVED otherwise. `ds` is the new data set being built.
+    `earlier` holds the codes of an earlier de-identification of the same data (see
+    :func:`earlier_method_codes`): they come first in DeidentificationMethodCodeSequence and
+    this run's codes are appended (PS3.3 C.12.1.1.7: the sequence describes every method
+    applied).
     """
-    codes = method_codes(config, pixels_cleaned=pixels_cleaned)
+    ours = method_codes(config, pixels_cleaned=pixels_cleaned)
+    codes = list(earlier) + [c for c in ours if c not in earlier]
     ds.PatientIdentityRemoved = "YES"
     # DeidentificationMethod is LO (64 characters a value): one value for the tool, one per code.
     ds.DeidentificationMethod = [f"{tool}: PS3.15 Table E.1-1 with options"] + [
-        CID_7050[c][:64] for c in codes
+        CID_7050[c][:64] for c in ours
     ]
     items = []
     for code in codes:
@@ -70,6 +102,8 @@ def mark_deidentified(
     if config.retain_longitudinal_modified_dates:
         ds.LongitudinalTemporalInformationModified = "MODIFIED"
     elif config.retain_longitudinal_full_dates:
-        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+        # Dates kept as they came: modified still, if an earlier de-identification shifted them.
+        shifted = "113107" in earlier
+        ds.LongitudinalTemporalInformationModified = "MODIFIED" if shifted else "UNMODIFIED"
     else:
         ds.LongitudinalTemporalInformationModified = "REMOVED"

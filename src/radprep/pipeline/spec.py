@@ -313,6 +313,14 @@ class DeidSpec(_Strict):
     sample_id_format: str = "S{hash:12}"
     patient_id_format: str = "P{hash:10}"
 
+    @field_validator("sample_id_format")
+    @classmethod
+    def _safe_name(cls, fmt: str) -> str:
+        from radprep.deid.config import check_name_format
+
+        check_name_format(fmt)  # sample ids name output files
+        return fmt
+
 
 class Recipe(_Strict):
     """A whole run: where items come from, how they are read, processed and written."""
