@@ -23,7 +23,7 @@ from radprep.deid import (
     write_crosswalk,
 )
 from radprep.deid.pixels import burned_in_reason
-from radprep.errors import OutputError, SpecError
+from radprep.errors import SpecError
 from realfiles import CT_SMALL, MR_SMALL, US_PALETTE, US_RGB_J2K, testdata
 
 KEY = b"file-test-key-0123456789abcdef!!"

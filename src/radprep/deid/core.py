@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -319,6 +320,14 @@ _RLE = "1.2.840.10008.1.2.5"
 _SOI = (b"\xff\xd8", b"\xff\x4f", b"\x00\x00\x00\x0cjP  ")  # JPEG, J2K codestream, JP2 file
 
 
+def _keyword_of(tag: int) -> str:
+    try:
+        keyword = keyword_for_tag(tag)
+    except Exception:  # pragma: no cover - odd repeater tags
+        keyword = ""
+    return f"{keyword} " if keyword else ""
+
+
 def _truncated(src: Path, what: str) -> TruncatedFileError:
     return TruncatedFileError(f"{src}: {what}; the file was probably cut off in transfer")
 
@@ -340,10 +349,11 @@ def _check_complete(ds: Dataset, src: Path, size: int) -> None:
         if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
             short = elem.value is not None and len(elem.value) < elem.length
             if short or (not deflated and elem.value_tell + elem.length > size):
+                name = _keyword_of(elem.tag)
                 raise _truncated(
                     src,
-                    f"the value of ({elem.tag >> 16:04X},{elem.tag & 0xFFFF:04X}) is "
-                    f"{elem.length} bytes long but the file ends before it does",
+                    f"{name}({elem.tag >> 16:04X},{elem.tag & 0xFFFF:04X}) holds "
+                    f"{elem.length} bytes by its length field but the file ends before them",
                 )
     pixel = next((ds._dict.get(t) for t in _PIXEL_TAGS if t in ds._dict), None)
     if pixel is None:
