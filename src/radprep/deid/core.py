@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import struct
@@ -16,6 +17,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -112,7 +114,7 @@ def _joined(ds: Dataset, keyword: str) -> str:
         return ""
     if value is None:
         return ""
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
     return "\\".join(str(v).strip("\x00 ") for v in values).strip("\\")
 
 
@@ -134,7 +136,7 @@ def _name_uid(source: Dataset, keyword: str, key: bytes) -> str:
 
 def _single_uid(value: object) -> str | None:
     """Return `value` as one valid UID (digits and dots, at most 64 characters), else None."""
-    if value is None or isinstance(value, (list, tuple)):
+    if value is None or isinstance(value, (list, tuple, MultiValue)):
         return None
     text = str(value).strip("\x00 ")
     return text if is_uid_name(text) else None
@@ -469,6 +471,20 @@ def safe_message(text: str) -> str:
     first = text.splitlines()[0] if text else ""
     first = first.split(" Please see <", 1)[0]
     return _QUOTED.sub("(value withheld)", first)
+
+
+class _WithholdValues(logging.Filter):
+    """Rewrite pydicom's log records with their quoted values withheld (see safe_message)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = safe_message(record.getMessage())
+        record.args = ()
+        return True
+
+
+# pydicom logs every warning it issues as well (misc.warn_and_log): with logging configured, the
+# values it quotes would reach the log.
+logging.getLogger("pydicom").addFilter(_WithholdValues())
 
 
 def _duplicate_name(src: Path, key: bytes) -> str:

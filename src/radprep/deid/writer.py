@@ -22,6 +22,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 from radprep.errors import OutputError
 
@@ -38,6 +40,13 @@ __all__ = [
 _LONG_VRS = frozenset(
     {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"}
 )
+_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR", "LO", "LT", "PN", "SH", "ST"}
+    | {"UC", "UT"}
+)
+_SINGLE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d"}
+_NUMBER_FORMATS |= {"UV": "Q", "SV": "q"}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -168,11 +177,48 @@ class _Encoder:
     ) -> None:
         if " or " in elem.VR:
             elem = correct_ambiguous_vr_element(elem, ds, elem.keyword)
+        value = self.value_bytes(elem)
+        if value is not None and (self.implicit or elem.VR in _LONG_VRS or len(value) < 0x10000):
+            out.append(self.header(elem.tag, elem.VR, len(value)))
+            out.append(value)
+            return
         fp = DicomBytesIO()
         fp.is_implicit_VR = self.implicit
         fp.is_little_endian = self.little
         write_data_element(fp, elem, encodings)
         out.append(fp.getvalue())
+
+    def value_bytes(self, elem: DataElement) -> bytes | None:
+        """Encode the common values here (ASCII text, binary numbers); None for the rest."""
+        vr = elem.VR
+        value = elem.value
+        if value is None or value == "":
+            return b""
+        many = isinstance(value, (list, MultiValue))
+        values = list(value) if many else [value]
+        if vr in _TEXT_VRS:
+            if vr in _SINGLE_TEXT_VRS and many:
+                return None
+            try:
+                text = "\\".join("" if v is None else _text(v) for v in values).encode("ascii")
+            except (UnicodeEncodeError, TypeError):
+                return None  # other character sets: pydicom encodes them
+            return text + (b"\x00" if vr == "UI" else b" ") if len(text) % 2 else text
+        fmt = _NUMBER_FORMATS.get(vr)
+        if fmt is not None:
+            try:
+                return struct.pack(f"{self.end}{len(values)}{fmt}", *values)
+            except (struct.error, TypeError):
+                return None
+        return None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):  # str, PersonName's own str, DSfloat/IS keep their text
+        return value
+    if isinstance(value, (int, float, PersonName)):
+        return str(value)
+    raise TypeError(type(value).__name__)
 
 
 def _meta_element(tag: int, vr: str, value: bytes) -> bytes:
