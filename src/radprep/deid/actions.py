@@ -484,8 +484,8 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
     kept_creators: set[int] = set()
     flags = _flags(config)
     encoding = ds.original_encoding
-    for raw in ds.elements():
-        tag = raw.tag
+    for base_tag, raw in list(ds._dict.items()):
+        tag = int(base_tag)
         group = tag >> 16
         if tag & 0xFFFF == 0 or group in (0x0000, 0x0002, 0xFFFE):
             continue  # group lengths (retired), command and file meta elements, item tags
@@ -508,16 +508,22 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
             ctx.removed["table" if named else "not_allowed"] += 1
             continue
         if (
-            action == "K"
-            and isinstance(raw, RawDataElement)
+            isinstance(raw, RawDataElement)
             and (raw.is_implicit_VR, raw.is_little_endian) == encoding
             and _dict_vr(tag) not in ("SQ", "AS", "")
         ):
-            # Kept as read: the encoded bytes go out unchanged (an immutable RawDataElement,
-            # shared safely, stored as the reader stores it), with no decoding and re-encoding.
-            out._dict[BaseTag(tag)] = raw
-            ctx.counts["K"] += 1
-            continue
+            if action == "K":
+                # Kept as read: the encoded bytes go out unchanged (an immutable
+                # RawDataElement, shared safely, stored as the reader stores it), with no
+                # decoding and re-encoding.
+                out._dict[base_tag] = raw
+                ctx.counts["K"] += 1
+                continue
+            fast = _raw_action(raw, action, column, ctx)
+            if fast is not None:
+                out._dict[base_tag] = fast
+                ctx.counts[action] += 1
+                continue
         try:
             elem = ds[tag]
         except Exception:  # a value its VR cannot hold: nothing can vouch for it, so it goes
@@ -538,6 +544,64 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
         # Same encoding as the source: pydicom writes the raw elements above as they are.
         out.set_original_encoding(implicit, little, ds.original_character_set)
     return out
+
+
+_RAW_SPECIAL = frozenset({0x00100010, 0x00100020, 0x00080050, 0x00080201})  # names, IDs, TZ
+
+
+def _raw_text(raw: RawDataElement) -> list[str] | None:
+    """The values of a raw text element of a single-byte VR (UI, DA, DT), else None."""
+    value = raw.value
+    if value is None or raw.length == 0xFFFFFFFF:
+        return None
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return [v.strip("\x00 ") for v in text.split("\\")]
+
+
+def _raw_bytes(raw: RawDataElement, values: list[str], pad: bytes) -> RawDataElement:
+    data = "\\".join(values).encode("ascii")
+    if len(data) % 2:
+        data += pad
+    # The dictionary's VR, as the decoding path gives (an input may say UN).
+    return raw._replace(VR=_dict_vr(raw.tag), value=data, length=len(data))
+
+
+def _raw_action(
+    raw: RawDataElement, action: str, column: str, ctx: ActionContext
+) -> RawDataElement | None:
+    """Apply U, Z or the date shift straight to an element's bytes; None when it needs decoding.
+
+    The result is a new RawDataElement with the new bytes (written as they are, decoded by
+    pydicom only if read), which gives the same values as the decoding path.
+    """
+    tag = raw.tag
+    if tag in _RAW_SPECIAL:
+        return None
+    vr = _dict_vr(tag)
+    if action == "Z":
+        return raw._replace(VR=vr, value=b"", length=0) if " " not in vr else None
+    if action in ("U", "D") and vr == "UI":
+        values = _raw_text(raw)
+        if values is None:
+            return None
+        if len(values) > 1 and _single_valued(tag):
+            mapped = [map_uid("\\".join(values), ctx.key)]
+        else:
+            mapped = [map_uid(v, ctx.key) for v in values]
+        return _raw_bytes(raw, mapped, b"\x00")
+    if action == "C" and column == "retain_longitudinal_modified_dates" and vr in ("DA", "DT"):
+        values = _raw_text(raw)
+        if values is None:
+            return None
+        shift = shift_da if vr == "DA" else shift_dt
+        shifted = [shift(v, ctx.shift_days) for v in values]
+        if any(v is None for v in shifted):
+            return _raw_bytes(raw, [], b" ")
+        return _raw_bytes(raw, shifted, b" ")  # type: ignore[arg-type]
+    return None
 
 
 def _keep_private(ds: Dataset, tag: BaseTag, kept_creators: set[int]) -> bool:

@@ -106,16 +106,32 @@ def is_uid_name(value: str) -> bool:
     return 0 < len(value) <= 64 and _UID_NAME.fullmatch(value) is not None
 
 
+_TAGS = {
+    "StudyInstanceUID": 0x0020000D,
+    "SeriesInstanceUID": 0x0020000E,
+    "SOPInstanceUID": 0x00080018,
+    "SOPClassUID": 0x00080016,
+    "PatientID": 0x00100020,
+}
+
+
 def _joined(ds: Dataset, keyword: str) -> str:
-    """The value of a UID attribute as one string (several values joined by a backslash)."""
+    """The value of a single-byte text attribute (UI, LO of an ID) as one string, several values
+    joined by a backslash, each stripped of padding; read from the raw bytes when it can be."""
+    elem = ds._dict.get(_TAGS[keyword])
+    if elem is None:
+        return ""
+    if isinstance(elem, RawDataElement) and elem.value is not None and elem.value.isascii():
+        text = elem.value.decode("ascii")
+        return "\\".join(v.strip("\x00 ") for v in text.split("\\"))
     try:
-        value = ds.get(keyword)
+        value = ds[_TAGS[keyword]].value
     except Exception:
         return ""
     if value is None:
         return ""
     values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
-    return "\\".join(str(v).strip("\x00 ") for v in values).strip("\\")
+    return "\\".join(str(v).strip("\x00 ") for v in values)
 
 
 def _name_uid(source: Dataset, keyword: str, key: bytes) -> str:
@@ -191,7 +207,7 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
         pixel review; `reason` says why). The record's `output` is the relative path the file
         gets, ``<study>/<series>/<sop>.dcm`` from generated UIDs only (see :func:`output_relpath`).
     """
-    pid = str(ds.get("PatientID", "") or "").strip("\x00 ")
+    pid = _joined(ds, "PatientID")
     shift = date_shift_days(pid, key, config.date_shift_max_days)
     ctx = ActionContext(config=config, key=key, shift_days=shift, source=ds)
     new = apply_actions(ds, ctx)
@@ -199,12 +215,12 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
 
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"
-    sop_class = _single_uid(new.get("SOPClassUID"))
+    sop_class = _single_uid(_joined(new, "SOPClassUID"))
     if sop_class:
         meta.MediaStorageSOPClassUID = UID(sop_class)
     sop = ""
     if "SOPInstanceUID" in new:
-        sop = _single_uid(new.get("SOPInstanceUID")) or ""
+        sop = _single_uid(_joined(new, "SOPInstanceUID")) or ""
         if not sop:
             # PS3.3 C.12.1: one UID of at most 64 characters. A retained value that is not one
             # (several values, too long, other characters) cannot name the instance in the file
@@ -228,17 +244,19 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
         if region is not None:
             clean_pixels(new, region)
             cleaned, reason = True, None
-    mark_deidentified(new, config, pixels_cleaned=cleaned, earlier=earlier_method_codes(ds))
+    methods = mark_deidentified(
+        new, config, pixels_cleaned=cleaned, earlier=earlier_method_codes(ds)
+    )
     record = AuditRecord(
         status="quarantined" if reason else "written",
         output=output_relpath(ds, key).as_posix() if sop else "",
-        study_uid=str(new.get("StudyInstanceUID", "") or ""),
-        series_uid=str(new.get("SeriesInstanceUID", "") or ""),
+        study_uid=_joined(new, "StudyInstanceUID"),
+        series_uid=_joined(new, "SeriesInstanceUID"),
         sop_uid=sop,
         patient_id=str(new.get("PatientID", "") or ""),
         actions=dict(sorted(ctx.counts.items())),
         removed=dict(sorted(ctx.removed.items())),
-        methods=tuple(str(i.CodeValue) for i in new.DeidentificationMethodCodeSequence),
+        methods=tuple(methods),
         pixels_cleaned=cleaned,
         reason=reason or "",
         note="; ".join(notes),

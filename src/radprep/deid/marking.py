@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
 from radprep.deid.config import DeidConfig
 
@@ -74,7 +78,7 @@ def mark_deidentified(
     pixels_cleaned: bool = False,
     tool: str = "radprep",
     earlier: list[str] | tuple[str, ...] = (),
-) -> None:
+) -> list[str]:
     """Set PatientIdentityRemoved, DeidentificationMethod and its code sequence on `ds`.
 
     Also LongitudinalTemporalInformationModified (0028,0303): MODIFIED when dates were shifted,
@@ -83,14 +87,34 @@ def mark_deidentified(
     :func:`earlier_method_codes`): they come first in DeidentificationMethodCodeSequence and
     this run's codes are appended (PS3.3 C.12.1.1.7: the sequence describes every method
     applied).
+
+    Returns
+    -------
+    list of str
+        The code values of DeidentificationMethodCodeSequence, in order.
     """
-    ours = method_codes(config, pixels_cleaned=pixels_cleaned)
-    codes = list(earlier) + [c for c in ours if c not in earlier]
-    ds.PatientIdentityRemoved = "YES"
-    # DeidentificationMethod is LO (64 characters a value): one value for the tool, one per code.
-    ds.DeidentificationMethod = [f"{tool}: PS3.15 Table E.1-1 with options"] + [
-        CID_7050[c][:64] for c in ours
-    ]
+    ours = tuple(method_codes(config, pixels_cleaned=pixels_cleaned))
+    codes = tuple(earlier) + tuple(c for c in ours if c not in earlier)
+    if config.retain_longitudinal_modified_dates:
+        longitudinal = "MODIFIED"
+    elif config.retain_longitudinal_full_dates:
+        # Dates kept as they came: modified still, if an earlier de-identification shifted them.
+        longitudinal = "MODIFIED" if "113107" in earlier else "UNMODIFIED"
+    else:
+        longitudinal = "REMOVED"
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is not None and little is not None:
+        # The same few elements on every file: encoded once, added as raw bytes.
+        ds._dict.update(_encoded_marks(tool, ours, codes, longitudinal, implicit, little))
+    else:
+        for elem in _marks(tool, ours, codes, longitudinal):
+            ds.add(elem)
+    return list(codes)
+
+
+def _marks(
+    tool: str, ours: tuple[str, ...], codes: tuple[str, ...], longitudinal: str
+) -> list[DataElement]:
     items = []
     for code in codes:
         item = Dataset()
@@ -98,12 +122,31 @@ def mark_deidentified(
         item.CodingSchemeDesignator = "DCM"
         item.CodeMeaning = CID_7050[code]
         items.append(item)
-    ds.DeidentificationMethodCodeSequence = Sequence(items)
-    if config.retain_longitudinal_modified_dates:
-        ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    elif config.retain_longitudinal_full_dates:
-        # Dates kept as they came: modified still, if an earlier de-identification shifted them.
-        shifted = "113107" in earlier
-        ds.LongitudinalTemporalInformationModified = "MODIFIED" if shifted else "UNMODIFIED"
-    else:
-        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    # DeidentificationMethod is LO (64 characters a value): one value for the tool, one per code.
+    method = [f"{tool}: PS3.15 Table E.1-1 with options"] + [CID_7050[c][:64] for c in ours]
+    return [
+        DataElement(0x00120062, "CS", "YES"),  # PatientIdentityRemoved
+        DataElement(0x00120063, "LO", method),  # DeidentificationMethod
+        DataElement(0x00120064, "SQ", Sequence(items)),  # DeidentificationMethodCodeSequence
+        DataElement(0x00280303, "CS", longitudinal),  # LongitudinalTemporalInformationModified
+    ]
+
+
+@lru_cache(maxsize=256)
+def _encoded_marks(
+    tool: str,
+    ours: tuple[str, ...],
+    codes: tuple[str, ...],
+    longitudinal: str,
+    implicit: bool,
+    little: bool,
+) -> dict[BaseTag, RawDataElement]:
+    from radprep.deid.writer import encode_elements
+
+    found = {}
+    for elem in _marks(tool, ours, codes, longitudinal):
+        value = encode_elements(elem, implicit, little)
+        found[BaseTag(elem.tag)] = RawDataElement(
+            BaseTag(elem.tag), elem.VR, len(value), value, 0, implicit, little
+        )
+    return found

@@ -31,6 +31,7 @@ __all__ = [
     "Chunk",
     "Encapsulated",
     "Span",
+    "encode_elements",
     "encode_part10",
     "same_content",
     "scan_encapsulated",
@@ -211,6 +212,23 @@ class _Encoder:
             except (struct.error, TypeError):
                 return None
         return None
+
+
+def encode_elements(elem: DataElement, implicit: bool, little: bool) -> bytes:
+    """Return the encoded value of one element (a sequence: its items), without its header."""
+    enc = _Encoder(implicit, little, None)
+    out: list[Chunk] = []
+    if elem.VR == "SQ":
+        for item in elem.value:
+            out.append(enc.marker(_ITEM, _UNDEFINED))
+            enc.dataset(item, out, None)
+            out.append(enc.marker(_ITEM_END))
+    else:
+        value = enc.value_bytes(elem)
+        if value is None:
+            raise ValueError(f"{elem.keyword}: not a value encoded here")
+        out.append(value)
+    return b"".join(c for c in out if isinstance(c, bytes))
 
 
 def _text(value: object) -> str:
