@@ -446,8 +446,9 @@ def test_warnings_and_errors_never_echo_header_values(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     inputs = tmp_path / "in"
-    # pydicom complains about these values, quoting them: the name in a UID, an over-long ID.
-    _craft(CT_SMALL, inputs / "a.dcm", FrameOfReferenceUID="DOE^JOHN^1970")
+    # pydicom complains about these values when it reads them, quoting them: the name in UIDs,
+    # an over-long ID.
+    _craft(CT_SMALL, inputs / "a.dcm", FrameOfReferenceUID="DOE^JOHN^1970", SOPClassUID="DOE^J")
     _craft(MR_SMALL, inputs / "b.dcm", AccessionNumber="DOEJOHN-" * 4, PatientName="DOE^JOHN")
     code, stdout, err = _run_cli("deid", str(inputs), str(tmp_path / "out"), "-j", "1")
     assert code == 0, err
