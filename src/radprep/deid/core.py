@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.config import IGNORE
 from pydicom.datadict import keyword_for_tag
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -56,6 +58,7 @@ __all__ = [
     "DeidResult",
     "deidentify_dataset",
     "deidentify_file",
+    "file_meta",
     "is_uid_name",
     "output_relpath",
     "safe_message",
@@ -183,6 +186,28 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return uid
 
 
+def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> FileMetaDataset:
+    """Return a file meta group (PS3.10 7.1) made of these values and radprep's own only.
+
+    An empty SOP class or instance UID leaves its element out.
+    """
+    meta = FileMetaDataset()
+    for tag, vr, value in (
+        (0x00020001, "OB", b"\x00\x01"),
+        (0x00020002, "UI", sop_class),
+        (0x00020003, "UI", sop_instance),
+        (0x00020010, "UI", transfer_syntax),
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+    ):
+        if value:
+            # Values made here, valid by construction: no per-element validation.
+            meta._dict[BaseTag(tag)] = DataElement(
+                tag, vr, UID(value) if vr == "UI" else value, validation_mode=IGNORE
+            )
+    return meta
+
+
 def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dataset, AuditRecord]:
     """Return a de-identified copy of `ds` and its audit record; `ds` is not changed.
 
@@ -213,11 +238,7 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
     new = apply_actions(ds, ctx)
     notes: list[str] = []
 
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
     sop_class = _single_uid(_joined(new, "SOPClassUID"))
-    if sop_class:
-        meta.MediaStorageSOPClassUID = UID(sop_class)
     sop = ""
     if "SOPInstanceUID" in new:
         sop = _single_uid(_joined(new, "SOPInstanceUID")) or ""
@@ -230,12 +251,8 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
             notes.append(
                 "SOPInstanceUID (0008,0018) was not one valid UID; a generated UID replaces it"
             )
-        meta.MediaStorageSOPInstanceUID = UID(sop)
     ctx.counts["U" if not config.retain_uids else "K"] += 1  # MediaStorageSOPInstanceUID
-    meta.TransferSyntaxUID = _transfer_syntax(ds)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    new.file_meta = meta
+    new.file_meta = file_meta(sop_class or "", sop, _transfer_syntax(ds))
 
     reason = burned_in_reason(ds)
     cleaned = False
@@ -512,8 +529,19 @@ def _duplicate_name(src: Path, key: bytes) -> str:
     return keyed_digest(key, "duplicate", digest)[:6].hex()
 
 
+# (output folder, folder of a file) pairs already found to resolve inside the output folder.
+_CHECKED: set[tuple[str, str]] = set()
+
+
 def _inside(target: Path, root: Path) -> Path:
-    """Return `target` after checking that, resolved, it lies inside `root`."""
+    """Return `target` after checking that, resolved, it lies inside `root`.
+
+    Names are generated UIDs, so only a link inside the output could lead elsewhere; a folder
+    once checked (and existing) is not resolved again by this process.
+    """
+    key = (str(root), str(target.parent))
+    if key in _CHECKED:
+        return target
     real_root = root.resolve()
     real = target.resolve()
     if real_root not in real.parents:
@@ -521,6 +549,8 @@ def _inside(target: Path, root: Path) -> Path:
             f"the output path {target} resolves outside the output folder {root}; refusing to "
             "write it (is a folder inside the output a link elsewhere?)"
         )
+    if target.parent.is_dir():
+        _CHECKED.add(key)
     return target
 
 

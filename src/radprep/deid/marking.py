@@ -58,7 +58,9 @@ def earlier_method_codes(source: Dataset) -> list[str]:
     Only items coded ``DCM`` with a code value of CID 7050 count: anything else in the earlier
     sequence (free text, local codes) is not carried over.
     """
-    found = []
+    found: list[str] = []
+    if 0x00120064 not in source._dict:
+        return found
     try:
         items = source.get("DeidentificationMethodCodeSequence") or []
         for item in items:

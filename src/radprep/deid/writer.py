@@ -374,6 +374,9 @@ def same_content(path: Path, chunks: list[Chunk], source: Path | None) -> bool:
         return False
 
 
+_MADE: set[str] = set()  # folders this process has made or found
+
+
 def write_exclusive(target: Path, chunks: list[Chunk], source: Path | None) -> bool:
     """Write `chunks` at `target` unless a file is there; return False (nothing written) if so.
 
@@ -388,8 +391,15 @@ def write_exclusive(target: Path, chunks: list[Chunk], source: Path | None) -> b
         If the folder cannot be created or the file cannot be written.
     """
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        folder = str(target.parent)
+        if folder not in _MADE:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _MADE.add(folder)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        except FileNotFoundError:  # the folder went away since: make it again
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
         raise OutputError(f"{target.parent}: cannot write there ({e.strerror or e})") from e
     try:
