@@ -22,12 +22,12 @@ from pydicom.sequence import Sequence
 from typer.testing import CliRunner
 
 from radprep.cli.app import app
-from radprep.deid import DeidConfig, date_shift_days, deidentify_file, map_uid
+from radprep.deid import DeidConfig, PixelRegion, date_shift_days, deidentify_file, map_uid
 from radprep.deid.core import is_uid_name
 from radprep.deid.profile import load_profile
 from radprep.errors import InputError, PixelDecodeError, TruncatedFileError
 from radprep.pipeline.spec import DeidSpec
-from realfiles import CT_SMALL, MR_SMALL, testdata
+from realfiles import CR_MONO1_15BIT, CT_SMALL, MR_SMALL, testdata
 
 pytestmark = pytest.mark.filterwarnings("ignore::radprep.errors.RadprepWarning")
 
@@ -463,3 +463,22 @@ def test_warnings_and_errors_never_echo_header_values(
     shown = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     assert f"{inputs / 'a.dcm'}: Invalid value for VR UI: (value withheld)." in shown
     assert not [m for m in shown if "DOE" in m]
+
+
+def test_pixel_cleaning_reads_pixel_data_left_in_the_source_file(tmp_path: Path) -> None:
+    # A radiograph of 7 MB: its pixel data is over the size the reader leaves in the file.
+    src = _craft(CR_MONO1_15BIT, tmp_path / "cr.dcm", BurnedInAnnotation="YES")
+    original = pydicom.dcmread(src)
+    region = PixelRegion(
+        manufacturer=str(original.get("Manufacturer", "")),
+        rows=original.Rows,
+        columns=original.Columns,
+        rectangles=((0, 0, 99, 99),),
+    )
+    result = deidentify_file(src, tmp_path / "out", DeidConfig(pixel_cleaning=(region,)), KEY)
+    assert result.record.status == "written" and result.record.pixels_cleaned
+    before, after = original.pixel_array, pydicom.dcmread(result.path).pixel_array
+    assert (after[:100, :100] == (1 << original.BitsStored) - 1).all()  # MONOCHROME1: white
+    assert np.array_equal(after[100:], before[100:]) and np.array_equal(
+        after[:100, 100:], before[:100, 100:]
+    )

@@ -60,6 +60,7 @@ __all__ = [
     "deidentify_file",
     "file_meta",
     "is_uid_name",
+    "load_deferred",
     "output_relpath",
     "safe_message",
 ]
@@ -208,6 +209,18 @@ def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> FileMe
     return meta
 
 
+def load_deferred(new: Dataset, source: Dataset) -> None:
+    """Read into `new` the values the reader left in the source file (large pixel data).
+
+    :func:`deidentify_file` reads values over 256 KiB lazily, and the de-identified data set
+    shares them with its source as they are; before changing such a value (pixel cleaning) it
+    must be read, from the source data set that knows the file.
+    """
+    for tag, elem in list(new._dict.items()):
+        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
+            new._dict[tag] = source[tag]
+
+
 def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dataset, AuditRecord]:
     """Return a de-identified copy of `ds` and its audit record; `ds` is not changed.
 
@@ -259,6 +272,7 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
     if reason is not None:
         region = find_region(ds, config.pixel_cleaning)
         if region is not None:
+            load_deferred(new, ds)
             clean_pixels(new, region)
             cleaned, reason = True, None
     methods = mark_deidentified(
