@@ -27,7 +27,7 @@ from radprep.deid.core import is_uid_name
 from radprep.deid.profile import load_profile
 from radprep.errors import InputError, PixelDecodeError, TruncatedFileError
 from radprep.pipeline.spec import DeidSpec
-from realfiles import CR_MONO1_15BIT, CT_SMALL, MR_SMALL, testdata
+from realfiles import CT_HU, CT_SMALL, MR_SMALL, testdata
 
 pytestmark = pytest.mark.filterwarnings("ignore::radprep.errors.RadprepWarning")
 
@@ -466,8 +466,8 @@ def test_warnings_and_errors_never_echo_header_values(
 
 
 def test_pixel_cleaning_reads_pixel_data_left_in_the_source_file(tmp_path: Path) -> None:
-    # A radiograph of 7 MB: its pixel data is over the size the reader leaves in the file.
-    src = _craft(CR_MONO1_15BIT, tmp_path / "cr.dcm", BurnedInAnnotation="YES")
+    # A 512 x 512 CT: its pixel data (512 KiB) is over the size the reader leaves in the file.
+    src = _craft(CT_HU, tmp_path / "ct.dcm", BurnedInAnnotation="YES")
     original = pydicom.dcmread(src)
     region = PixelRegion(
         manufacturer=str(original.get("Manufacturer", "")),
@@ -478,7 +478,8 @@ def test_pixel_cleaning_reads_pixel_data_left_in_the_source_file(tmp_path: Path)
     result = deidentify_file(src, tmp_path / "out", DeidConfig(pixel_cleaning=(region,)), KEY)
     assert result.record.status == "written" and result.record.pixels_cleaned
     before, after = original.pixel_array, pydicom.dcmread(result.path).pixel_array
-    assert (after[:100, :100] == (1 << original.BitsStored) - 1).all()  # MONOCHROME1: white
+    assert original.PhotometricInterpretation == "MONOCHROME2"
+    assert (after[:100, :100] == 0).all()
     assert np.array_equal(after[100:], before[100:]) and np.array_equal(
         after[:100, 100:], before[:100, 100:]
     )
