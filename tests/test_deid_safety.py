@@ -27,7 +27,7 @@ from radprep.deid.core import is_uid_name
 from radprep.deid.profile import load_profile
 from radprep.errors import InputError, PixelDecodeError, TruncatedFileError
 from radprep.pipeline.spec import DeidSpec
-from realfiles import CT_HU, CT_SMALL, MR_SMALL, testdata
+from realfiles import CT_HU, CT_SMALL, MR_SMALL, US_PALETTE, testdata
 
 pytestmark = pytest.mark.filterwarnings("ignore::radprep.errors.RadprepWarning")
 
@@ -483,3 +483,20 @@ def test_pixel_cleaning_reads_pixel_data_left_in_the_source_file(tmp_path: Path)
     assert np.array_equal(after[100:], before[100:]) and np.array_equal(
         after[:100, 100:], before[:100, 100:]
     )
+
+
+def test_identical_inputs_give_one_file_whether_written_or_held(tmp_path: Path) -> None:
+    # An ultrasound: written or held for pixel review depending on the pixel policy; either
+    # way two identical inputs give one file, and the second is said to be the same.
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("us-a.dcm", "us-b.dcm"):
+        shutil.copy(testdata(US_PALETTE), inputs / name)
+    out, hold = tmp_path / "out", tmp_path / "held"
+    code, stdout, err = _run_cli(
+        "deid", str(inputs), str(out), "-j", "1", "--quarantine-dir", str(hold)
+    )
+    assert code == 0, err
+    assert len(list(out.rglob("*.dcm")) + list(hold.rglob("*.dcm"))) == 1
+    said = stdout + err
+    assert ".dcm: a duplicate of " in said or ".dcm: held once)" in said

@@ -195,6 +195,7 @@ def deid(
     }
     failures: list[str] = []
     first_input: dict[str, str] = {}  # output -> the input of this run that gave it
+    held_from: dict[str, str] = {}  # held copy -> the input of this run that gave it
     with get_executor("processes", workers=workers, scheduler=scheduler) as ex:
         for item, outcome in ex.map(task, items):
             if outcome.ok and outcome.value is not None:
@@ -215,6 +216,10 @@ def deid(
                         console.print(f"skipped {item} ({rec.reason})", markup=False)
                 elif rec.status == "quarantined":
                     held = f"; held in {result.path}" if result.path else ""
+                    if result.path is not None:
+                        first = held_from.setdefault(str(result.path), item)
+                        if first != item:
+                            held += f" (the same de-identified content as {first}: held once)"
                     err_console.print(
                         f"radprep: warning: {item}: needs pixel review ({rec.reason}); not written "
                         f"to the output{held}",
