@@ -10,6 +10,7 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pydicom
@@ -116,6 +117,7 @@ _TAGS = {
     "SOPInstanceUID": 0x00080018,
     "SOPClassUID": 0x00080016,
     "PatientID": 0x00100020,
+    "TransferSyntaxUID": 0x00020010,
 }
 
 
@@ -172,17 +174,16 @@ def _transfer_syntax(ds: Dataset) -> UID:
     else:
         native = ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
     fm = getattr(ds, "file_meta", None)
-    try:
-        ts = _single_uid(fm.get("TransferSyntaxUID")) if fm is not None else None
-    except Exception:
-        ts = None
+    ts = _single_uid(_joined(fm, "TransferSyntaxUID")) if fm is not None else None
     if ts is None:
         return native
+    return _checked_syntax(ts, bool(implicit), little in (True, None), native)
+
+
+@lru_cache(maxsize=256)
+def _checked_syntax(ts: str, implicit: bool, little: bool, native: UID) -> UID:
     uid = UID(ts)
-    if uid.is_transfer_syntax and (uid.is_implicit_VR, uid.is_little_endian) != (
-        bool(implicit),
-        little in (True, None),
-    ):
+    if uid.is_transfer_syntax and (uid.is_implicit_VR, uid.is_little_endian) != (implicit, little):
         return native  # the meta says one encoding, the data set was read in another
     return uid
 
@@ -579,7 +580,8 @@ def _place(
     keyed hash, and a note.
     """
     target = _inside(root / rel, root)
-    if write_exclusive(target, chunks, src):
+    # The hard link decides; looking first only saves writing a file that cannot be linked.
+    if not target.exists() and write_exclusive(target, chunks, src):
         return "written", rel, ""
     if same_content(target, chunks, src):
         return "unchanged", rel, ""
@@ -589,7 +591,7 @@ def _place(
         f"{alt.name} beside {rel.name}"
     )
     target = _inside(root / alt, root)
-    if write_exclusive(target, chunks, src):
+    if not target.exists() and write_exclusive(target, chunks, src):
         return "written", alt, note
     if same_content(target, chunks, src):
         return "unchanged", alt, note
