@@ -7,12 +7,12 @@ Characteristics.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from radprep._validate import PSEUDONYM_HASH_FIELD, check_pseudonym_format
 from radprep.deid.profile import OptionName
 
 __all__ = [
@@ -24,8 +24,6 @@ __all__ = [
 ]
 
 QuarantinePolicy = Literal["report", "hold"]
-
-_HASH_FIELD = re.compile(r"\{hash(?::(\d+))?\}")
 
 
 class PixelRegion(BaseModel):
@@ -158,42 +156,18 @@ class DeidConfig(BaseModel):
 
 
 def _formatted_length(fmt: str) -> int:
-    (n,) = _HASH_FIELD.findall(fmt)
-    return len(_HASH_FIELD.sub("", fmt)) + int(n or 10)
-
-
-_SAFE_NAME_PART = re.compile(r"[A-Za-z0-9_-]*")
+    (n,) = PSEUDONYM_HASH_FIELD.findall(fmt)
+    return len(PSEUDONYM_HASH_FIELD.sub("", fmt)) + int(n or 10)
 
 
 def check_name_format(fmt: str) -> None:
     """Raise ValueError unless `fmt` is a pseudonym format that is also a safe file name.
 
-    Besides :func:`check_id_format`, the text around ``{hash:N}`` may hold only letters, digits,
-    ``_`` and ``-``: no path separators, dots, spaces or other characters, so that a name made
-    from it can never leave the folder it is written in.
+    See :func:`radprep._validate.check_pseudonym_format` (with ``file_name=True``).
     """
-    check_id_format(fmt)
-    for part in _HASH_FIELD.split(fmt)[::2]:
-        if not _SAFE_NAME_PART.fullmatch(part):
-            raise ValueError(
-                f"name format {fmt!r}: outside {{hash:N}} only letters, digits, '_' and '-' are "
-                "allowed (it names output files), e.g. 'S{hash:12}'"
-            )
+    check_pseudonym_format(fmt, file_name=True)
 
 
 def check_id_format(fmt: str) -> None:
     """Raise ValueError unless `fmt` holds one ``{hash:N}`` field and nothing else to format."""
-    fields = _HASH_FIELD.findall(fmt)
-    if len(fields) != 1:
-        raise ValueError(
-            f"pseudonym format {fmt!r} needs exactly one {{hash:N}} field, e.g. 'P{{hash:10}}'"
-        )
-    n = int(fields[0] or 10)
-    if not 6 <= n <= 52:
-        raise ValueError(f"pseudonym format {fmt!r}: N in {{hash:N}} must be 6..52, got {n}")
-    rest = _HASH_FIELD.sub("", fmt)
-    if "{" in rest or "}" in rest or "\\" in rest or len(rest) + n > 64:
-        raise ValueError(
-            f"pseudonym format {fmt!r}: only one {{hash:N}} field, no other braces or "
-            "backslashes, at most 64 characters in all"
-        )
+    check_pseudonym_format(fmt)

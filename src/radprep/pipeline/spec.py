@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from radprep._validate import check_pseudonym_format
 from radprep.errors import SpecError
 from radprep.transforms.base import _REGISTRY, Transform, known_ops
 
@@ -316,9 +317,7 @@ class DeidSpec(_Strict):
     @field_validator("sample_id_format")
     @classmethod
     def _safe_name(cls, fmt: str) -> str:
-        from radprep.deid.config import check_name_format
-
-        check_name_format(fmt)  # sample ids name output files
+        check_pseudonym_format(fmt, file_name=True)  # sample ids name output files
         return fmt
 
 
