@@ -21,11 +21,12 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from typer.testing import CliRunner
 
+from radprep import load_recipe
 from radprep.cli.app import app
 from radprep.deid import DeidConfig, PixelRegion, date_shift_days, deidentify_file, map_uid
 from radprep.deid.core import is_uid_name
 from radprep.deid.profile import load_profile
-from radprep.errors import InputError, PixelDecodeError, TruncatedFileError
+from radprep.errors import InputError, PixelDecodeError, SpecError, TruncatedFileError
 from radprep.pipeline.spec import DeidSpec
 from realfiles import CT_HU, CT_SMALL, MR_SMALL, US_PALETTE, testdata
 
@@ -126,11 +127,19 @@ def test_cli_with_retain_uids_writes_nothing_outside_out(tmp_path: Path) -> None
         _names_are_generated_uids(out, p)
 
 
-def test_a_recipe_sample_id_format_must_be_a_safe_name() -> None:
+def test_a_recipe_sample_id_format_must_be_a_safe_name(tmp_path: Path) -> None:
     assert DeidSpec(sample_id_format="S-{hash:12}_x").sample_id_format == "S-{hash:12}_x"
     for bad in ("../../../X_{hash:12}", "a/{hash:8}", "/abs{hash:8}", "x.{hash:8}", "a {hash}"):
         with pytest.raises(ValidationError, match=r"only letters, digits, '_' and '-'"):
             DeidSpec(sample_id_format=bad)
+    # A whole recipe: the error says where.
+    with pytest.raises(
+        SpecError, match=r"deid\.sample_id_format: name format '\.\./\.\./\.\./X_\{hash:12\}'"
+    ):
+        load_recipe(
+            "cbis-ddsm-299",
+            overrides=[f"source.root={tmp_path}", "deid.sample_id_format=../../../X_{hash:12}"],
+        )
 
 
 def test_an_output_folder_that_links_elsewhere_is_refused(tmp_path: Path) -> None:
