@@ -69,6 +69,8 @@ bench: $(STAMP) $(MONAI_VENV)/.installed
 	$(BIN)/python benchmarks/ops.py
 	$(BIN)/python benchmarks/runner.py
 	$(BIN)/python benchmarks/deid.py
+	$(BIN)/python benchmarks/deid_ocr.py
+	$(BIN)/python benchmarks/breast_mask.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/sources.py
 	RADPREP_MONAI_PYTHON=$(MONAI_VENV)/bin/python $(BIN)/python benchmarks/reference.py

@@ -23,7 +23,7 @@ from radprep.deid import (
     write_crosswalk,
 )
 from radprep.deid.pixels import burned_in_reason
-from radprep.errors import OutputError, SpecError
+from radprep.errors import SpecError
 from realfiles import CT_SMALL, MR_SMALL, US_PALETTE, US_RGB_J2K, testdata
 
 KEY = b"file-test-key-0123456789abcdef!!"
@@ -63,26 +63,31 @@ def test_rerun_is_unchanged_and_a_different_file_is_never_overwritten(tmp_path: 
     data = first.path.read_bytes()
     again = deidentify_file(src, tmp_path / "out", DeidConfig(), KEY)
     assert again.record.status == "unchanged" and again.path == first.path
-    # Another input with the same SOPInstanceUID but other content maps to the same name.
+    # Another input with the same SOPInstanceUID but other content: written beside the first
+    # under a suffix from its own keyed hash, with a note; the first is left as it was.
     twin = _copy_as(src, tmp_path / "in" / "twin.dcm", SeriesDescription="other", KVP="99")
-    with pytest.raises(
-        OutputError,
-        match=r"twin\.dcm: the output .* already exists with other content: another input has the same SOPInstanceUID \(0008,0018\)",
-    ):
-        deidentify_file(twin, tmp_path / "out", DeidConfig(), KEY)
+    second = deidentify_file(twin, tmp_path / "out", DeidConfig(), KEY)
+    assert second.record.status == "written"
+    assert second.path.parent == first.path.parent
+    assert second.path.name.startswith(first.path.stem + "-") and second.path.suffix == ".dcm"
+    assert "same SOPInstanceUID (0008,0018)" in second.record.note
     assert first.path.read_bytes() == data
+    assert pydicom.dcmread(second.path).KVP == "99"
+    # A re-run finds both where they were.
+    assert deidentify_file(twin, tmp_path / "out", DeidConfig(), KEY).path == second.path
+    assert deidentify_file(src, tmp_path / "out", DeidConfig(), KEY).record.status == "unchanged"
 
 
-def test_a_concurrent_writer_of_the_same_name_is_refused(tmp_path: Path) -> None:
+def test_a_planted_file_under_the_name_is_never_overwritten(tmp_path: Path) -> None:
     src = testdata(CT_SMALL)
     first = deidentify_file(src, tmp_path / "probe", DeidConfig(), KEY)
-    rel = first.path.relative_to(tmp_path / "probe")
-    target = tmp_path / "out" / rel
+    target = tmp_path / "out" / first.path.relative_to(tmp_path / "probe")
     target.parent.mkdir(parents=True)
-    (target.parent / f".{target.name}.claim").write_bytes(b"")  # another worker is writing
-    with pytest.raises(OutputError, match=r"another input is being written to the same output"):
-        deidentify_file(src, tmp_path / "out", DeidConfig(), KEY)
-    assert not target.exists()
+    target.write_bytes(b"someone else's file")
+    result = deidentify_file(src, tmp_path / "out", DeidConfig(), KEY)
+    assert target.read_bytes() == b"someone else's file"
+    assert result.path != target and result.path.read_bytes() == first.path.read_bytes()
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temp files
 
 
 def test_audit_line_holds_new_ids_and_counts_only(tmp_path: Path) -> None:

@@ -301,9 +301,11 @@ def test_marking_uses_cid_7050_for_profile_and_options() -> None:
         (c, "DCM", CID_7050[c]) for c in method_codes(config)
     ]
     assert all(len(v) <= 64 for v in ds.DeidentificationMethod)
-    assert set(CID_7050) == {
+    assert set(CID_7050) == {  # PS3.16 CID 7050, all of it
         "113100",
         "113101",
+        "113102",
+        "113103",
         "113104",
         "113105",
         "113106",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -11,7 +12,49 @@ from radprep.errors import SpecError
 
 T = TypeVar("T")
 
-__all__ = ["check_array", "check_bbox", "check_choice", "check_positive", "check_range"]
+__all__ = [
+    "PSEUDONYM_HASH_FIELD",
+    "check_array",
+    "check_bbox",
+    "check_choice",
+    "check_positive",
+    "check_pseudonym_format",
+    "check_range",
+]
+
+PSEUDONYM_HASH_FIELD = re.compile(r"\{hash(?::(\d+))?\}")
+"""The ``{hash:N}`` field of a pseudonym format (N characters of a keyed hash, base 32)."""
+_SAFE_NAME_PART = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def check_pseudonym_format(fmt: str, *, file_name: bool = False) -> None:
+    """Raise ValueError unless `fmt` holds one ``{hash:N}`` field and nothing else to format.
+
+    N is 6 to 52; the whole result is at most 64 characters. With `file_name`, the text around
+    the field may hold only letters, digits, ``_`` and ``-`` (no path separators, dots or
+    spaces), so that a name made from it can never leave the folder it is written in.
+    """
+    fields = PSEUDONYM_HASH_FIELD.findall(fmt)
+    if len(fields) != 1:
+        raise ValueError(
+            f"pseudonym format {fmt!r} needs exactly one {{hash:N}} field, e.g. 'P{{hash:10}}'"
+        )
+    n = int(fields[0] or 10)
+    if not 6 <= n <= 52:
+        raise ValueError(f"pseudonym format {fmt!r}: N in {{hash:N}} must be 6..52, got {n}")
+    rest = PSEUDONYM_HASH_FIELD.sub("", fmt)
+    if "{" in rest or "}" in rest or "\\" in rest or len(rest) + n > 64:
+        raise ValueError(
+            f"pseudonym format {fmt!r}: only one {{hash:N}} field, no other braces or "
+            "backslashes, at most 64 characters in all"
+        )
+    if file_name:
+        for part in PSEUDONYM_HASH_FIELD.split(fmt)[::2]:
+            if not _SAFE_NAME_PART.fullmatch(part):
+                raise ValueError(
+                    f"name format {fmt!r}: outside {{hash:N}} only letters, digits, '_' and '-' "
+                    "are allowed (it names output files), e.g. 'S{hash:12}'"
+                )
 
 
 def check_array(arr: Any, *, name: str = "image", ndim: Iterable[int] = (2, 3)) -> np.ndarray:

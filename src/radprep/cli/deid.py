@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import typer
@@ -54,7 +54,12 @@ class DeidTask:
 
 
 def build_config(
-    retain: list[str], *, basic: bool, clean_descriptors: bool, quarantine_dir: Path | None
+    retain: list[str],
+    *,
+    basic: bool,
+    clean_descriptors: bool,
+    quarantine_dir: Path | None,
+    clean_structured_content: bool = False,
 ) -> DeidConfig:
     """Return the DeidConfig the command line asks for.
 
@@ -80,6 +85,8 @@ def build_config(
         fields["retain_longitudinal_modified_dates"] = False
     if clean_descriptors:
         fields["clean_descriptors"] = True
+    if clean_structured_content:
+        fields["clean_structured_content"] = True
     if quarantine_dir is not None:
         fields["quarantine"] = "hold"
         fields["quarantine_dir"] = quarantine_dir
@@ -124,6 +131,11 @@ def deid(
     clean_descriptors: bool = typer.Option(
         False, "--clean-descriptors", help="Clean Descriptors: keep descriptions, scrubbed."
     ),
+    clean_structured_content: bool = typer.Option(
+        False,
+        "--clean-structured-content",
+        help="Clean Structured Content: SR content keeps its dates per the dates option.",
+    ),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."
@@ -153,7 +165,11 @@ def deid(
     if quarantine_dir is not None:
         check_outside(quarantine_dir, out, "--quarantine-dir")
     config = build_config(
-        retain, basic=basic, clean_descriptors=clean_descriptors, quarantine_dir=quarantine_dir
+        retain,
+        basic=basic,
+        clean_descriptors=clean_descriptors,
+        quarantine_dir=quarantine_dir,
+        clean_structured_content=clean_structured_content,
     )
     if ephemeral:
         key = ephemeral_key()
@@ -169,14 +185,30 @@ def deid(
     task = DeidTask(str(out), config, key, with_crosswalk=crosswalk is not None)
     records: list[AuditRecord] = []
     rows: list[tuple[str, str, str]] = []
-    counts = {"written": 0, "unchanged": 0, "quarantined": 0, "skipped": 0, "failed": 0}
+    counts = {
+        "written": 0,
+        "unchanged": 0,
+        "duplicate": 0,
+        "quarantined": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
     failures: list[str] = []
+    first_input: dict[str, str] = {}  # output -> the input of this run that gave it
+    held_from: dict[str, str] = {}  # held copy -> the input of this run that gave it
     with get_executor("processes", workers=workers, scheduler=scheduler) as ex:
         for item, outcome in ex.map(task, items):
             if outcome.ok and outcome.value is not None:
                 result: DeidResult = outcome.value
                 rec = result.record
+                if rec.status in ("written", "unchanged") and rec.output:
+                    if rec.output in first_input:
+                        rec = replace(rec, status="duplicate")
+                    else:
+                        first_input[rec.output] = item
                 records.append(rec)
+                if rec.note:
+                    err_console.print(f"radprep: warning: {item}: {rec.note}", markup=False)
                 rows.extend(result.crosswalk)
                 counts[rec.status] += 1
                 if rec.status == "skipped":
@@ -184,11 +216,22 @@ def deid(
                         console.print(f"skipped {item} ({rec.reason})", markup=False)
                 elif rec.status == "quarantined":
                     held = f"; held in {result.path}" if result.path else ""
+                    if result.path is not None:
+                        first = held_from.setdefault(str(result.path), item)
+                        if first != item:
+                            held += f" (the same de-identified content as {first}: held once)"
                     err_console.print(
                         f"radprep: warning: {item}: needs pixel review ({rec.reason}); not written "
                         f"to the output{held}",
                         markup=False,
                     )
+                elif rec.status == "duplicate":
+                    if not quiet:
+                        console.print(
+                            f"skipped {item}: a duplicate of {first_input[rec.output]} (the same "
+                            f"de-identified content, already written as {rec.output})",
+                            markup=False,
+                        )
                 elif not quiet:
                     console.print(f"{rec.status} {item} -> {rec.output}", markup=False)
             elif outcome.error == "NotDicomError":
@@ -210,6 +253,7 @@ def deid(
     done = counts["written"] + counts["unchanged"]
     console.print(
         f"{done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
+        f"{counts['duplicate']} duplicate(s) of another input skipped; "
         f"{counts['quarantined']} quarantined for pixel review; {counts['skipped']} skipped "
         f"(not DICOM, or a DICOMDIR); {counts['failed']} failed; audit: {audit_path}"
         + (f"; crosswalk: {crosswalk}" if crosswalk is not None else ""),

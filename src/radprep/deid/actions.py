@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from pydicom import config as _pydicom_config
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -328,6 +328,9 @@ class ActionContext:
     removed : Counter
         Removed elements by reason: ``table`` (X in Table E.1-1), ``not_allowed`` (unnamed and
         not on the allowlist), ``private``.
+    content : str
+        Inside a ContentSequence: its action (``D`` for the Basic Profile, ``C`` under Clean
+        Structured Content), which decides the content items' values; empty elsewhere.
     """
 
     config: DeidConfig
@@ -336,6 +339,7 @@ class ActionContext:
     source: Dataset
     counts: Counter[str] = field(default_factory=Counter)
     removed: Counter[str] = field(default_factory=Counter)
+    content: str = ""
     _identifiers: list[str] | None = None
 
     def identifiers(self) -> list[str]:
@@ -480,8 +484,8 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
     kept_creators: set[int] = set()
     flags = _flags(config)
     encoding = ds.original_encoding
-    for raw in ds.elements():
-        tag = raw.tag
+    for base_tag, raw in list(ds._dict.items()):
+        tag = int(base_tag)
         group = tag >> 16
         if tag & 0xFFFF == 0 or group in (0x0000, 0x0002, 0xFFFE):
             continue  # group lengths (retired), command and file meta elements, item tags
@@ -493,22 +497,33 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
                 ctx.counts["X"] += 1
                 ctx.removed["private"] += 1
             continue
+        if ctx.content and tag in _CONTENT_VALUE_TAGS:
+            new_value = _content_value(ds[tag], ctx)
+            if new_value is not None:
+                out.add(new_value)
+            continue
         action, column, named = _action_for(flags, tag)
         if action == "X":
             ctx.counts["X"] += 1
             ctx.removed["table" if named else "not_allowed"] += 1
             continue
         if (
-            action == "K"
-            and isinstance(raw, RawDataElement)
+            isinstance(raw, RawDataElement)
             and (raw.is_implicit_VR, raw.is_little_endian) == encoding
             and _dict_vr(tag) not in ("SQ", "AS", "")
         ):
-            # Kept as read: the encoded bytes go out unchanged (an immutable RawDataElement,
-            # shared safely, stored as the reader stores it), with no decoding and re-encoding.
-            out._dict[BaseTag(tag)] = raw
-            ctx.counts["K"] += 1
-            continue
+            if action == "K":
+                # Kept as read: the encoded bytes go out unchanged (an immutable
+                # RawDataElement, shared safely, stored as the reader stores it), with no
+                # decoding and re-encoding.
+                out._dict[base_tag] = raw
+                ctx.counts["K"] += 1
+                continue
+            fast = _raw_action(raw, action, column, ctx)
+            if fast is not None:
+                out._dict[base_tag] = fast
+                ctx.counts[action] += 1
+                continue
         try:
             elem = ds[tag]
         except Exception:  # a value its VR cannot hold: nothing can vouch for it, so it goes
@@ -529,6 +544,64 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
         # Same encoding as the source: pydicom writes the raw elements above as they are.
         out.set_original_encoding(implicit, little, ds.original_character_set)
     return out
+
+
+_RAW_SPECIAL = frozenset({0x00100010, 0x00100020, 0x00080050, 0x00080201})  # names, IDs, TZ
+
+
+def _raw_text(raw: RawDataElement) -> list[str] | None:
+    """The values of a raw text element of a single-byte VR (UI, DA, DT), else None."""
+    value = raw.value
+    if value is None or raw.length == 0xFFFFFFFF:
+        return None
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return [v.strip("\x00 ") for v in text.split("\\")]
+
+
+def _raw_bytes(raw: RawDataElement, values: list[str], pad: bytes) -> RawDataElement:
+    data = "\\".join(values).encode("ascii")
+    if len(data) % 2:
+        data += pad
+    # The dictionary's VR, as the decoding path gives (an input may say UN).
+    return raw._replace(VR=_dict_vr(raw.tag), value=data, length=len(data))
+
+
+def _raw_action(
+    raw: RawDataElement, action: str, column: str, ctx: ActionContext
+) -> RawDataElement | None:
+    """Apply U, Z or the date shift straight to an element's bytes; None when it needs decoding.
+
+    The result is a new RawDataElement with the new bytes (written as they are, decoded by
+    pydicom only if read), which gives the same values as the decoding path.
+    """
+    tag = raw.tag
+    if tag in _RAW_SPECIAL:
+        return None
+    vr = _dict_vr(tag)
+    if action == "Z":
+        return raw._replace(VR=vr, value=b"", length=0) if " " not in vr else None
+    if action in ("U", "D") and vr == "UI":
+        values = _raw_text(raw)
+        if values is None:
+            return None
+        if len(values) > 1 and _single_valued(tag):
+            mapped = [map_uid("\\".join(values), ctx.key)]
+        else:
+            mapped = [map_uid(v, ctx.key) for v in values]
+        return _raw_bytes(raw, mapped, b"\x00")
+    if action == "C" and column == "retain_longitudinal_modified_dates" and vr in ("DA", "DT"):
+        values = _raw_text(raw)
+        if values is None:
+            return None
+        shift = shift_da if vr == "DA" else shift_dt
+        shifted = [shift(v, ctx.shift_days) for v in values]
+        if any(v is None for v in shifted):
+            return _raw_bytes(raw, [], b" ")
+        return _raw_bytes(raw, shifted, b" ")  # type: ignore[arg-type]
+    return None
 
 
 def _keep_private(ds: Dataset, tag: BaseTag, kept_creators: set[int]) -> bool:
@@ -583,6 +656,58 @@ def _map_values(elem: DataElement, fn: Callable[[str], str | None]) -> object | 
     return out if len(out) > 1 else out[0]
 
 
+@lru_cache(maxsize=4096)
+def _single_valued(tag: int) -> bool:
+    try:
+        return dictionary_VM(tag) == "1"
+    except KeyError:
+        return False
+
+
+def _mapped_uids(elem: DataElement, key: bytes) -> object | None:
+    """Map each UID; an attribute of VM 1 holding several values gets one UID (of them all)."""
+    values = _values(elem)
+    if len(values) > 1 and _single_valued(elem.tag):
+        return map_uid("\\".join(str(v).strip("\x00 ") for v in values), key)
+    return _map_values(elem, lambda u: map_uid(u, key))
+
+
+# Content item values (PS3.3 C.17.3, Table C.18.1-1 and its value macros): what the Basic
+# Profile's D and the Clean Structured Content option's C replace in a ContentSequence.
+_CONTENT_VALUE_TAGS = frozenset(
+    {
+        0x0040A160,  # TextValue (TEXT)
+        0x0040A123,  # PersonName (PNAME)
+        0x0040A121,  # Date (DATE)
+        0x0040A122,  # Time (TIME)
+        0x0040A120,  # DateTime (DATETIME)
+        0x0040A124,  # UID (UIDREF)
+    }
+)
+
+
+def _content_value(elem: DataElement, ctx: ActionContext) -> DataElement | None:
+    """Replace one value of a content item (TEXT, PNAME, DATE, TIME, DATETIME, UIDREF).
+
+    Both D and C keep the tree (relationships, concept names, codes, numbers, references with
+    their UIDs mapped) and replace these values: text and names by a dummy, UIDs by their keyed
+    mapping. Dates and times are dummies under D; under C they follow the dates option
+    (shifted, kept, or dummies).
+    """
+    vr = elem.VR
+    ctx.counts[ctx.content] += 1
+    if vr == "UI":
+        return _new(elem, _mapped_uids(elem, ctx.key))
+    if vr in ("DA", "DT", "TM") and ctx.content == "C":
+        if ctx.config.retain_longitudinal_full_dates:
+            return _copy(elem)
+        if ctx.config.retain_longitudinal_modified_dates:
+            return _clean(elem, "retain_longitudinal_modified_dates", ctx)
+    if not _values(elem):
+        return _copy(elem)
+    return _new(elem, _DUMMY.get(vr, _DUMMY_TEXT))
+
+
 def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> DataElement | None:
     vr = elem.VR
     keyword = elem.keyword
@@ -592,7 +717,13 @@ def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> D
             counts["Z"] += 1
             return _new(elem, Sequence())
         counts["U" if action == "U*" else action] += 1
-        return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        if keyword != "ContentSequence" or ctx.content:
+            return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        ctx.content = action  # D (Basic Profile) or C (Clean Structured Content)
+        try:
+            return _new(elem, Sequence([apply_actions(item, ctx) for item in elem.value]))
+        finally:
+            ctx.content = ""
     # Pseudonyms: Z and D both allow a non-identifying dummy in these (E.1.1).
     if keyword in ("PatientID", "PatientName") and action in ("Z", "D"):
         value = str(elem.value or "").strip()
@@ -638,12 +769,12 @@ def _apply(elem: DataElement, action: str, column: str, ctx: ActionContext) -> D
     if action == "D":
         counts["D"] += 1
         if vr == "UI":
-            return _new(elem, _map_values(elem, lambda u: map_uid(u, ctx.key)))
+            return _new(elem, _mapped_uids(elem, ctx.key))
         # OB, OW, UN and the other binary VRs: two zero bytes.
         return _new(elem, _DUMMY.get(vr, b"\x00\x00"))
     if action == "U":
         counts["U"] += 1
-        return _new(elem, _map_values(elem, lambda u: map_uid(u, ctx.key)))
+        return _new(elem, _mapped_uids(elem, ctx.key))
     if action == "K":
         counts["K"] += 1
         if vr == "AS":
@@ -665,7 +796,11 @@ def _clean(elem: DataElement, column: str, ctx: ActionContext) -> DataElement | 
             value = _map_values(elem, lambda v: shift_da(v, days))
         elif vr == "DT":
             value = _map_values(elem, lambda v: shift_dt(v, days))
-        else:  # TM and time-zone offsets: a whole-day shift leaves them as they are
+        elif elem.tag == 0x00080201:
+            # TimezoneOffsetFromUTC (0008,0201) is C under this option (Table E.1-1): the offset
+            # says where the images were made, so it becomes UTC's (times keep their clock).
+            return _new(elem, "+0000" if _values(elem) else "")
+        else:  # TM: a whole-day shift leaves times of day as they are
             return _copy(elem)
         return _new(elem, value if value is not None else "")
     if vr == "AE" or (column == "retain_device_identity" and vr not in _TEXT_VRS):

@@ -16,7 +16,7 @@ __all__ = ["AUDIT_VERSION", "AuditRecord", "AuditStatus", "audit_jsonl"]
 
 AUDIT_VERSION = 1
 
-AuditStatus = Literal["written", "unchanged", "quarantined", "skipped", "failed"]
+AuditStatus = Literal["written", "unchanged", "duplicate", "quarantined", "skipped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class AuditRecord:
     ----------
     status : str
         ``written`` (a new output), ``unchanged`` (the same output was already there),
+        ``duplicate`` (another input of the same run gave the very same output),
         ``quarantined`` (needs pixel review; see `reason`), ``skipped`` (not DICOM),
         ``failed`` (see `error`).
     output : str
@@ -59,6 +60,9 @@ class AuditRecord:
         Why the file was quarantined (attribute names and public values only).
     error : str
         The error class of a failed file (its message, which names the input, is not kept).
+    note : str
+        What else happened, in words that hold no original value (e.g. a second input with
+        the same SOPInstanceUID written under a suffix).
     """
 
     status: AuditStatus
@@ -78,6 +82,7 @@ class AuditRecord:
     pixel_transfer_syntax: str = ""
     reason: str = ""
     error: str = ""
+    note: str = ""
 
     def to_json(self) -> str:
         """Return the record as one line of JSON (keys sorted, empty fields left out)."""

@@ -7,21 +7,27 @@ Characteristics.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from radprep._validate import PSEUDONYM_HASH_FIELD, check_pseudonym_format
 from radprep.deid.profile import OptionName
 
-__all__ = ["DeidConfig", "PixelOcr", "PixelRegion", "PixelText", "QuarantinePolicy"]
+__all__ = [
+    "DeidConfig",
+    "PixelOcr",
+    "PixelRegion",
+    "PixelText",
+    "QuarantinePolicy",
+    "check_id_format",
+    "check_name_format",
+]
 
 QuarantinePolicy = Literal["report", "hold"]
 PixelOcr = Literal["all", "suspect", "off"]
 PixelText = Literal["overlay_modalities", "all", "phi"]
-
-_HASH_FIELD = re.compile(r"\{hash(?::(\d+))?\}")
 
 
 class PixelRegion(BaseModel):
@@ -87,6 +93,10 @@ class DeidConfig(BaseModel):
     clean_descriptors : bool
         Clean Descriptors: descriptions are kept but scrubbed of every identifying value found
         in the same data set and of date and ID patterns (default off: they are removed).
+    clean_structured_content : bool
+        Clean Structured Content: an SR's ContentSequence keeps its tree and its dates follow
+        the dates option (default off: the Basic Profile's D, dates become dummies too). Either
+        way names and text are replaced by dummies and UIDs by their keyed mapping.
     patient_id_format, accession_number_format : str
         Format of the keyed pseudonyms that replace PatientID and AccessionNumber; ``{hash:N}``
         is the first N characters of the keyed hash (base 32, N from 6 to 52).
@@ -122,6 +132,7 @@ class DeidConfig(BaseModel):
     retain_uids: bool = False
     retain_safe_private: bool = False
     clean_descriptors: bool = False
+    clean_structured_content: bool = False
     patient_id_format: str = "P{hash:10}"
     accession_number_format: str = "A{hash:10}"
     date_shift_max_days: int = Field(default=3652, ge=1, le=36500)
@@ -160,23 +171,18 @@ class DeidConfig(BaseModel):
 
 
 def _formatted_length(fmt: str) -> int:
-    (n,) = _HASH_FIELD.findall(fmt)
-    return len(_HASH_FIELD.sub("", fmt)) + int(n or 10)
+    (n,) = PSEUDONYM_HASH_FIELD.findall(fmt)
+    return len(PSEUDONYM_HASH_FIELD.sub("", fmt)) + int(n or 10)
+
+
+def check_name_format(fmt: str) -> None:
+    """Raise ValueError unless `fmt` is a pseudonym format that is also a safe file name.
+
+    See :func:`radprep._validate.check_pseudonym_format` (with ``file_name=True``).
+    """
+    check_pseudonym_format(fmt, file_name=True)
 
 
 def check_id_format(fmt: str) -> None:
     """Raise ValueError unless `fmt` holds one ``{hash:N}`` field and nothing else to format."""
-    fields = _HASH_FIELD.findall(fmt)
-    if len(fields) != 1:
-        raise ValueError(
-            f"pseudonym format {fmt!r} needs exactly one {{hash:N}} field, e.g. 'P{{hash:10}}'"
-        )
-    n = int(fields[0] or 10)
-    if not 6 <= n <= 52:
-        raise ValueError(f"pseudonym format {fmt!r}: N in {{hash:N}} must be 6..52, got {n}")
-    rest = _HASH_FIELD.sub("", fmt)
-    if "{" in rest or "}" in rest or "\\" in rest or len(rest) + n > 64:
-        raise ValueError(
-            f"pseudonym format {fmt!r}: only one {{hash:N}} field, no other braces or "
-            "backslashes, at most 64 characters in all"
-        )
+    check_pseudonym_format(fmt)

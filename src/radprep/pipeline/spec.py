@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from radprep._validate import check_pseudonym_format
 from radprep.errors import SpecError
 from radprep.plugins import SOURCES, WRITERS, load_entry_points, load_plugins
 from radprep.transforms.base import _REGISTRY, Transform, known_ops
@@ -450,6 +451,12 @@ class DeidSpec(_Strict):
     ephemeral_key: bool = False
     sample_id_format: str = "S{hash:12}"
     patient_id_format: str = "P{hash:10}"
+
+    @field_validator("sample_id_format")
+    @classmethod
+    def _safe_name(cls, fmt: str) -> str:
+        check_pseudonym_format(fmt, file_name=True)  # sample ids name output files
+        return fmt
 
 
 class Recipe(_Strict):
