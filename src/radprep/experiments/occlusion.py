@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radprep.clean.foreground import foreground_mask
+from radprep.clean.breast import breast_mask
 from radprep.datasets.manifest import outputs_by_sample
 from radprep.datasets.sources import fingerprint
 from radprep.errors import InputError, SpecError
@@ -222,9 +222,10 @@ def control_box(
 ) -> BBox | None:
     """Return a box of `box_shape` at a random place in the breast, overlapping no `avoid` box.
 
-    The breast is the foreground of `image` (``(H, W)``: Otsu's threshold, the largest
-    component, holes filled). Places where at least `min_breast` of the box is breast are drawn
-    from uniformly; when there are none, the places with the most breast (at least half) are.
+    The breast is :func:`radprep.clean.breast.breast_mask` of `image` (``(H, W)``: out to the
+    skin line, not Otsu's dense-tissue split). Places where at least `min_breast` of the box is
+    breast are drawn from uniformly; when there are none, the places with the most breast (at
+    least half) are.
 
     Returns
     -------
@@ -235,7 +236,7 @@ def control_box(
     bh, bw = int(box_shape[0]), int(box_shape[1])
     if bh > h or bw > w or bh < 1 or bw < 1:
         return None
-    breast = foreground_mask(image).astype(np.float64)
+    breast = breast_mask(image).astype(np.float64)
     integral = np.zeros((h + 1, w + 1))
     integral[1:, 1:] = breast.cumsum(0).cumsum(1)
     frac = (
@@ -359,7 +360,7 @@ class OcclusionJob:
             batch.append(control)
         ctrl_breast = float("nan")
         if ctrl is not None:
-            breast = foreground_mask(full.mean(axis=0))
+            breast = breast_mask(full.mean(axis=0))
             ctrl_breast = float(breast[ctrl[0] : ctrl[2] + 1, ctrl[1] : ctrl[3] + 1].mean())
         scores = self.score(np.stack(batch))
         t_scores = time.perf_counter() - t0
