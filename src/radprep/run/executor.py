@@ -71,7 +71,9 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
     except (RadprepError, RadprepWarning) as e:
         # A RadprepWarning arrives here only as an error (--strict).
         return Outcome(False, None, type(e).__name__, _one_line(str(e)), time.perf_counter() - t0)
-    except Exception as e:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # decoders raise BaseException subclasses (Rust panics)
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
         msg = f"internal error {type(e).__name__}{at}: {_one_line(str(e))}"
@@ -170,7 +172,10 @@ class ProcessExecutor(Executor):
             # forkserver: workers start clean (no inherited threads or open handles) yet fast.
             ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_single_threaded
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -204,6 +209,51 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _init_worker(main_pid: int) -> None:
+    """Worker initialiser: one thread per library, and end with the main process."""
+    _single_threaded()
+    watch_parent(main_pid)
+
+
+def watch_parent(main_pid: int, interval_s: float = 0.5) -> None:
+    """End this process when `main_pid` dies, ``kill -9`` included.
+
+    A pool worker's parent is the forkserver, not the main process, so the kernel's parent-death
+    signal (``prctl(PR_SET_PDEATHSIG)``, set too where Linux offers it) is not enough on its own:
+    a daemon thread polls the main process and exits hard when it is gone, whatever the worker is
+    busy with.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+
+    def alive() -> bool:
+        try:
+            os.kill(main_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - the pid was reused by another user
+            return False
+        return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="radprep-parent-watch", daemon=True).start()
 
 
 def _single_threaded() -> None:
