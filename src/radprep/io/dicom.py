@@ -13,6 +13,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from struct import error as struct_error
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,9 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from radprep._dicom import functional_group_value
+from radprep._limits import format_bytes, max_decoded_bytes, set_max_decoded_bytes
 from radprep.errors import (
+    CorruptFileError,
     DecoderMissingError,
     InputError,
     InvalidAttributeError,
@@ -34,6 +37,7 @@ from radprep.errors import (
     PixelDecodeError,
     RadprepError,
     RadprepWarning,
+    SizeLimitError,
     SpecError,
     TruncatedFileError,
 )
@@ -50,6 +54,7 @@ __all__ = [
     "meta_from_dataset",
     "read_dicom",
     "read_header",
+    "set_max_decoded_bytes",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -101,8 +106,70 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
     return _read(path, kwargs, check_empty=specific_tags is None)
 
 
+_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _check_deflated_size(path: PathLike, where: str) -> None:
+    """Refuse a deflated data set that inflates past the decoded-size limit.
+
+    pydicom inflates a deflated body in one piece before parsing it, so a 1 MB stream of zeros
+    would cost gigabytes; the stream is inflated here first in bounded chunks, counting bytes
+    and keeping none.
+    """
+    import zlib
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+            if _DEFLATED_UID not in head:
+                return
+            from pydicom.filereader import _read_file_meta_info as read_meta
+            from pydicom.filereader import read_preamble
+
+            fh.seek(0)
+            read_preamble(fh, False)
+            meta = read_meta(fh)
+            if str(meta.get("TransferSyntaxUID", "")) != str(DeflatedExplicitVRLittleEndian):
+                return
+            limit = max_decoded_bytes()
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            total = 0
+            while chunk := fh.read(1 << 16):
+                while chunk:
+                    total += len(inflater.decompress(chunk, 1 << 20))
+                    chunk = inflater.unconsumed_tail
+                    if total > limit:
+                        raise SizeLimitError(
+                            f"{where}: the deflated data set inflates past the decoded-size "
+                            f"limit of {format_bytes(limit)} (a deflate bomb, or a huge image); "
+                            "raise RADPREP_MAX_DECODED_BYTES if the file is genuine"
+                        )
+    except RadprepError:
+        raise
+    except Exception:
+        return  # unreadable or not a well-formed deflated file: the parser says what is wrong
+
+
+def _check_decoded_size(meta: ImageMeta, n_frames: int, where: str) -> None:
+    """Refuse, before decoding, an image whose header asks for more than the limit."""
+    bytes_per_sample = max(1, (meta.bits_allocated + 7) // 8)
+    samples = 3 if meta.photometric_interpretation == "PALETTE COLOR" else meta.samples_per_pixel
+    needed = meta.rows * meta.columns * max(n_frames, 1) * max(samples, 1) * bytes_per_sample
+    # Modality and display values are float32: a narrower stored type grows on the way.
+    needed = needed * max(1, 4 // bytes_per_sample)
+    limit = max_decoded_bytes()
+    if needed > limit:
+        raise SizeLimitError(
+            f"{where}: Rows (0028,0010) {meta.rows} x Columns (0028,0011) {meta.columns} x "
+            f"{n_frames} frame(s) x {samples} sample(s) need {format_bytes(needed)} decoded, "
+            f"past the decoded-size limit of {format_bytes(limit)}; raise "
+            "RADPREP_MAX_DECODED_BYTES if the file is genuine"
+        )
+
+
 def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -> Dataset:
     where = _where(path)
+    _check_deflated_size(path, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -126,9 +193,14 @@ def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -
     except (EOFError, OSError) as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise InputError(f"{where}: cannot open ({e.strerror or e})") from e
-        raise TruncatedFileError(f"{where}: the file ends inside its header ({e})") from e
-    except Exception as e:  # pydicom raises many types on corrupt headers
-        raise TruncatedFileError(f"{where}: the header cannot be parsed ({_one_line(e)})") from e
+        raise TruncatedFileError(
+            f"{where}: the file ends inside its header ({_one_line(e)}); "
+            "it was probably cut off in transfer"
+        ) from e
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # pydicom raises many types on corrupt headers
+        raise header_error(e, where) from e
 
 
 def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | None:
@@ -149,8 +221,39 @@ def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | 
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
+    text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_CUT_SHORT = ("eof", "end of file", "truncat", "shorter than", "insufficient", "less than expected")
+
+
+def header_error(e: BaseException, where: str) -> InputError:
+    """The documented error for an exception the DICOM parser raised on a file's header.
+
+    pydicom parses lazily, so these surface when a value is first touched as well as in
+    ``dcmread``: an unknown VR (``NotImplementedError``), a value whose length does not fit its
+    VR (``BytesLengthException``), sequences nested past the recursion limit; a file that ends
+    early is the only case called truncated.
+    """
+    from pydicom.errors import BytesLengthException
+
+    msg = _one_line(e)
+    if isinstance(e, RecursionError):
+        return CorruptFileError(
+            f"{where}: sequences are nested too deeply to parse ({msg}); the header is corrupt"
+        )
+    if isinstance(e, BytesLengthException):
+        return CorruptFileError(
+            f"{where}: a header value does not fit its VR ({msg}); the header is corrupt"
+        )
+    if isinstance(e, NotImplementedError) and "value representation" in msg.lower():
+        return CorruptFileError(f"{where}: {msg}; the header is corrupt")
+    if isinstance(e, (EOFError, struct_error)) or any(k in msg.lower() for k in _CUT_SHORT):
+        return TruncatedFileError(
+            f"{where}: the file ends inside its header ({msg}); it was probably cut off in transfer"
+        )
+    return CorruptFileError(f"{where}: the header cannot be parsed ({type(e).__name__}: {msg})")
 
 
 def _tsyntax(ds: Dataset) -> UID:
@@ -303,8 +406,17 @@ def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geom
     return Geometry(spacing=in_plane, unit=unit, spacing_source=source)  # type: ignore[arg-type]
 
 
-def _no_pixels(ds: Dataset, where: str) -> NoPixelDataError:
-    kind = UID(ds.get("SOPClassUID", "")).name or "unknown SOP class"
+def _no_pixels(ds: Dataset, where: str) -> InputError:
+    """No pixel data: a cut-off image file, or an object that has none (a report, a plan)."""
+    kind = UID(str(ds.get("SOPClassUID", "") or "")).name or "unknown SOP class"
+    # pydicom stops quietly when a file ends between two elements; a header that describes
+    # pixels (the Image Pixel module: Rows, Columns) without having them was cut off. Instances
+    # stripped on purpose (DICOMDIR test trees) drop the module too.
+    if "Rows" in ds and "Columns" in ds:
+        return TruncatedFileError(
+            f"{where}: the file ends before its PixelData (7FE0,0010) although its header "
+            f"describes an image ({kind}); it was probably cut off in transfer"
+        )
     return NoPixelDataError(
         f"{where}: no PixelData (7FE0,0010) in this {ds.get('Modality', '') or 'DICOM'} "
         f"object ({kind}); nothing to convert"
@@ -443,6 +555,9 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
         raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({msg})") from e
     if isinstance(frames, (int, np.integer)):
         arr = arr[0]  # one frame asked for by number: a 2D image, not a stack of one
+    if not arr.dtype.isnative:
+        # Big endian files decode to big-endian arrays; every later step wants native order.
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -563,11 +678,62 @@ def read_dicom(
     where = _where(path)
     if isinstance(voi, str):
         voi = VOI.parse(voi)
+    stage = ["header"]
+    try:
+        return _read_dicom(path, where, frames, voi, out_dtype, reduce, reduce_to_px, stage)
+    except RadprepError as e:
+        if where in str(e):
+            raise
+        raise type(e)(f"{where}: {e}") from e
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # third-party decoders raise anything, Rust panics included
+        raise _boundary_error(e, where, stage[0]) from e
+
+
+def _boundary_error(e: BaseException, where: str, stage: str) -> InputError:
+    """The documented error for anything else that escaped reading one file, by stage."""
+    from pydicom.errors import BytesLengthException
+
+    msg = _one_line(e)
+    if isinstance(e, MemoryError):
+        return SizeLimitError(
+            f"{where}: out of memory while reading ({stage}); the file asks for more than this "
+            "machine has"
+        )
+    if isinstance(e, (RecursionError, BytesLengthException)) or (
+        isinstance(e, NotImplementedError) and "value representation" in msg.lower()
+    ):
+        return header_error(e, where)
+    if stage == "pixels":
+        return PixelDecodeError(
+            f"{where}: the pixel data could not be decoded ({type(e).__name__}: {msg})"
+        )
+    if stage == "header":
+        return header_error(e, where)
+    return InvalidAttributeError(
+        f"{where}: the header's image attributes cannot be used ({type(e).__name__}: {msg}); "
+        "fix the header"
+    )
+
+
+def _read_dicom(
+    path: PathLike,
+    where: str,
+    frames: Frames,
+    voi: VOI | None,
+    out_dtype: OutDtype,
+    reduce: int,
+    reduce_to_px: int | None,
+    stage: list[str],
+) -> Image:
+    """:func:`read_dicom` without its boundary; `stage` says how far it got."""
     # One parse for header and pixels; pydicom drops the whole data set when the file ends
     # inside an encapsulated pixel sequence, so fall back to the header and decode from the path.
     ds = _read(path, {}, check_empty=False)
     if len(ds) == 0 or not any(k in ds for k in _PIXEL_KEYWORDS):
         ds = read_header(path)
+    stage[0] = "attributes"
     first = frames if isinstance(frames, (int, np.integer)) else next(iter(frames or [0]))
     try:
         meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
@@ -575,10 +741,17 @@ def read_dicom(
         raise InvalidAttributeError(
             f"{where}: an image attribute cannot be read ({_one_line(e)}); fix the header"
         ) from e
+    n_wanted = (
+        meta.number_of_frames
+        if frames is None
+        else (1 if isinstance(frames, (int, np.integer)) else len(list(frames)))
+    )
+    _check_decoded_size(meta, n_wanted, where)
     if reduce_to_px is not None:
         reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
     if not 0 <= reduce <= MAX_REDUCE:
         raise SpecError(f"reduce must be 0..{MAX_REDUCE}, got {reduce}")
+    stage[0] = "pixels"
     single = frames is not None or meta.number_of_frames == 1
     stored = _decode_j2k_reduced(ds, meta, reduce) if reduce and single and not frames else None
     decoder = "jpeg2000-reduced" if stored is not None else "full"
@@ -588,6 +761,7 @@ def read_dicom(
             stored = _reduce_stored(stored, reduce)
         elif reduce:
             reduce = 0  # stacks and colour are read at full size
+    stage[0] = "attributes"
     steps: list[AppliedStep] = []
     if meta.photometric_interpretation == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
@@ -625,6 +799,7 @@ def read_dicom(
         stored = np.stack([apply_modality(f, m) for f, m in zip(stored, frame_metas, strict=True)])
         meta = _replace(meta, rescale_slope=None, rescale_intercept=None)
         mode = "rescale per frame"
+    stage[0] = "intensity"
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
