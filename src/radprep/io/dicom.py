@@ -175,6 +175,11 @@ def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -
             warnings.simplefilter("ignore", UserWarning)
             ds = pydicom.dcmread(path, **kwargs)
         if check_empty and len(ds) == 0:
+            if _has_body(path, ds):
+                raise CorruptFileError(
+                    f"{where}: the data set after the File Meta Information cannot be parsed "
+                    "(its transfer syntax or first element is corrupt)"
+                )
             raise TruncatedFileError(
                 f"{where}: the file ends after its File Meta Information, before any data "
                 "element; it was probably cut off in transfer"
@@ -201,6 +206,15 @@ def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -
         raise
     except BaseException as e:  # pydicom raises many types on corrupt headers
         raise header_error(e, where) from e
+
+
+def _has_body(path: PathLike, ds: Dataset) -> bool:
+    """True when bytes follow the File Meta Information (so the file was not cut after it)."""
+    try:
+        group_length = int(ds.file_meta.get("FileMetaInformationGroupLength") or 0)
+        return os.path.getsize(path) > 128 + 4 + 12 + group_length + 8
+    except (AttributeError, TypeError, ValueError, OSError):
+        return False
 
 
 def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | None:
@@ -265,6 +279,11 @@ def _tsyntax(ds: Dataset) -> UID:
         if implicit:
             return UID("1.2.840.10008.1.2")
         return UID("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+    if not isinstance(ts, str):
+        raise CorruptFileError(
+            f"TransferSyntaxUID (0002,0010) is {ts!r}, not a UID string; the File Meta "
+            "Information is corrupt"
+        )
     return UID(ts)
 
 
@@ -287,9 +306,22 @@ def _strings(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
-def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
-    desc = [int(v) for v in item.LUTDescriptor]
+def _lut_from_item(item: Dataset, ds: Dataset, what: str = "LUT") -> LUT:
+    raw_desc = item.LUTDescriptor
+    desc = [int(v) for v in (raw_desc if isinstance(raw_desc, Sequence) else [raw_desc])]
     elem = item["LUTData"]
+    n_data = (
+        0
+        if elem.value is None
+        else (len(elem.value) if isinstance(elem.value, (bytes, Sequence)) else 1)
+    )
+    if len(desc) != 3 or not 1 <= desc[2] <= 16 or n_data == 0:
+        # PS3.3 C.11.1.1.1, C.11.2.1.1: three descriptor values, up to 16 bits per entry, data.
+        raise InvalidAttributeError(
+            f"{what} has LUTDescriptor (0028,3002) {desc} and {n_data} LUTData "
+            "(0028,3006) value(s); a LUT needs three descriptor values, 1 to 16 bits per entry "
+            "and its data"
+        )
     if elem.VR == "OW" or isinstance(elem.value, bytes):
         little = _tsyntax(ds) != UID("1.2.840.10008.1.2.2")
         data = np.frombuffer(elem.value, dtype="<u2" if little else ">u2").astype(np.uint16)
@@ -306,6 +338,11 @@ def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
     first = desc[1]
     if ds.get("PixelRepresentation", 0) == 1 and first > 32767:
         first -= 65536
+    if desc[2] == 8 and data.size and int(data.max()) > 255:
+        raise InvalidAttributeError(
+            f"{what} has values up to {int(data.max())} but its LUTDescriptor (0028,3002) says "
+            "8 bits per entry; the LUT does not fit"
+        )
     return LUT((desc[0], first, desc[2]), data, str(item.get("LUTExplanation", "") or ""))
 
 
@@ -316,12 +353,16 @@ def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
         "VOILUTSequence"
     )
     voi_luts = tuple(
-        _lut_from_item(item, ds)
-        for item in (voi_seq or [])
+        _lut_from_item(item, ds, f"VOILUTSequence (0028,3010) item {i}")
+        for i, item in enumerate(voi_seq or [])
         if "LUTDescriptor" in item and "LUTData" in item
     )
     mlut_seq = ds.get("ModalityLUTSequence")
-    mlut = _lut_from_item(mlut_seq[0], ds) if mlut_seq and "LUTData" in mlut_seq[0] else None
+    mlut = (
+        _lut_from_item(mlut_seq[0], ds, "ModalityLUTSequence (0028,3000)")
+        if mlut_seq and "LUTData" in mlut_seq[0]
+        else None
+    )
     slope = _fg_value(ds, "PixelValueTransformationSequence", "RescaleSlope", frame)
     intercept = _fg_value(ds, "PixelValueTransformationSequence", "RescaleIntercept", frame)
     rtype = _fg_value(ds, "PixelValueTransformationSequence", "RescaleType", frame)
@@ -378,18 +419,27 @@ def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geom
     spacing: tuple[float, ...] | None = None
     source = "none"
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = (
-            _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
-            if keyword == "PixelSpacing"
-            else ds.get(keyword)
-        )
-        vals = _floats(value)
+        tag = "(0028,0030)" if keyword == "PixelSpacing" else "(0018,1164)"
+        try:
+            value = (
+                _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
+                if keyword == "PixelSpacing"
+                else ds.get(keyword)
+            )
+            vals = _floats(value)
+        except (ValueError, TypeError, OverflowError) as e:
+            warnings.warn(
+                f"{where}{keyword} {tag} is not numeric ({_one_line(e)}); "
+                "geometry kept in pixel units",
+                RadprepWarning,
+                stacklevel=2,
+            )
+            continue
         if not vals:
             continue
         if len(vals) == 2 and all(np.isfinite(v) and v > 0 for v in vals):
             spacing, source = vals, keyword
             break
-        tag = "(0028,0030)" if keyword == "PixelSpacing" else "(0018,1164)"
         warnings.warn(
             f"{where}{keyword} {tag} is {list(vals)}, not two positive numbers; "
             "geometry kept in pixel units",
@@ -737,6 +787,8 @@ def _read_dicom(
     first = frames if isinstance(frames, (int, np.integer)) else next(iter(frames or [0]))
     try:
         meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
+    except RadprepError:
+        raise
     except (ValueError, TypeError, KeyError) as e:
         raise InvalidAttributeError(
             f"{where}: an image attribute cannot be read ({_one_line(e)}); fix the header"
@@ -764,7 +816,7 @@ def _read_dicom(
     stage[0] = "attributes"
     steps: list[AppliedStep] = []
     if meta.photometric_interpretation == "PALETTE COLOR":
-        stored = apply_color_lut(stored, ds)
+        stored = _palette_to_rgb(stored, ds, where)
         bits = 8 * stored.dtype.itemsize
         meta = _replace(
             meta, photometric_interpretation="RGB", samples_per_pixel=3, bits_stored=bits
@@ -833,6 +885,40 @@ def _read_dicom(
         ),
     )
     return Image(pixels, geometry, _replace(meta, intensity="display", source_scale=scale), history)
+
+
+_PALETTE = ("Red", "Green", "Blue")
+
+
+def _palette_to_rgb(stored: np.ndarray, ds: Dataset, where: str) -> np.ndarray:
+    """Expand PALETTE COLOR indices through the file's Red, Green and Blue LUTs.
+
+    pydicom reads non-segmented LUT data as native-order words whatever the transfer syntax, so
+    big-endian files (OW values kept as stored bytes) get their words swapped here first.
+    """
+    for colour in _PALETTE:
+        desc = ds.get(f"{colour}PaletteColorLookupTableDescriptor")
+        has_data = f"{colour}PaletteColorLookupTableData" in ds or (
+            f"Segmented{colour}PaletteColorLookupTableData" in ds
+        )
+        if desc is None or not has_data:
+            raise InvalidAttributeError(
+                f"{where}: PALETTE COLOR without its {colour} Palette Color Lookup Table "
+                "Descriptor and Data (0028,110x / 0028,120x); the colours cannot be rebuilt"
+            )
+        values = list(desc) if isinstance(desc, (list, pydicom.multival.MultiValue)) else [desc]
+        if len(values) != 3 or int(values[2]) not in (8, 16):
+            raise InvalidAttributeError(
+                f"{where}: {colour}PaletteColorLookupTableDescriptor is {values}; "
+                "PS3.3 C.7.6.3.1.5 needs three values and 8 or 16 bits per entry"
+            )
+    if _tsyntax(ds) == UID("1.2.840.10008.1.2.2"):
+        for colour in _PALETTE:
+            keyword = f"{colour}PaletteColorLookupTableData"
+            raw = ds.get(keyword)
+            if isinstance(raw, bytes) and len(raw) % 2 == 0:
+                ds[keyword].value = np.frombuffer(raw, dtype=">u2").astype(np.uint16).tobytes()
+    return apply_color_lut(stored, ds)
 
 
 def _per_frame_metas(
