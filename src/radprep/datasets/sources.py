@@ -143,7 +143,9 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
     # all at once.
     rows = (row for batch in table.to_batches(max_chunksize=1000) for row in batch.to_pylist())
     for row in rows:
-        if not row["has_pixels"]:
+        if not row["has_pixels"] and row["rows"] is None:
+            # No Image Pixel module either: a report, a plan. (A header with Rows but no pixel
+            # data was cut off: it stays an item, and reading it says so.)
             left_out.append((str(root / row["path"]), "skipped", "no pixels"))
             continue
         rel = row["path"]

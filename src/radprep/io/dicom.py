@@ -103,7 +103,14 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
         if specific_tags is None
         else {"specific_tags": list(specific_tags), "defer_size": 256}
     )
-    return _read(path, kwargs, check_empty=specific_tags is None)
+    if specific_tags is None:
+        return _read(path, kwargs)
+    ds = _read(path, kwargs, check_empty=False)
+    if len(ds) == 0:
+        # pydicom drops the whole data set when a file ends inside an encapsulated pixel
+        # sequence; a header-only parse still reads such a file's header.
+        ds = _read(path, {"stop_before_pixels": True})
+    return ds
 
 
 _DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
@@ -112,9 +119,11 @@ _DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
 def _check_deflated_size(path: PathLike, where: str) -> None:
     """Refuse a deflated data set that inflates past the decoded-size limit.
 
-    pydicom inflates a deflated body in one piece before parsing it, so a 1 MB stream of zeros
-    would cost gigabytes; the stream is inflated here first in bounded chunks, counting bytes
-    and keeping none.
+    pydicom inflates a deflated body in one piece before parsing it, and holds it two or three
+    times over while parsing, so a 1 MB stream of zeros would cost gigabytes. The stream is
+    inflated here first in bounded chunks, counting bytes and keeping none; it may inflate to
+    1/16 of the decoded-size limit (256 MiB by default), which keeps the peak memory of reading
+    it under 1 GB.
     """
     import zlib
 
@@ -131,7 +140,7 @@ def _check_deflated_size(path: PathLike, where: str) -> None:
             meta = read_meta(fh)
             if str(meta.get("TransferSyntaxUID", "")) != str(DeflatedExplicitVRLittleEndian):
                 return
-            limit = max_decoded_bytes()
+            limit = max_decoded_bytes() // 16
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             total = 0
             while chunk := fh.read(1 << 16):
@@ -140,9 +149,10 @@ def _check_deflated_size(path: PathLike, where: str) -> None:
                     chunk = inflater.unconsumed_tail
                     if total > limit:
                         raise SizeLimitError(
-                            f"{where}: the deflated data set inflates past the decoded-size "
-                            f"limit of {format_bytes(limit)} (a deflate bomb, or a huge image); "
-                            "raise RADPREP_MAX_DECODED_BYTES if the file is genuine"
+                            f"{where}: the deflated data set inflates past "
+                            f"{format_bytes(limit)}, 1/16 of the decoded-size limit (a deflate "
+                            "bomb, or a huge image); raise RADPREP_MAX_DECODED_BYTES if the file "
+                            "is genuine"
                         )
     except RadprepError:
         raise
