@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -339,10 +340,12 @@ def _deflate_bomb(path: Path, inflated_mb: int) -> None:
     # (0009,1010) OB of `size` zeros: a private element, explicit VR little endian.
     elem = b"\x09\x00\x10\x10OB\x00\x00" + size.to_bytes(4, "little")
     packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    chunks = [packer.compress(elem)]
-    zeros = bytes(1 << 20)
-    chunks += [packer.compress(zeros) for _ in range(inflated_mb)]
-    chunks += [packer.compress(body), packer.flush()]
+    # A full flush ends each piece on a byte boundary with no back-references past it, so one
+    # compressed MiB of zeros can be repeated: a real bomb, built in a fraction of a second.
+    head = packer.compress(elem) + packer.flush(zlib.Z_FULL_FLUSH)
+    mib = packer.compress(bytes(1 << 20)) + packer.flush(zlib.Z_FULL_FLUSH)
+    tail = packer.compress(body) + packer.flush()
+    chunks = [head, mib * inflated_mb, tail]
     path.write_bytes(raw[:body_at] + b"".join(chunks))
 
 
@@ -352,7 +355,7 @@ def test_deflate_bomb_is_refused_with_little_memory(tmp_path: Path) -> None:
 
     bomb = tmp_path / "bomb.dcm"
     _deflate_bomb(bomb, 1024)  # 1 GiB of zeros
-    assert bomb.stat().st_size < 1.1e6
+    assert bomb.stat().st_size < 1.1e6  # 1 GiB of zeros inflated
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(
         [sys.executable, "-c", _BOMB_SCRIPT, str(bomb), str(tmp_path / "out")],
@@ -366,3 +369,41 @@ def test_deflate_bomb_is_refused_with_little_memory(tmp_path: Path) -> None:
     print(f"deflate bomb {bomb.stat().st_size} bytes: exit {code}, peak RSS {rss_mb} MB")
     assert code == 1 and "inflates past 256.0 MiB" in proc.stderr
     assert rss_mb < 1024
+
+
+def test_sigint_says_what_is_done_and_how_to_go_on(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(120):
+        shutil.copy(testdata("CT_small.dcm"), root / f"ct{i:03d}.dcm")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "radprep.cli.app",
+            "convert",
+            str(root),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for _ in range(5):  # a few files converted
+        assert proc.stdout.readline().startswith("converted ")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    m = re.search(r"radprep: error: interrupted: (\d+) item\(s\) done; start again with: (.*)", err)
+    assert m is not None, err
+    assert 5 <= int(m.group(1)) < 120
+    assert m.group(2).startswith("radprep convert ") and str(root) in m.group(2)
+    assert "Traceback" not in err
