@@ -407,3 +407,30 @@ def test_sigint_says_what_is_done_and_how_to_go_on(tmp_path: Path) -> None:
     assert 5 <= int(m.group(1)) < 120
     assert m.group(2).startswith("radprep convert ") and str(root) in m.group(2)
     assert "Traceback" not in err
+
+
+def test_run_stops_with_exit_2_when_the_disk_is_full(
+    awkward: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import yaml
+
+    def full(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    recipe = {
+        "version": 1,
+        "name": "t",
+        "source": {"kind": "dicom-folder", "root": str(awkward)},
+        "read": {"window": "minmax", "frame": 0},
+        "outputs": {"full": {"format": "png8"}},
+        "report": {"enabled": False},
+    }
+    rp = tmp_path / "r.yaml"
+    rp.write_text(yaml.safe_dump(recipe))
+    monkeypatch.setattr("radprep.io.write.tempfile.mkstemp", full)
+    code, _, err = cli("run", str(rp), "--out", str(tmp_path / "run"), "--serial")
+    assert code == 2, err
+    assert "No space left on device" in err and "run the same command again to resume" in err
+    assert "internal error" not in err

@@ -142,8 +142,12 @@ def handle_errors(fn: F) -> F:
                 if disk is not None or isinstance(e, OutputError):
                     what = disk.strerror if disk is not None and disk.strerror else str(e)
                     where = disk.filename if disk is not None and disk.filename else None
-                    msg = f"cannot write {where}: {what}" if where else f"{e}"
-                    raise fail(f"{msg}; nothing more can be written there", EXIT_USAGE) from None
+                    msg = (
+                        f"cannot write {where}: {what}; nothing more can be written there"
+                        if where
+                        else str(e)
+                    )
+                    raise fail(msg, EXIT_USAGE) from None
                 if isinstance(e, RadprepError):
                     raise fail(str(e), EXIT_FAILURES) from None
                 raise fail(

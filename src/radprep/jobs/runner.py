@@ -21,7 +21,7 @@ from typing import Any
 from radprep.datasets.manifest import label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
-from radprep.errors import SpecError
+from radprep.errors import OutputError, SpecError
 from radprep.export.nifti import write_pairs_for_run
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
@@ -252,6 +252,13 @@ def run_recipe(
         try:
             with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
                 for item, outcome in ex.map(job, todo):
+                    if outcome.disk_full:
+                        # Not this item's fault: the output cannot take anything more. Stop
+                        # (what is done stays in the ledger; a resumed run goes on from there).
+                        raise OutputError(
+                            f"{out_dir}: {outcome.message}; free space or choose another --out, "
+                            "then run the same command again to resume"
+                        )
                     payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
                     message = outcome.message
                     if privacy is not None:

@@ -8,6 +8,7 @@ Outcome with the error's class and one-line message, and the run goes on.
 
 from __future__ import annotations
 
+import errno
 import os
 import traceback
 from abc import ABC, abstractmethod
@@ -52,6 +53,9 @@ class Outcome(Generic[R]):
         message; anything else is marked ``internal error`` with the last traceback line.
     seconds : float
         Wall time of the call in the worker.
+    disk_full : bool
+        True when the call failed because its output cannot be written at all (no space left,
+        a read-only file system, a quota): every later item would fail the same way.
     """
 
     ok: bool
@@ -59,6 +63,16 @@ class Outcome(Generic[R]):
     error: str = ""
     message: str = ""
     seconds: float = 0.0
+    disk_full: bool = False
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    return any(
+        isinstance(x, OSError) and x.errno in _DISK_ERRNOS for x in (e, e.__cause__, e.__context__)
+    )
 
 
 def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
@@ -70,14 +84,25 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
         value = fn(item)
     except (RadprepError, RadprepWarning) as e:
         # A RadprepWarning arrives here only as an error (--strict).
-        return Outcome(False, None, type(e).__name__, _one_line(str(e)), time.perf_counter() - t0)
+        return Outcome(
+            False,
+            None,
+            type(e).__name__,
+            _one_line(str(e)),
+            time.perf_counter() - t0,
+            _is_disk_full(e),
+        )
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # decoders raise BaseException subclasses (Rust panics)
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
         msg = f"internal error {type(e).__name__}{at}: {_one_line(str(e))}"
-        return Outcome(False, None, type(e).__name__, msg, time.perf_counter() - t0)
+        if _is_disk_full(e):
+            msg = f"cannot write the output: {_one_line(str(e))}"
+        return Outcome(
+            False, None, type(e).__name__, msg, time.perf_counter() - t0, _is_disk_full(e)
+        )
     return Outcome(True, value, "", "", time.perf_counter() - t0)
 
 
