@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pydicom
 
 from radprep.errors import InputError, NotDicomError
+from radprep.io.accounting import Accounting
 from radprep.io.dicom import header_error, read_header
 from radprep.io.write import atomic_write_bytes
-from radprep.run.accounting import Accounting
 
 __all__ = ["INDEX_SCHEMA", "ScanResult", "scan_dicom", "write_index"]
 

@@ -18,9 +18,9 @@ from radprep.errors import InputError, NoPixelDataError, NotDicomError, RadprepE
 from radprep.export.png import FORMATS, suffix_for, write_array
 from radprep.geometry import Geometry
 from radprep.intensity.window import VOI
+from radprep.io.accounting import Accounting
 from radprep.io.dicom import Frames, read_dicom
 from radprep.io.series import SeriesInfo
-from radprep.run.accounting import Accounting
 from radprep.types import OutputFormat
 
 __all__ = [

@@ -23,12 +23,12 @@ from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
 from radprep.errors import OutputError, SpecError
 from radprep.export.nifti import write_pairs_for_run
+from radprep.io.accounting import Accounting
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
-from radprep.run.accounting import Accounting
 from radprep.run.executor import get_executor
 from radprep.run.ledger import Ledger
 from radprep.run.progress import Progress
