@@ -434,3 +434,17 @@ def test_run_stops_with_exit_2_when_the_disk_is_full(
     assert code == 2, err
     assert "No space left on device" in err and "run the same command again to resume" in err
     assert "internal error" not in err
+
+
+def test_warnings_are_one_line_without_source(tmp_path: Path) -> None:
+    data = bytearray(testdata("CT_small.dcm").read_bytes())
+    i = data.find(b"\x28\x00\x30\x00DS")
+    n = int.from_bytes(data[i + 6 : i + 8], "little")
+    data[i + 8 : i + 8 + n] = (b"abc\\def" + b" " * n)[:n]
+    p = tmp_path / "spacing.dcm"
+    p.write_bytes(bytes(data))
+    code, _, err = cli("info", str(p))
+    assert code == 0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("radprep: warning: ") for ln in lines), err
+    assert "PixelSpacing (0028,0030) is not numeric" in err

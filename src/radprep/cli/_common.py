@@ -117,6 +117,8 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings():
+            # One line per warning, no source line quoted (restored when the command ends).
+            warnings.showwarning = _one_line_warning
             if kwargs.get("quiet") and not State.debug:
                 # -q: the summary and errors only; no library's warnings (pydicom, matplotlib).
                 warnings.simplefilter("ignore")
@@ -162,6 +164,18 @@ def handle_errors(fn: F) -> F:
                 ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    text = " ".join(str(message).split())
+    err_console.print(f"radprep: warning: {text}", markup=False)
 
 
 def _trace() -> None:

@@ -49,8 +49,10 @@ from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function,
 from radprep.spatial.resize import resize
 
 __all__ = [
+    "boundary_error",
     "decode_stored",
     "geometry_from_dataset",
+    "header_error",
     "meta_from_dataset",
     "read_dicom",
     "read_header",
@@ -748,10 +750,10 @@ def read_dicom(
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # third-party decoders raise anything, Rust panics included
-        raise _boundary_error(e, where, stage[0]) from e
+        raise boundary_error(e, where, stage[0]) from e
 
 
-def _boundary_error(e: BaseException, where: str, stage: str) -> InputError:
+def boundary_error(e: BaseException, where: str, stage: str) -> InputError:
     """The documented error for anything else that escaped reading one file, by stage."""
     from pydicom.errors import BytesLengthException
 
