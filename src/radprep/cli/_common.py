@@ -7,7 +7,6 @@ import functools
 import os
 import shlex
 import sys
-import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
@@ -80,12 +79,22 @@ def check_output(out: Path, inputs: Iterable[Path], *, is_file: bool = False) ->
                 EXIT_USAGE,
             )
     folder = out.parent if is_file else out
+    # Nothing is created here: the nearest folder that exists must let us create what is missing.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise fail(f"cannot write to {folder}: {existing} is not a folder", EXIT_USAGE)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "read-only file system" if _read_only(existing) else "permission denied"
+        raise fail(f"cannot write to {folder}: {reason}", EXIT_USAGE)
+
+
+def _read_only(path: Path) -> bool:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise fail(f"cannot write to {folder}: {e.strerror or e}", EXIT_USAGE) from None
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def check_workers(workers: int | None) -> None:
