@@ -12,6 +12,9 @@ from pydantic import ValidationError
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    check_inputs,
+    check_output,
+    check_workers,
     console,
     err_console,
     fail,
@@ -142,10 +145,9 @@ def deid(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
 ) -> None:
     """De-identify DICOM files (PS3.15 Basic Profile + options), named by new UIDs only."""
-    if not src.exists():
-        raise fail(f"no such file or folder: {src}", EXIT_USAGE)
-    if workers is not None and workers < 1:
-        raise fail(f"--workers must be >= 1, got {workers}", EXIT_USAGE)
+    check_inputs([src])
+    check_workers(workers)
+    check_output(out, [src])
     if ephemeral and key_file is not None:
         raise fail("--ephemeral-key and --key-file exclude each other; give one", EXIT_USAGE)
     if crosswalk is not None:
@@ -208,6 +210,13 @@ def deid(
     for message in failures:
         err_console.print(f"radprep: error: {message}", markup=False)
     done = counts["written"] + counts["unchanged"]
+    held = counts["quarantined"] + counts["skipped"]
+    console.print(
+        f"{len(items)} file(s) found: {done} done, {counts['failed']} failed, {held} skipped "
+        f"(held back {counts['quarantined']}, not DICOM or a DICOMDIR {counts['skipped']}); "
+        f"{done} + {counts['failed']} + {held} = {done + counts['failed'] + held}",
+        markup=False,
+    )
     console.print(
         f"{done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
         f"{counts['quarantined']} quarantined for pixel review; {counts['skipped']} skipped "
