@@ -130,7 +130,11 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
     """Every DICOM image instance under ``spec.root`` (non-images and non-DICOM left out)."""
     root = resolve(base, spec.root)
     if not root.is_dir():
-        raise SpecError(f"source.root: {root} is not a folder")
+        raise SpecError(
+            f"source.root: no such file or folder: {root}"
+            if not root.exists()
+            else f"source.root: {root} is not a folder"
+        )
     scan = scan_dicom(root)
     table = scan.table
     left_out = [(str(root / rel), "skipped", why) for rel, why in scan.skipped]
