@@ -733,9 +733,11 @@ def read_dicom(
 
     Raises
     ------
-    NotDicomError, TruncatedFileError, NoPixelDataError, DecoderMissingError, PixelDecodeError,
-    InvalidAttributeError, SpecError
-        Each with a one-line message naming the file.
+    NotDicomError, TruncatedFileError, CorruptFileError, NoPixelDataError, DecoderMissingError,
+    PixelDecodeError, InvalidAttributeError, SizeLimitError, SpecError
+        Each with a one-line message naming the file; nothing else, whatever the bytes (what a
+        parser or decoder raises, Rust panics included, is mapped at this boundary; only
+        KeyboardInterrupt and SystemExit pass through). A seeded mutation-fuzz test checks it.
     """
     where = _where(path)
     if isinstance(voi, str):
