@@ -447,4 +447,4 @@ def test_warnings_are_one_line_without_source(tmp_path: Path) -> None:
     assert code == 0
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("radprep: warning: ") for ln in lines), err
-    assert "PixelSpacing (0028,0030) is not numeric" in err
+    assert f"radprep: warning: {p}: PixelSpacing (0028,0030) is not numeric" in err

@@ -62,7 +62,9 @@ def _describe(path: str | os.PathLike[str], pixels: bool, stage: list[str]) -> d
     stage[0] = "attributes"
     meta = meta_from_dataset(ds)
     ts = UID(meta.transfer_syntax_uid)
-    geometry = geometry_from_dataset(ds)  # a spacing that is not two positive numbers warns
+    geometry = geometry_from_dataset(
+        ds, path=path
+    )  # a spacing that is not two positive numbers warns
     spacing = list(geometry.spacing) if geometry.unit == "mm" else None
     info: dict[str, Any] = {
         "path": os.fspath(path),

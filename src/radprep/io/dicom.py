@@ -420,14 +420,16 @@ def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
     )
 
 
-def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geometry:
+def geometry_from_dataset(
+    ds: Dataset, *, ndim: int = 2, frame: int = 0, path: PathLike | None = None
+) -> Geometry:
     """Return the in-plane geometry of a data set (and a frame axis for multi-frame arrays).
 
     PixelSpacing (0028,0030) is preferred; ImagerPixelSpacing (0018,1164) (projection
     radiography, at the detector) is used when it is absent. A zero or negative spacing is
     reported with a warning and the geometry falls back to pixel units.
     """
-    where = ""
+    where = f"{_where(path)}: " if path is not None else ""
     spacing: tuple[float, ...] | None = None
     source = "none"
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
@@ -844,7 +846,7 @@ def _read_dicom(
         meta = _replace(meta, photometric_interpretation="RGB")
         steps.append(AppliedStep("ybr_to_rgb", {}))
     spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
-    geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0))
+    geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0), path=path)
     scale = float(2**reduce)
     if reduce:
         geometry = geometry.resize((meta.rows, meta.columns), stored.shape[:2])
