@@ -97,9 +97,10 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
     except BaseException as e:  # decoders raise BaseException subclasses (Rust panics)
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
-        msg = f"internal error {type(e).__name__}{at}: {_one_line(str(e))}"
+        text = _one_line(str(e))
+        msg = f"internal error {type(e).__name__}{at}" + (f": {text}" if text else "")
         if _is_disk_full(e):
-            msg = f"cannot write the output: {_one_line(str(e))}"
+            msg = f"cannot write the output: {text or type(e).__name__}"
         return Outcome(
             False, None, type(e).__name__, msg, time.perf_counter() - t0, _is_disk_full(e)
         )
