@@ -522,6 +522,31 @@ def _native_too_short(path: PathLike, ds: Dataset, ts: UID) -> bool:
         return False
 
 
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0, LE
+
+
+def _encapsulated_end(path: PathLike, ts: UID) -> str:
+    """How a compressed file's encapsulated Pixel Data ends (PS3.5 A.4).
+
+    ``"closed"``: with its Sequence Delimitation Item (or the file is not encapsulated);
+    ``"unclosed"``: without it, but the last fragment ends with a JPEG / JPEG-LS EOI or a
+    JPEG 2000 EOC marker (FFD9), so every frame is whole; ``"cut"``: the file stops inside a
+    fragment.
+    """
+    if not ts.is_compressed or ts == DeflatedExplicitVRLittleEndian:
+        return "closed"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - 4096))
+            tail = fh.read()
+    except OSError:
+        return "closed"
+    if _SEQUENCE_DELIMITER in tail:
+        return "closed"
+    is_rle = ts == UID("1.2.840.10008.1.2.5")  # RLE has no end marker
+    return "unclosed" if not is_rle and tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "cut"
+
+
 def _frame_indices(frames: Frames, n_frames: int, where: str) -> list[int] | None:
     if frames is None:
         return None
@@ -616,7 +641,29 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                 f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
                 f"requires ({msg}); the file was probably cut off in transfer"
             ) from e
+        if _encapsulated_end(path, ts) != "closed":
+            raise TruncatedFileError(
+                f"{where}: the file ends inside its encapsulated Pixel Data (7FE0,0010), with no "
+                f"Sequence Delimitation Item, and the {ts.name} data cannot be decoded ({msg}); "
+                "it was probably cut off in transfer"
+            ) from e
         raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({msg})") from e
+    end = _encapsulated_end(path, ts)
+    if end == "cut":
+        # Decoders fill in what a cut stream lacks; those pixels are not the image.
+        raise TruncatedFileError(
+            f"{where}: the file ends inside a fragment of its encapsulated Pixel Data "
+            f"(7FE0,0010); the {ts.name} data is incomplete, so the decoded pixels would be "
+            "wrong; it was probably cut off in transfer"
+        )
+    if end == "unclosed":
+        warnings.warn(
+            f"{where}: the encapsulated Pixel Data (7FE0,0010) has no Sequence Delimitation "
+            "Item; its last fragment is complete (end marker found), so the frames were decoded "
+            "whole",
+            RadprepWarning,
+            stacklevel=2,
+        )
     if isinstance(frames, (int, np.integer)):
         arr = arr[0]  # one frame asked for by number: a 2D image, not a stack of one
     if not arr.dtype.isnative:
