@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -292,3 +293,31 @@ def test_reduced_read_of_a_big_endian_file() -> None:
     ref = read_dicom(testdata("MR_small.dcm"), reduce=1).pixels
     assert full.shape == (64, 64) and half.shape == (32, 32)
     np.testing.assert_array_equal(half, ref)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # libjpeg decodes half a stream without complaint: the lower half would be invented.
+        ("JPEG-LL.dcm", r"ends inside a fragment of its encapsulated Pixel Data"),
+        ("MR_small_jp2klossless.dcm", r"ends inside its encapsulated Pixel Data"),
+        ("MR_small_RLE.dcm", r"ends inside its encapsulated Pixel Data"),
+        ("SC_rgb_jpeg_dcmtk.dcm", r"cut off in transfer"),
+    ],
+)
+def test_compressed_file_cut_in_its_pixel_data_is_truncated(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    data = testdata(name).read_bytes()
+    p = tmp_path / f"half-{name}"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedFileError, match=rf"half-{re.escape(name)}: .*{message}"):
+        read_dicom(p)
+
+
+def test_unclosed_but_whole_jpeg_2000_decodes_with_a_warning() -> None:
+    # pydicom-data's emri_small_jpeg_2k_lossless_too_short.dcm lacks only the 8-byte Sequence
+    # Delimitation Item: every frame equals emri_small.dcm's, and the read says what it saw.
+    with pytest.warns(RadprepWarning, match=r"too_short\.dcm: .*no Sequence Delimitation Item"):
+        image = read_dicom(testdata("emri_small_jpeg_2k_lossless_too_short.dcm"))
+    np.testing.assert_array_equal(image.pixels, read_dicom(testdata("emri_small.dcm")).pixels)
