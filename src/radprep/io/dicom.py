@@ -536,12 +536,17 @@ def _encapsulated_end(path: PathLike, ts: UID) -> str:
     if not ts.is_compressed or ts == DeflatedExplicitVRLittleEndian:
         return "closed"
     try:
+        size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            fh.seek(max(0, os.path.getsize(path) - 4096))
+            fh.seek(max(0, size - 4096))
             tail = fh.read()
+            if _SEQUENCE_DELIMITER in tail:
+                return "closed"
+            # Elements may follow the pixel data (trailing padding, private groups).
+            fh.seek(max(0, size - (1 << 20)))
+            if _SEQUENCE_DELIMITER in fh.read():
+                return "closed"
     except OSError:
-        return "closed"
-    if _SEQUENCE_DELIMITER in tail:
         return "closed"
     is_rle = ts == UID("1.2.840.10008.1.2.5")  # RLE has no end marker
     return "unclosed" if not is_rle and tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "cut"
