@@ -538,15 +538,15 @@ def _encapsulated_end(path: PathLike, ts: UID) -> str:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            fh.seek(max(0, size - 4096))
-            tail = fh.read()
-            if _SEQUENCE_DELIMITER in tail:
-                return "closed"
-            # Elements may follow the pixel data (trailing padding, private groups).
+            # The last MiB (elements may follow the pixel data: trailing padding, private
+            # groups), searched after the Pixel Data tag when it is in there: the header's own
+            # sequences end with the same delimiter.
             fh.seek(max(0, size - (1 << 20)))
-            if _SEQUENCE_DELIMITER in fh.read():
-                return "closed"
+            tail = fh.read()
     except OSError:
+        return "closed"
+    start = tail.rfind(b"\xe0\x7f\x10\x00")
+    if _SEQUENCE_DELIMITER in tail[max(start, 0) :]:
         return "closed"
     is_rle = ts == UID("1.2.840.10008.1.2.5")  # RLE has no end marker
     return "unclosed" if not is_rle and tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "cut"
