@@ -80,8 +80,25 @@ def test_convert_folder_goes_on_past_bad_files(mixed_folder: Path, tmp_path: Pat
     assert code == 1
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == ["cr/chest.png", "ct/slice1.png"] + [f"mr_f{i:04d}.png" for i in range(10)]
-    assert "3 file(s) converted, 12 written" in stdout
-    assert "2 skipped (not DICOM or no pixel data); 1 failed" in stdout
+    assert (
+        "6 file(s) found: 3 done, 1 failed, 2 skipped (no pixels 1, not DICOM 1); "
+        "3 + 1 + 2 = 6; 12 output file(s) written" in stdout
+    )
+    records = {
+        Path(r["path"]).name: r
+        for r in map(json.loads, (out / "inputs.jsonl").read_text().splitlines())
+    }
+    assert {k: r["status"] for k, r in records.items()} == {
+        "chest.dcm": "done",
+        "slice1.dcm": "done",
+        "mr.dcm": "done",
+        "cut.dcm": "failed",
+        "plan.dcm": "skipped",
+        "README.txt": "skipped",
+    }
+    assert records["plan.dcm"]["reason"] == "no pixels"
+    assert records["README.txt"]["reason"] == "not DICOM"
+    assert "cut.dcm: the pixel data is shorter" in records["cut.dcm"]["reason"]
     assert "radprep: error: " in err and "cut.dcm: the pixel data is shorter than" in err
     assert "Traceback" not in stdout + err
     # The inputs are untouched and no temporary file is left behind.
@@ -113,7 +130,8 @@ def test_convert_png16_npy_and_frames(tmp_path: Path) -> None:
     code, _, _ = run(
         "convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path / "c"), "--frame", "3"
     )
-    assert code == 0 and [p.name for p in (tmp_path / "c").iterdir()] == ["emri_small.png"]
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["emri_small.png", "inputs.jsonl"]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +159,10 @@ def test_index_folder(mixed_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "index.parquet"
     code, stdout, _ = run("index", str(mixed_folder), "--out", str(out))
     assert code == 0
-    assert "indexed 5 DICOM instance(s)" in stdout and "1 other file(s) skipped" in stdout
+    assert "indexed 5 DICOM instance(s)" in stdout
+    assert "6 file(s) found: 5 done, 0 failed, 1 skipped (not DICOM 1); 5 + 0 + 1 = 6" in stdout
+    lines = (tmp_path / "index.inputs.jsonl").read_text().splitlines()
+    assert sorted(json.loads(x)["status"] for x in lines) == ["done"] * 5 + ["skipped"]
     table = pq.read_table(out)
     rows = {r["path"]: r for r in table.to_pylist()}
     assert set(rows) == {"ct/slice1.dcm", "cr/chest.dcm", "mr.dcm", "cut.dcm", "plan.dcm"}

@@ -49,6 +49,7 @@ def best_breast_share(breast: np.ndarray, shape: tuple[int, int], avoid: tuple) 
             best = max(best, float(breast[y : y + bh, x : x + bw].mean()))
     return best
 
+
 WINDOW = (100, 110, 164, 190)  # rows 100..163, cols 110..189 (end-exclusive, as ONNX Slice)
 PATCH, STRIDE = 32, 16
 

@@ -380,7 +380,7 @@ def test_dask_cluster_run_is_byte_identical(tmp_path: Path, dataset: Path) -> No
         run_cli("run", str(recipe), "-o", str(tmp_path / "pool"), "--workers", "2", "-q")
         dask_tree = tree_bytes(tmp_path / "dask")
         top = [k for k in dask_tree if not k.startswith("report/")]
-        assert len(top) == 18 + 4  # outputs, manifest.parquet and .csv, failures, warnings
+        assert len(top) == 18 + 5  # outputs, manifest.parquet and .csv, failures, warnings, inputs
         assert dask_tree == tree_bytes(tmp_path / "serial") == tree_bytes(tmp_path / "pool")
         run = json.loads((tmp_path / "dask" / "run.json").read_text())
         assert run["executor"] == {"executor": "dask", "workers": 2, "scheduler": address}

@@ -8,10 +8,12 @@ radprep::
     ├── InputError(RadprepError, ValueError)            bad input data
     │   ├── NotDicomError                               not a DICOM file at all
     │   ├── TruncatedFileError                          a DICOM file cut short
+    │   ├── CorruptFileError                            bytes that break the DICOM encoding
     │   ├── NoPixelDataError                            DICOM without (7FE0,0010) Pixel Data
     │   ├── DecoderMissingError                         no installed decoder for the transfer syntax
     │   ├── PixelDecodeError                            a decoder failed on the pixel data
-    │   └── InvalidAttributeError                       an attribute value the chain cannot use
+    │   ├── InvalidAttributeError                       an attribute value the chain cannot use
+    │   └── SizeLimitError                              decoding would pass the memory limit
     ├── SpecError(RadprepError, ValueError)             a bad option, recipe or argument
     └── OutputError(RadprepError, OSError)              an output cannot be written
 
@@ -22,6 +24,7 @@ exit codes (see :mod:`radprep.cli.app`).
 from __future__ import annotations
 
 __all__ = [
+    "CorruptFileError",
     "DecoderMissingError",
     "InputError",
     "InvalidAttributeError",
@@ -31,6 +34,7 @@ __all__ = [
     "PixelDecodeError",
     "RadprepError",
     "RadprepWarning",
+    "SizeLimitError",
     "SpecError",
     "TruncatedFileError",
 ]
@@ -52,6 +56,11 @@ class TruncatedFileError(InputError):
     """The file ends before its data set or its pixel data does."""
 
 
+class CorruptFileError(InputError):
+    """The bytes contradict the DICOM encoding without the file being cut short: an unknown VR,
+    a value whose length does not fit its VR, sequences nested beyond reason."""
+
+
 class NoPixelDataError(InputError):
     """The data set has no (7FE0,0010) Pixel Data, Float or Double Float Pixel Data."""
 
@@ -66,6 +75,14 @@ class PixelDecodeError(InputError):
 
 class InvalidAttributeError(InputError):
     """An attribute holds a value the intensity chain or geometry cannot use."""
+
+
+class SizeLimitError(InputError):
+    """The header (or a deflated stream) asks for more memory than the decoded-size limit.
+
+    The limit (default 4 GiB) is checked before anything is allocated; raise it with
+    ``RADPREP_MAX_DECODED_BYTES`` or :func:`radprep.io.dicom.set_max_decoded_bytes`.
+    """
 
 
 class SpecError(RadprepError, ValueError):

@@ -7,12 +7,26 @@ from typing import cast
 
 import typer
 
-from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
+from radprep.cli._common import (
+    EXIT_FAILURES,
+    EXIT_USAGE,
+    check_inputs,
+    check_output,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    started,
+    tick,
+)
 from radprep.export.convert import VOLUME_FORMATS, VOLUME_LAYOUTS, convert_series
 from radprep.export.convert import convert as convert_paths
 from radprep.export.png import FORMATS
 from radprep.intensity.window import VOI
 from radprep.types import OutputFormat
+
+INPUTS_FILE = "inputs.jsonl"
+"""Every input file of a conversion, done, failed or skipped with why (beside the outputs)."""
 
 
 def parse_frames(text: str) -> int | None:
@@ -68,9 +82,8 @@ def convert(
     if to not in FORMATS and to not in VOLUME_FORMATS:
         known = ", ".join((*FORMATS, *VOLUME_FORMATS))
         raise fail(f"--to {to!r} is not a format; choose one of {known}", EXIT_USAGE)
-    missing = [str(p) for p in (*inputs, *mask) if not p.exists()]
-    if missing:
-        raise fail(f"no such file or folder: {missing[0]}", EXIT_USAGE)
+    check_inputs([*inputs, *mask])
+    check_output(out, inputs)
     if to in VOLUME_FORMATS:
         if volumes not in VOLUME_LAYOUTS:
             known = ", ".join(VOLUME_LAYOUTS)
@@ -83,9 +96,11 @@ def convert(
     frames = parse_frames(frame)
 
     def on_item(path: Path, status: str) -> None:
+        tick()
         if not quiet and status == "ok":
             console.print(f"converted {path}", markup=False)
 
+    started(None, resumable=False)
     result = convert_paths(
         inputs,
         out,
@@ -95,16 +110,24 @@ def convert(
         strict=strict,
         on_item=on_item,
     )
-    for path, msg in result.warnings:
-        err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
+    acc = result.accounting
+    if not quiet:
+        for path, msg in result.warnings:
+            err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
+    if result.converted == 0 and not result.failures:
+        where = ", ".join(str(p) for p in inputs)
+        raise fail(
+            f"no DICOM image in {where} ({len(acc.records)} file(s) looked at, recursively; "
+            "hidden files and folders left out)",
+            EXIT_USAGE,
+        )
+    records = acc.write(out / INPUTS_FILE)
     console.print(
-        f"{result.converted} file(s) converted, {len(result.written)} written to {out}; "
-        f"{len(result.skipped)} skipped (not DICOM or no pixel data); "
-        f"{len(result.failures)} failed",
-        markup=False,
+        f"{acc.summary()}; {len(result.written)} output file(s) written to {out}", markup=False
     )
-    for _, _, message in result.failures:
-        err_console.print(f"radprep: error: {message}", markup=False)
+    console.print(f"inputs:   {records}", markup=False)
+    for rec in acc.failures:
+        err_console.print(f"radprep: error: {rec.reason}", markup=False)
     if result.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -126,7 +149,7 @@ def _convert_series(
     result = convert_series(
         inputs, out, fmt=to, masks=masks, volumes=volumes, strict=strict, on_item=on_item
     )
-    for key, msg in result.warnings:
+    for key, msg in [] if quiet else result.warnings:
         err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
     console.print(
         f"{result.converted} series converted, {len(result.written)} file(s) written to {out}; "

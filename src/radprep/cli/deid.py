@@ -12,6 +12,9 @@ from pydantic import ValidationError
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    check_inputs,
+    check_output,
+    check_workers,
     console,
     err_console,
     fail,
@@ -154,10 +157,9 @@ def deid(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
 ) -> None:
     """De-identify DICOM files (PS3.15 Basic Profile + options), named by new UIDs only."""
-    if not src.exists():
-        raise fail(f"no such file or folder: {src}", EXIT_USAGE)
-    if workers is not None and workers < 1:
-        raise fail(f"--workers must be >= 1, got {workers}", EXIT_USAGE)
+    check_inputs([src])
+    check_workers(workers)
+    check_output(out, [src])
     if ephemeral and key_file is not None:
         raise fail("--ephemeral-key and --key-file exclude each other; give one", EXIT_USAGE)
     if crosswalk is not None:
@@ -250,9 +252,17 @@ def deid(
         write_crosswalk(crosswalk, rows, out_root=out)
     for message in failures:
         err_console.print(f"radprep: error: {message}", markup=False)
-    done = counts["written"] + counts["unchanged"]
+    n_done = counts["written"] + counts["unchanged"]
+    n_skipped = counts["quarantined"] + counts["skipped"] + counts["duplicate"]
     console.print(
-        f"{done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
+        f"{len(items)} file(s) found: {n_done} done, {counts['failed']} failed, {n_skipped} "
+        f"skipped (held back {counts['quarantined']}, duplicates {counts['duplicate']}, not "
+        f"DICOM or a DICOMDIR {counts['skipped']}); {n_done} + {counts['failed']} + "
+        f"{n_skipped} = {n_done + counts['failed'] + n_skipped}",
+        markup=False,
+    )
+    console.print(
+        f"{n_done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
         f"{counts['duplicate']} duplicate(s) of another input skipped; "
         f"{counts['quarantined']} quarantined for pixel review; {counts['skipped']} skipped "
         f"(not DICOM, or a DICOMDIR); {counts['failed']} failed; audit: {audit_path}"

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from radprep.cli._common import EXIT_FAILURES, console, err_console, handle_errors
+from radprep.cli._common import EXIT_FAILURES, check_inputs, console, err_console, handle_errors
 from radprep.errors import RadprepError
 from radprep.io.describe import describe
 
@@ -29,6 +29,7 @@ def info(
     pixels: bool = typer.Option(True, "--pixels/--no-pixels", help="Decode to report min/max."),
 ) -> None:
     """Show size, frames, photometric, bits, transfer syntax, windows, rescale, min/max."""
+    check_inputs(paths)
     rows: list[dict[str, Any]] = []
     failed = 0
     for p in paths:

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, err_console, fail, handle_errors
+from radprep.cli._common import (
+    EXIT_FAILURES,
+    EXIT_USAGE,
+    check_workers,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    started,
+    tick,
+)
 from radprep.jobs.runner import run_recipe
 from radprep.pipeline.spec import builtin_recipes, load_recipe, recipe_hash
 
@@ -34,11 +44,14 @@ def run(
     strict: bool = typer.Option(False, "--strict", help="Fail an item on any data quirk."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; summary only."),
 ) -> None:
-    """Run a recipe: every item loaded, stepped and written; resumable; failures listed."""
-    if workers is not None and workers < 1:
-        raise fail(f"--workers must be >= 1, got {workers}", EXIT_USAGE)
+    """Run a recipe: every item loaded, stepped and written; resumable; failures listed.
+
+    Every file under the source is listed in inputs.jsonl: done, failed (why) or skipped (why).
+    """
+    check_workers(workers)
     if limit is not None and limit < 0:
         raise fail(f"--limit must be >= 0, got {limit}", EXIT_USAGE)
+    started(None, resumable=True)  # for the SIGINT message: runs resume from their ledger
     result = run_recipe(
         recipe,
         out=out,
@@ -50,6 +63,7 @@ def run(
         fresh=fresh,
         strict=strict,
         progress="quiet" if quiet else "auto",
+        on_result=lambda _item, _ok: tick(),
     )
     rate = (result.done + result.failed - result.skipped) / result.seconds if result.seconds else 0
     console.print(
@@ -58,11 +72,14 @@ def run(
         f"{result.seconds:.1f} s, {rate:.1f} items/s",
         markup=False,
     )
+    console.print(result.accounting.summary(), markup=False)
     console.print(f"outputs:  {result.out_dir}", markup=False)
     console.print(f"manifest: {result.manifest}", markup=False)
     console.print(f"run:      {result.run_file}", markup=False)
     if result.report is not None:
         console.print(f"report:   {result.report}", markup=False)
+    if result.inputs_file is not None:
+        console.print(f"inputs:   {result.inputs_file}", markup=False)
     if result.failed:
         console.print(f"failures: {result.failures_file}", markup=False)
         for f in result.failures[:10]:

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pydicom
 
 from radprep.errors import InputError, NotDicomError
-from radprep.io.dicom import read_header
+from radprep.io.accounting import Accounting
+from radprep.io.dicom import header_error, read_header
 from radprep.io.write import atomic_write_bytes
 
 __all__ = ["INDEX_SCHEMA", "ScanResult", "scan_dicom", "write_index"]
@@ -54,15 +55,25 @@ _TAGS: list[int] = [
 
 @dataclass
 class ScanResult:
-    """The index table and the files left out of it, with why."""
+    """The index table and what became of every file found (relative paths)."""
 
     table: pa.Table
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files left out on purpose, with the reason (``not DICOM``, ``duplicate``)."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """DICOM-looking files whose header could not be read, with the one-line reason."""
+    accounting: Accounting = field(default_factory=Accounting)
+    """Every file found: done (indexed), failed or skipped, in walk order."""
 
     @property
     def n_instances(self) -> int:
         """Number of DICOM instances indexed."""
         return self.table.num_rows
+
+
+def _fits(v: int, typ: pa.DataType) -> bool:
+    bits = typ.bit_width
+    return -(1 << (bits - 1)) <= v < (1 << (bits - 1))
 
 
 def _value(ds: pydicom.Dataset, keyword: str) -> Any:
@@ -85,7 +96,11 @@ def _row(path: Path, root: Path) -> dict[str, Any]:
         if v is not None and pa.types.is_integer(typ):
             try:
                 v = int(v)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
+                v = None
+            if v is not None and not _fits(v, typ):
+                # BitsStored 65535 or InstanceNumber 9999999999 in a damaged header: the value
+                # cannot be an index column of that type; the row keeps the file, not the value.
                 v = None
         elif v is not None:
             v = str(v).strip()
@@ -121,31 +136,43 @@ def scan_dicom(
     -------
     ScanResult
         One row per instance with the columns of :data:`INDEX_SCHEMA` (``path`` relative to
-        `root`, POSIX separators); files that are not DICOM are listed in ``skipped``.
+        `root`, POSIX separators); files that are not DICOM (or met twice through links) in
+        ``skipped``, files whose header cannot be read in ``failed`` with the reason; every
+        file in ``accounting``. Nothing any one file holds stops the scan.
     """
     base = Path(root)
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
+    acc = Accounting()
     for files in _walk(base):
         for path in files:
-            try:
-                with warnings.catch_warnings():
-                    # pydicom warns about odd values as they are read; the index keeps them.
-                    warnings.simplefilter("ignore", UserWarning)
-                    rows.append(_row(path, base))
-                ok = True
-            except (InputError, ValueError, TypeError, KeyError) as e:
-                reason = (
-                    "not DICOM"
-                    if isinstance(e, NotDicomError)
-                    else f"unreadable ({type(e).__name__})"
-                )
-                skipped.append((path.relative_to(base).as_posix(), reason))
-                ok = False
+            rel = path.relative_to(base).as_posix()
+            ok = False
+            if acc.seen(path):
+                skipped.append((rel, "duplicate"))
+                acc.skipped(rel, "duplicate")
+            else:
+                try:
+                    with warnings.catch_warnings():
+                        # pydicom warns about odd values as they are read; the index keeps them.
+                        warnings.simplefilter("ignore", UserWarning)
+                        rows.append(_row(path, base))
+                    ok = True
+                    acc.done(rel)
+                except NotDicomError:
+                    skipped.append((rel, "not DICOM"))
+                    acc.skipped(rel, "not DICOM")
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as e:  # one damaged header never stops a scan
+                    err = e if isinstance(e, InputError) else header_error(e, str(path))
+                    failed.append((rel, str(err)))
+                    acc.failed(rel, str(err), type(err).__name__)
             if on_file is not None:
                 on_file(path, ok)
     table = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
-    return ScanResult(table=table, skipped=skipped)
+    return ScanResult(table=table, skipped=skipped, failed=failed, accounting=acc)
 
 
 def _walk(base: Path) -> Iterable[list[Path]]:

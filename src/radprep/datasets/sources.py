@@ -22,7 +22,15 @@ from radprep.pipeline.spec import DicomFolderSource, SourceOptions
 from radprep.plugins import SOURCES
 from radprep.sample import Sample
 
-__all__ = ["Item", "fingerprint", "get_source", "known_sources", "load_item", "register_source"]
+__all__ = [
+    "Item",
+    "ItemList",
+    "fingerprint",
+    "get_source",
+    "known_sources",
+    "load_item",
+    "register_source",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,21 @@ class Item:
     labels: Mapping[str, Any] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ItemList(list[Item]):
+    """A source's items, and the files it met that are not items (a list, for any caller).
+
+    ``left_out`` holds ``(path, status, reason)`` with status ``"skipped"`` (reason ``not
+    DICOM``, ``no pixels``, ``duplicate``) or ``"failed"`` (the one-line error), so that a run
+    accounts for every file under its source, not only for its items.
+    """
+
+    left_out: list[tuple[str, str, str]]
+
+    def __init__(self, items: list[Item], left_out: list[tuple[str, str, str]]) -> None:
+        super().__init__(items)
+        self.left_out = left_out
 
 
 def fingerprint(*paths: str | os.PathLike[str]) -> str:
@@ -128,8 +151,15 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
     """Every DICOM image instance under ``spec.root`` (non-images and non-DICOM left out)."""
     root = resolve(base, spec.root)
     if not root.is_dir():
-        raise SpecError(f"source.root: {root} is not a folder")
-    table = scan_dicom(root).table
+        raise SpecError(
+            f"source.root: no such file or folder: {root}"
+            if not root.exists()
+            else f"source.root: {root} is not a folder"
+        )
+    scan = scan_dicom(root)
+    table = scan.table
+    left_out = [(str(root / rel), "skipped", why) for rel, why in scan.skipped]
+    left_out += [(str(root / rel), "failed", why) for rel, why in scan.failed]
     labels = (
         _read_labels(resolve(base, spec.labels_csv), spec.labels_key) if spec.labels_csv else {}
     )
@@ -138,7 +168,10 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
     # all at once.
     rows = (row for batch in table.to_batches(max_chunksize=1000) for row in batch.to_pylist())
     for row in rows:
-        if not row["has_pixels"]:
+        if not row["has_pixels"] and row["rows"] is None:
+            # No Image Pixel module either: a report, a plan. (A header with Rows but no pixel
+            # data was cut off: it stays an item, and reading it says so.)
+            left_out.append((str(root / row["path"]), "skipped", "no pixels"))
             continue
         rel = row["path"]
         stem = rel.rsplit(".", 1)[0] if rel.lower().endswith((".dcm", ".dicom")) else rel
@@ -159,7 +192,7 @@ def dicom_folder_items(spec: Any, base: Path) -> list[Item]:
                 },
             )
         )
-    return items
+    return ItemList(items, left_out)
 
 
 def load_dicom(item: Item, read: Any) -> Sample:

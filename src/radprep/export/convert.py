@@ -18,6 +18,7 @@ from radprep.errors import InputError, NoPixelDataError, NotDicomError, RadprepE
 from radprep.export.png import FORMATS, suffix_for, write_array
 from radprep.geometry import Geometry
 from radprep.intensity.window import VOI
+from radprep.io.accounting import Accounting
 from radprep.io.dicom import Frames, read_dicom
 from radprep.io.series import SeriesInfo
 from radprep.types import OutputFormat
@@ -46,6 +47,8 @@ class ConvertResult:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    accounting: Accounting = field(default_factory=Accounting)
+    """Every input file found: done, failed (reason) or skipped (reason)."""
 
     @property
     def ok(self) -> bool:
@@ -156,8 +159,16 @@ def convert(
     """
     out = Path(out_dir)
     result = ConvertResult()
+    acc = result.accounting
     for path, stem, explicit in iter_inputs(inputs, exclude=out):
         status = "ok"
+        if acc.seen(path):
+            # The same file reached twice (named and inside a named folder, or a link).
+            acc.skipped(path, "duplicate")
+            result.skipped.append((str(path), "duplicate"))
+            if on_item is not None:
+                on_item(path, "skipped")
+            continue
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore")
@@ -167,18 +178,36 @@ def convert(
                 )
             result.converted += 1
             result.warnings.extend((str(path), str(w.message)) for w in caught)
+            acc.done(path)
         except RadprepWarning as e:
             result.failures.append((str(path), "RadprepWarning", f"{path}: {e} (--strict)"))
+            acc.failed(path, f"{path}: {e} (--strict)", "RadprepWarning")
             status = "failed"
         except (NotDicomError, NoPixelDataError) as e:
             if explicit:
                 result.failures.append((str(path), type(e).__name__, str(e)))
+                acc.failed(path, str(e), type(e).__name__)
                 status = "failed"
             else:
-                result.skipped.append((str(path), type(e).__name__))
+                reason = "not DICOM" if isinstance(e, NotDicomError) else "no pixels"
+                result.skipped.append((str(path), reason))
+                acc.skipped(path, reason)
                 status = "skipped"
-        except (RadprepError, InputError) as e:
-            result.failures.append((str(path), type(e).__name__, str(e)))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # one file never stops a batch, whatever it raises
+            if not isinstance(e, InputError) and (
+                isinstance(e.__cause__, OSError)
+                or (isinstance(e, OSError) and not isinstance(e, RadprepError))
+            ):
+                raise  # the output cannot be written: every later file would fail the same way
+            message = (
+                str(e)
+                if isinstance(e, RadprepError)
+                else f"{path}: unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            )
+            result.failures.append((str(path), type(e).__name__, message))
+            acc.failed(path, message, type(e).__name__)
             status = "failed"
         if on_item is not None:
             on_item(path, status)

@@ -7,9 +7,16 @@ from typing import Any
 
 from pydicom.uid import UID
 
+from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import value_range
-from radprep.io.dicom import decode_stored, meta_from_dataset, read_header
+from radprep.io.dicom import (
+    boundary_error,
+    decode_stored,
+    geometry_from_dataset,
+    meta_from_dataset,
+    read_header,
+)
 
 __all__ = ["describe"]
 
@@ -34,12 +41,31 @@ def describe(path: str | os.PathLike[str], *, pixels: bool = True) -> dict[str, 
     Raises
     ------
     InputError
-        The same errors as :func:`~radprep.io.read_dicom`.
+        The same errors as :func:`~radprep.io.read_dicom`, and only those.
     """
+    where = os.fspath(path)
+    stage = ["header"]
+    try:
+        return _describe(path, pixels, stage)
+    except RadprepError as e:
+        if where in str(e):
+            raise
+        raise type(e)(f"{where}: {e}") from e
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # one boundary for whatever a parser or decoder raises
+        raise boundary_error(e, where, stage[0]) from e
+
+
+def _describe(path: str | os.PathLike[str], pixels: bool, stage: list[str]) -> dict[str, Any]:
     ds = read_header(path)
+    stage[0] = "attributes"
     meta = meta_from_dataset(ds)
     ts = UID(meta.transfer_syntax_uid)
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    geometry = geometry_from_dataset(
+        ds, path=path
+    )  # a spacing that is not two positive numbers warns
+    spacing = list(geometry.spacing) if geometry.unit == "mm" else None
     info: dict[str, Any] = {
         "path": os.fspath(path),
         "modality": meta.modality,
@@ -73,9 +99,10 @@ def describe(path: str | os.PathLike[str], *, pixels: bool = True) -> dict[str, 
         "presentation_intent": meta.presentation_intent_type,
         "laterality": meta.laterality,
         "view_position": meta.view_position,
-        "spacing_mm": [float(v) for v in spacing] if spacing else None,
+        "spacing_mm": spacing,
     }
     if pixels:
+        stage[0] = "pixels"
         stored = decode_stored(path, ds)
         lo, hi = value_range(stored)
         info["stored_min"], info["stored_max"] = lo, hi

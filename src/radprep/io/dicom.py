@@ -13,6 +13,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from struct import error as struct_error
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,9 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from radprep._dicom import functional_group_value
+from radprep._limits import format_bytes, max_decoded_bytes, set_max_decoded_bytes
 from radprep.errors import (
+    CorruptFileError,
     DecoderMissingError,
     InputError,
     InvalidAttributeError,
@@ -34,6 +37,7 @@ from radprep.errors import (
     PixelDecodeError,
     RadprepError,
     RadprepWarning,
+    SizeLimitError,
     SpecError,
     TruncatedFileError,
 )
@@ -45,11 +49,14 @@ from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function,
 from radprep.spatial.resize import resize
 
 __all__ = [
+    "boundary_error",
     "decode_stored",
     "geometry_from_dataset",
+    "header_error",
     "meta_from_dataset",
     "read_dicom",
     "read_header",
+    "set_max_decoded_bytes",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -98,16 +105,93 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
         if specific_tags is None
         else {"specific_tags": list(specific_tags), "defer_size": 256}
     )
-    return _read(path, kwargs, check_empty=specific_tags is None)
+    if specific_tags is None:
+        return _read(path, kwargs)
+    ds = _read(path, kwargs, check_empty=False)
+    if len(ds) == 0:
+        # pydicom drops the whole data set when a file ends inside an encapsulated pixel
+        # sequence; a header-only parse still reads such a file's header.
+        ds = _read(path, {"stop_before_pixels": True})
+    return ds
+
+
+_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _check_deflated_size(path: PathLike, where: str) -> None:
+    """Refuse a deflated data set that inflates past the decoded-size limit.
+
+    pydicom inflates a deflated body in one piece before parsing it, and holds it two or three
+    times over while parsing, so a 1 MB stream of zeros would cost gigabytes. The stream is
+    inflated here first in bounded chunks, counting bytes and keeping none; it may inflate to
+    1/16 of the decoded-size limit (256 MiB by default), which keeps the peak memory of reading
+    it under 1 GB.
+    """
+    import zlib
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+            if _DEFLATED_UID not in head:
+                return
+            from pydicom.filereader import _read_file_meta_info as read_meta
+            from pydicom.filereader import read_preamble
+
+            fh.seek(0)
+            read_preamble(fh, False)
+            meta = read_meta(fh)
+            if str(meta.get("TransferSyntaxUID", "")) != str(DeflatedExplicitVRLittleEndian):
+                return
+            limit = max_decoded_bytes() // 16
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            total = 0
+            while chunk := fh.read(1 << 16):
+                while chunk:
+                    total += len(inflater.decompress(chunk, 1 << 20))
+                    chunk = inflater.unconsumed_tail
+                    if total > limit:
+                        raise SizeLimitError(
+                            f"{where}: the deflated data set inflates past "
+                            f"{format_bytes(limit)}, 1/16 of the decoded-size limit (a deflate "
+                            "bomb, or a huge image); raise RADPREP_MAX_DECODED_BYTES if the file "
+                            "is genuine"
+                        )
+    except RadprepError:
+        raise
+    except Exception:
+        return  # unreadable or not a well-formed deflated file: the parser says what is wrong
+
+
+def _check_decoded_size(meta: ImageMeta, n_frames: int, where: str) -> None:
+    """Refuse, before decoding, an image whose header asks for more than the limit."""
+    bytes_per_sample = max(1, (meta.bits_allocated + 7) // 8)
+    samples = 3 if meta.photometric_interpretation == "PALETTE COLOR" else meta.samples_per_pixel
+    needed = meta.rows * meta.columns * max(n_frames, 1) * max(samples, 1) * bytes_per_sample
+    # Modality and display values are float32: a narrower stored type grows on the way.
+    needed = needed * max(1, 4 // bytes_per_sample)
+    limit = max_decoded_bytes()
+    if needed > limit:
+        raise SizeLimitError(
+            f"{where}: Rows (0028,0010) {meta.rows} x Columns (0028,0011) {meta.columns} x "
+            f"{n_frames} frame(s) x {samples} sample(s) need {format_bytes(needed)} decoded, "
+            f"past the decoded-size limit of {format_bytes(limit)}; raise "
+            "RADPREP_MAX_DECODED_BYTES if the file is genuine"
+        )
 
 
 def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -> Dataset:
     where = _where(path)
+    _check_deflated_size(path, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             ds = pydicom.dcmread(path, **kwargs)
         if check_empty and len(ds) == 0:
+            if _has_body(path, ds):
+                raise CorruptFileError(
+                    f"{where}: the data set after the File Meta Information cannot be parsed "
+                    "(its transfer syntax or first element is corrupt)"
+                )
             raise TruncatedFileError(
                 f"{where}: the file ends after its File Meta Information, before any data "
                 "element; it was probably cut off in transfer"
@@ -126,9 +210,23 @@ def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -
     except (EOFError, OSError) as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise InputError(f"{where}: cannot open ({e.strerror or e})") from e
-        raise TruncatedFileError(f"{where}: the file ends inside its header ({e})") from e
-    except Exception as e:  # pydicom raises many types on corrupt headers
-        raise TruncatedFileError(f"{where}: the header cannot be parsed ({_one_line(e)})") from e
+        raise TruncatedFileError(
+            f"{where}: the file ends inside its header ({_one_line(e)}); "
+            "it was probably cut off in transfer"
+        ) from e
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # pydicom raises many types on corrupt headers
+        raise header_error(e, where) from e
+
+
+def _has_body(path: PathLike, ds: Dataset) -> bool:
+    """True when bytes follow the File Meta Information (so the file was not cut after it)."""
+    try:
+        group_length = int(ds.file_meta.get("FileMetaInformationGroupLength") or 0)
+        return os.path.getsize(path) > 128 + 4 + 12 + group_length + 8
+    except (AttributeError, TypeError, ValueError, OSError):
+        return False
 
 
 def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | None:
@@ -149,8 +247,39 @@ def _read_without_preamble(path: PathLike, kwargs: dict[str, Any]) -> Dataset | 
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
+    text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_CUT_SHORT = ("eof", "end of file", "truncat", "shorter than", "insufficient", "less than expected")
+
+
+def header_error(e: BaseException, where: str) -> InputError:
+    """The documented error for an exception the DICOM parser raised on a file's header.
+
+    pydicom parses lazily, so these surface when a value is first touched as well as in
+    ``dcmread``: an unknown VR (``NotImplementedError``), a value whose length does not fit its
+    VR (``BytesLengthException``), sequences nested past the recursion limit; a file that ends
+    early is the only case called truncated.
+    """
+    from pydicom.errors import BytesLengthException
+
+    msg = _one_line(e)
+    if isinstance(e, RecursionError):
+        return CorruptFileError(
+            f"{where}: sequences are nested too deeply to parse ({msg}); the header is corrupt"
+        )
+    if isinstance(e, BytesLengthException):
+        return CorruptFileError(
+            f"{where}: a header value does not fit its VR ({msg}); the header is corrupt"
+        )
+    if isinstance(e, NotImplementedError) and "value representation" in msg.lower():
+        return CorruptFileError(f"{where}: {msg}; the header is corrupt")
+    if isinstance(e, (EOFError, struct_error)) or any(k in msg.lower() for k in _CUT_SHORT):
+        return TruncatedFileError(
+            f"{where}: the file ends inside its header ({msg}); it was probably cut off in transfer"
+        )
+    return CorruptFileError(f"{where}: the header cannot be parsed ({type(e).__name__}: {msg})")
 
 
 def _tsyntax(ds: Dataset) -> UID:
@@ -162,6 +291,11 @@ def _tsyntax(ds: Dataset) -> UID:
         if implicit:
             return UID("1.2.840.10008.1.2")
         return UID("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+    if not isinstance(ts, str):
+        raise CorruptFileError(
+            f"TransferSyntaxUID (0002,0010) is {ts!r}, not a UID string; the File Meta "
+            "Information is corrupt"
+        )
     return UID(ts)
 
 
@@ -184,9 +318,22 @@ def _strings(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
-def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
-    desc = [int(v) for v in item.LUTDescriptor]
+def _lut_from_item(item: Dataset, ds: Dataset, what: str = "LUT") -> LUT:
+    raw_desc = item.LUTDescriptor
+    desc = [int(v) for v in (raw_desc if isinstance(raw_desc, Sequence) else [raw_desc])]
     elem = item["LUTData"]
+    n_data = (
+        0
+        if elem.value is None
+        else (len(elem.value) if isinstance(elem.value, (bytes, Sequence)) else 1)
+    )
+    if len(desc) != 3 or not 1 <= desc[2] <= 16 or n_data == 0:
+        # PS3.3 C.11.1.1.1, C.11.2.1.1: three descriptor values, up to 16 bits per entry, data.
+        raise InvalidAttributeError(
+            f"{what} has LUTDescriptor (0028,3002) {desc} and {n_data} LUTData "
+            "(0028,3006) value(s); a LUT needs three descriptor values, 1 to 16 bits per entry "
+            "and its data"
+        )
     if elem.VR == "OW" or isinstance(elem.value, bytes):
         little = _tsyntax(ds) != UID("1.2.840.10008.1.2.2")
         data = np.frombuffer(elem.value, dtype="<u2" if little else ">u2").astype(np.uint16)
@@ -203,6 +350,11 @@ def _lut_from_item(item: Dataset, ds: Dataset) -> LUT:
     first = desc[1]
     if ds.get("PixelRepresentation", 0) == 1 and first > 32767:
         first -= 65536
+    if desc[2] == 8 and data.size and int(data.max()) > 255:
+        raise InvalidAttributeError(
+            f"{what} has values up to {int(data.max())} but its LUTDescriptor (0028,3002) says "
+            "8 bits per entry; the LUT does not fit"
+        )
     return LUT((desc[0], first, desc[2]), data, str(item.get("LUTExplanation", "") or ""))
 
 
@@ -213,12 +365,16 @@ def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
         "VOILUTSequence"
     )
     voi_luts = tuple(
-        _lut_from_item(item, ds)
-        for item in (voi_seq or [])
+        _lut_from_item(item, ds, f"VOILUTSequence (0028,3010) item {i}")
+        for i, item in enumerate(voi_seq or [])
         if "LUTDescriptor" in item and "LUTData" in item
     )
     mlut_seq = ds.get("ModalityLUTSequence")
-    mlut = _lut_from_item(mlut_seq[0], ds) if mlut_seq and "LUTData" in mlut_seq[0] else None
+    mlut = (
+        _lut_from_item(mlut_seq[0], ds, "ModalityLUTSequence (0028,3000)")
+        if mlut_seq and "LUTData" in mlut_seq[0]
+        else None
+    )
     slope = _fg_value(ds, "PixelValueTransformationSequence", "RescaleSlope", frame)
     intercept = _fg_value(ds, "PixelValueTransformationSequence", "RescaleIntercept", frame)
     rtype = _fg_value(ds, "PixelValueTransformationSequence", "RescaleType", frame)
@@ -264,29 +420,40 @@ def meta_from_dataset(ds: Dataset, *, frame: int = 0) -> ImageMeta:
     )
 
 
-def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geometry:
+def geometry_from_dataset(
+    ds: Dataset, *, ndim: int = 2, frame: int = 0, path: PathLike | None = None
+) -> Geometry:
     """Return the in-plane geometry of a data set (and a frame axis for multi-frame arrays).
 
     PixelSpacing (0028,0030) is preferred; ImagerPixelSpacing (0018,1164) (projection
     radiography, at the detector) is used when it is absent. A zero or negative spacing is
     reported with a warning and the geometry falls back to pixel units.
     """
-    where = ""
+    where = f"{_where(path)}: " if path is not None else ""
     spacing: tuple[float, ...] | None = None
     source = "none"
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = (
-            _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
-            if keyword == "PixelSpacing"
-            else ds.get(keyword)
-        )
-        vals = _floats(value)
+        tag = "(0028,0030)" if keyword == "PixelSpacing" else "(0018,1164)"
+        try:
+            value = (
+                _fg_value(ds, "PixelMeasuresSequence", keyword, frame)
+                if keyword == "PixelSpacing"
+                else ds.get(keyword)
+            )
+            vals = _floats(value)
+        except (ValueError, TypeError, OverflowError) as e:
+            warnings.warn(
+                f"{where}{keyword} {tag} is not numeric ({_one_line(e)}); "
+                "geometry kept in pixel units",
+                RadprepWarning,
+                stacklevel=2,
+            )
+            continue
         if not vals:
             continue
         if len(vals) == 2 and all(np.isfinite(v) and v > 0 for v in vals):
             spacing, source = vals, keyword
             break
-        tag = "(0028,0030)" if keyword == "PixelSpacing" else "(0018,1164)"
         warnings.warn(
             f"{where}{keyword} {tag} is {list(vals)}, not two positive numbers; "
             "geometry kept in pixel units",
@@ -303,8 +470,17 @@ def geometry_from_dataset(ds: Dataset, *, ndim: int = 2, frame: int = 0) -> Geom
     return Geometry(spacing=in_plane, unit=unit, spacing_source=source)  # type: ignore[arg-type]
 
 
-def _no_pixels(ds: Dataset, where: str) -> NoPixelDataError:
-    kind = UID(ds.get("SOPClassUID", "")).name or "unknown SOP class"
+def _no_pixels(ds: Dataset, where: str) -> InputError:
+    """No pixel data: a cut-off image file, or an object that has none (a report, a plan)."""
+    kind = UID(str(ds.get("SOPClassUID", "") or "")).name or "unknown SOP class"
+    # pydicom stops quietly when a file ends between two elements; a header that describes
+    # pixels (the Image Pixel module: Rows, Columns) without having them was cut off. Instances
+    # stripped on purpose (DICOMDIR test trees) drop the module too.
+    if "Rows" in ds and "Columns" in ds:
+        return TruncatedFileError(
+            f"{where}: the file ends before its PixelData (7FE0,0010) although its header "
+            f"describes an image ({kind}); it was probably cut off in transfer"
+        )
     return NoPixelDataError(
         f"{where}: no PixelData (7FE0,0010) in this {ds.get('Modality', '') or 'DICOM'} "
         f"object ({kind}); nothing to convert"
@@ -344,6 +520,36 @@ def _native_too_short(path: PathLike, ds: Dataset, ts: UID) -> bool:
         return os.path.getsize(path) < needed
     except (AttributeError, TypeError, ValueError, OSError):
         return False
+
+
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0, LE
+
+
+def _encapsulated_end(path: PathLike, ts: UID) -> str:
+    """How a compressed file's encapsulated Pixel Data ends (PS3.5 A.4).
+
+    ``"closed"``: with its Sequence Delimitation Item (or the file is not encapsulated);
+    ``"unclosed"``: without it, but the last fragment ends with a JPEG / JPEG-LS EOI or a
+    JPEG 2000 EOC marker (FFD9), so every frame is whole; ``"cut"``: the file stops inside a
+    fragment.
+    """
+    if not ts.is_compressed or ts == DeflatedExplicitVRLittleEndian:
+        return "closed"
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            # The last MiB (elements may follow the pixel data: trailing padding, private
+            # groups), searched after the Pixel Data tag when it is in there: the header's own
+            # sequences end with the same delimiter.
+            fh.seek(max(0, size - (1 << 20)))
+            tail = fh.read()
+    except OSError:
+        return "closed"
+    start = tail.rfind(b"\xe0\x7f\x10\x00")
+    if _SEQUENCE_DELIMITER in tail[max(start, 0) :]:
+        return "closed"
+    is_rle = ts == UID("1.2.840.10008.1.2.5")  # RLE has no end marker
+    return "unclosed" if not is_rle and tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "cut"
 
 
 def _frame_indices(frames: Frames, n_frames: int, where: str) -> list[int] | None:
@@ -440,9 +646,34 @@ def decode_stored(path: PathLike, ds: Dataset, frames: Frames = None) -> np.ndar
                 f"{where}: the pixel data is shorter than Rows x Columns x frames x BitsAllocated "
                 f"requires ({msg}); the file was probably cut off in transfer"
             ) from e
+        if _encapsulated_end(path, ts) != "closed":
+            raise TruncatedFileError(
+                f"{where}: the file ends inside its encapsulated Pixel Data (7FE0,0010), with no "
+                f"Sequence Delimitation Item, and the {ts.name} data cannot be decoded ({msg}); "
+                "it was probably cut off in transfer"
+            ) from e
         raise PixelDecodeError(f"{where}: {ts.name} pixel data could not be decoded ({msg})") from e
+    end = _encapsulated_end(path, ts)
+    if end == "cut":
+        # Decoders fill in what a cut stream lacks; those pixels are not the image.
+        raise TruncatedFileError(
+            f"{where}: the file ends inside a fragment of its encapsulated Pixel Data "
+            f"(7FE0,0010); the {ts.name} data is incomplete, so the decoded pixels would be "
+            "wrong; it was probably cut off in transfer"
+        )
+    if end == "unclosed":
+        warnings.warn(
+            f"{where}: the encapsulated Pixel Data (7FE0,0010) has no Sequence Delimitation "
+            "Item; its last fragment is complete (end marker found), so the frames were decoded "
+            "whole",
+            RadprepWarning,
+            stacklevel=2,
+        )
     if isinstance(frames, (int, np.integer)):
         arr = arr[0]  # one frame asked for by number: a 2D image, not a stack of one
+    if not arr.dtype.isnative:
+        # Big endian files decode to big-endian arrays; every later step wants native order.
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -556,29 +787,91 @@ def read_dicom(
 
     Raises
     ------
-    NotDicomError, TruncatedFileError, NoPixelDataError, DecoderMissingError, PixelDecodeError,
-    InvalidAttributeError, SpecError
-        Each with a one-line message naming the file.
+    NotDicomError, TruncatedFileError, CorruptFileError, NoPixelDataError, DecoderMissingError,
+    PixelDecodeError, InvalidAttributeError, SizeLimitError, SpecError
+        Each with a one-line message naming the file; nothing else, whatever the bytes (what a
+        parser or decoder raises, Rust panics included, is mapped at this boundary; only
+        KeyboardInterrupt and SystemExit pass through). A seeded mutation-fuzz test checks it.
     """
     where = _where(path)
     if isinstance(voi, str):
         voi = VOI.parse(voi)
+    stage = ["header"]
+    try:
+        return _read_dicom(path, where, frames, voi, out_dtype, reduce, reduce_to_px, stage)
+    except RadprepError as e:
+        if where in str(e):
+            raise
+        raise type(e)(f"{where}: {e}") from e
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # third-party decoders raise anything, Rust panics included
+        raise boundary_error(e, where, stage[0]) from e
+
+
+def boundary_error(e: BaseException, where: str, stage: str) -> InputError:
+    """The documented error for anything else that escaped reading one file, by stage."""
+    from pydicom.errors import BytesLengthException
+
+    msg = _one_line(e)
+    if isinstance(e, MemoryError):
+        return SizeLimitError(
+            f"{where}: out of memory while reading ({stage}); the file asks for more than this "
+            "machine has"
+        )
+    if isinstance(e, (RecursionError, BytesLengthException)) or (
+        isinstance(e, NotImplementedError) and "value representation" in msg.lower()
+    ):
+        return header_error(e, where)
+    if stage == "pixels":
+        return PixelDecodeError(
+            f"{where}: the pixel data could not be decoded ({type(e).__name__}: {msg})"
+        )
+    if stage == "header":
+        return header_error(e, where)
+    return InvalidAttributeError(
+        f"{where}: the header's image attributes cannot be used ({type(e).__name__}: {msg}); "
+        "fix the header"
+    )
+
+
+def _read_dicom(
+    path: PathLike,
+    where: str,
+    frames: Frames,
+    voi: VOI | None,
+    out_dtype: OutDtype,
+    reduce: int,
+    reduce_to_px: int | None,
+    stage: list[str],
+) -> Image:
+    """:func:`read_dicom` without its boundary; `stage` says how far it got."""
     # One parse for header and pixels; pydicom drops the whole data set when the file ends
     # inside an encapsulated pixel sequence, so fall back to the header and decode from the path.
     ds = _read(path, {}, check_empty=False)
     if len(ds) == 0 or not any(k in ds for k in _PIXEL_KEYWORDS):
         ds = read_header(path)
+    stage[0] = "attributes"
     first = frames if isinstance(frames, (int, np.integer)) else next(iter(frames or [0]))
     try:
         meta = meta_from_dataset(ds, frame=int(first) if first is not None else 0)
+    except RadprepError:
+        raise
     except (ValueError, TypeError, KeyError) as e:
         raise InvalidAttributeError(
             f"{where}: an image attribute cannot be read ({_one_line(e)}); fix the header"
         ) from e
+    n_wanted = (
+        meta.number_of_frames
+        if frames is None
+        else (1 if isinstance(frames, (int, np.integer)) else len(list(frames)))
+    )
+    _check_decoded_size(meta, n_wanted, where)
     if reduce_to_px is not None:
         reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
     if not 0 <= reduce <= MAX_REDUCE:
         raise SpecError(f"reduce must be 0..{MAX_REDUCE}, got {reduce}")
+    stage[0] = "pixels"
     single = frames is not None or meta.number_of_frames == 1
     stored = _decode_j2k_reduced(ds, meta, reduce) if reduce and single and not frames else None
     decoder = "jpeg2000-reduced" if stored is not None else "full"
@@ -588,9 +881,10 @@ def read_dicom(
             stored = _reduce_stored(stored, reduce)
         elif reduce:
             reduce = 0  # stacks and colour are read at full size
+    stage[0] = "attributes"
     steps: list[AppliedStep] = []
     if meta.photometric_interpretation == "PALETTE COLOR":
-        stored = apply_color_lut(stored, ds)
+        stored = _palette_to_rgb(stored, ds, where)
         bits = 8 * stored.dtype.itemsize
         meta = _replace(
             meta, photometric_interpretation="RGB", samples_per_pixel=3, bits_stored=bits
@@ -604,7 +898,7 @@ def read_dicom(
         meta = _replace(meta, photometric_interpretation="RGB")
         steps.append(AppliedStep("ybr_to_rgb", {}))
     spatial_ndim = 3 if (stored.ndim - (1 if meta.is_color else 0)) == 3 else 2
-    geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0))
+    geometry = geometry_from_dataset(ds, ndim=spatial_ndim, frame=int(first or 0), path=path)
     if reduce:
         geometry = geometry.resize((meta.rows, meta.columns), stored.shape[:2])
     mode = "identity" if is_identity_modality(meta) else ("lut" if meta.modality_lut else "rescale")
@@ -624,6 +918,7 @@ def read_dicom(
         stored = np.stack([apply_modality(f, m) for f, m in zip(stored, frame_metas, strict=True)])
         meta = _replace(meta, rescale_slope=None, rescale_intercept=None)
         mode = "rescale per frame"
+    stage[0] = "intensity"
     try:
         if voi is None or voi.mode == "none":
             pixels = apply_modality(stored, meta)
@@ -656,6 +951,40 @@ def read_dicom(
         ),
     )
     return Image(pixels, geometry, _replace(meta, intensity="display"), history)
+
+
+_PALETTE = ("Red", "Green", "Blue")
+
+
+def _palette_to_rgb(stored: np.ndarray, ds: Dataset, where: str) -> np.ndarray:
+    """Expand PALETTE COLOR indices through the file's Red, Green and Blue LUTs.
+
+    pydicom reads non-segmented LUT data as native-order words whatever the transfer syntax, so
+    big-endian files (OW values kept as stored bytes) get their words swapped here first.
+    """
+    for colour in _PALETTE:
+        desc = ds.get(f"{colour}PaletteColorLookupTableDescriptor")
+        has_data = f"{colour}PaletteColorLookupTableData" in ds or (
+            f"Segmented{colour}PaletteColorLookupTableData" in ds
+        )
+        if desc is None or not has_data:
+            raise InvalidAttributeError(
+                f"{where}: PALETTE COLOR without its {colour} Palette Color Lookup Table "
+                "Descriptor and Data (0028,110x / 0028,120x); the colours cannot be rebuilt"
+            )
+        values = list(desc) if isinstance(desc, (list, pydicom.multival.MultiValue)) else [desc]
+        if len(values) != 3 or int(values[2]) not in (8, 16):
+            raise InvalidAttributeError(
+                f"{where}: {colour}PaletteColorLookupTableDescriptor is {values}; "
+                "PS3.3 C.7.6.3.1.5 needs three values and 8 or 16 bits per entry"
+            )
+    if _tsyntax(ds) == UID("1.2.840.10008.1.2.2"):
+        for colour in _PALETTE:
+            keyword = f"{colour}PaletteColorLookupTableData"
+            raw = ds.get(keyword)
+            if isinstance(raw, bytes) and len(raw) % 2 == 0:
+                ds[keyword].value = np.frombuffer(raw, dtype=">u2").astype(np.uint16).tobytes()
+    return apply_color_lut(stored, ds)
 
 
 def _per_frame_metas(

@@ -38,6 +38,13 @@ def atomic_write_bytes(
     return Path(path)
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back: POSIX has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; on success rename it to `path`, else remove it.
@@ -52,6 +59,10 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     except OSError as e:
         raise OutputError(f"{target}: cannot create the output ({e.strerror or e})") from e
     try:
+        # mkstemp creates the file 0600; a finished output gets what open() would have given it
+        # (0666 less the umask), so that others can read a shared dataset.
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, 0o666 & ~_umask())
         fh: IO[Any] = (
             os.fdopen(fd, "wb") if "b" in mode else os.fdopen(fd, "w", newline="", encoding="utf-8")
         )

@@ -21,8 +21,9 @@ from typing import Any
 from radprep.datasets.manifest import label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
-from radprep.errors import SpecError
+from radprep.errors import OutputError, SpecError
 from radprep.export.nifti import write_pairs_for_run
+from radprep.io.accounting import Accounting
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob
@@ -54,7 +55,10 @@ class RunResult:
     failures_file: Path | None = None
     run_file: Path | None = None
     report: Path | None = None
+    inputs_file: Path | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
+    accounting: Accounting = field(default_factory=Accounting)
+    """Every input file the source met: its items done or failed, the rest skipped or failed."""
 
     @property
     def ok(self) -> bool:
@@ -65,6 +69,13 @@ class RunResult:
     def exit_code(self) -> int:
         """0 when all succeeded, 1 when some failed."""
         return 0 if self.ok else 1
+
+
+def _count(values: Iterator[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 def _versions() -> dict[str, str]:
@@ -205,7 +216,20 @@ def run_recipe(
     t0 = time.perf_counter()
 
     enumerate_items, _ = get_source(recipe.source.kind)
-    items = sorted(enumerate_items(recipe.source, base), key=lambda it: it.id)
+    found = enumerate_items(recipe.source, base)
+    # Files the source met that are not items (not DICOM, no pixels, unreadable headers).
+    left_out: list[tuple[str, str, str]] = list(getattr(found, "left_out", []))
+    items = sorted(found, key=lambda it: it.id)
+    if not items and not any(status == "failed" for _, status, _ in left_out):
+        where = resolve(base, root) if root is not None else recipe.source.kind
+        reasons = ", ".join(
+            f"{why} {n}" for why, n in sorted(_count(why for _, _, why in left_out).items())
+        )
+        raise SpecError(
+            f"no DICOM image found under {where} ({len(left_out)} file(s) looked at, "
+            f"recursively, hidden ones left out{': ' + reasons if reasons else ''}); "
+            "check source.root"
+        )
     if limit is not None:
         items = items[:limit]
     privacy = None
@@ -228,6 +252,13 @@ def run_recipe(
         try:
             with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
                 for item, outcome in ex.map(job, todo):
+                    if outcome.disk_full:
+                        # Not this item's fault: the output cannot take anything more. Stop
+                        # (what is done stays in the ledger; a resumed run goes on from there).
+                        raise OutputError(
+                            f"{out_dir}: {outcome.message}; free space or choose another --out, "
+                            "then run the same command again to resume"
+                        )
                     payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
                     message = outcome.message
                     if privacy is not None:
@@ -307,9 +338,28 @@ def run_recipe(
         result.manifest = write_manifest_batches(
             batches(), label_types(seen_labels), out_dir, csv_copy=recipe.manifest.csv
         )
-    result.done = len(items) - len(failures)
+    failed_by_id = {f["item_id"]: f for f in failures}
+    acc = result.accounting
+    for it in items:
+        f = failed_by_id.get(it.id)
+        if f is not None:
+            acc.failed(it.path, f["message"], f["error"])
+        else:
+            acc.done(it.path)
+    for k, (path, status, why) in enumerate(left_out):
+        if status == "failed":
+            # With de-identification on, folder names may carry patient names: none are kept.
+            name = path if privacy is None else f"source-file-{k}"
+            message = why if privacy is None else privacy.scrub(why.replace(path, name), name)
+            acc.failed(path, message, "InputError")
+            failures.append({"item_id": name, "error": "InputError", "message": message})
+        else:
+            acc.skipped(path, why)
+    result.done = len(items) - len(failed_by_id)
     result.failed = len(failures)
     result.failures = failures
+    if privacy is None:
+        result.inputs_file = acc.write(out_dir / "inputs.jsonl")
     result.outputs = n_outputs
     result.warnings = n_warnings
     if n_outputs:
@@ -338,6 +388,8 @@ def run_recipe(
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime()),
         "seconds": round(result.seconds, 3),
         "counts": {
+            "files": len(acc.records),
+            "files_skipped": acc.counts["skipped"],
             "items": result.items,
             "skipped_already_done": result.skipped,
             "done": result.done,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
@@ -524,6 +526,31 @@ class Recipe(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _sizes_within_limit(self) -> Recipe:
+        # A size is checked against the decoded-size limit before anything that big exists:
+        # resize size [100000, 100000] would allocate 40 GB of float32 per item.
+        from radprep._limits import format_bytes, max_decoded_bytes
+
+        limit = max_decoded_bytes()
+        places = [("steps", self.steps)] + [
+            (f"outputs.{name}.steps", out.steps) for name, out in self.outputs.items()
+        ]
+        for where, steps in places:
+            for i, step in enumerate(steps):
+                size = step.get("size") if isinstance(step, Mapping) else None
+                sides = size if isinstance(size, (list, tuple)) else [size, size]
+                if not sides or not all(isinstance(v, int) and v > 0 for v in sides):
+                    continue
+                need = 4 * 3 * math.prod(sides)  # float32, up to three channels
+                if need > limit:
+                    raise ValueError(
+                        f"{where}[{i}].size: {list(sides)} needs {format_bytes(need)} per image, "
+                        f"past the decoded-size limit of {format_bytes(limit)}; choose a smaller "
+                        "size (or raise RADPREP_MAX_DECODED_BYTES)"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _auto_reduce(self) -> Recipe:
         if self.read.reduce == "auto" and self.read.reduce_to_px is None:
             side = self.output_side_px()
@@ -609,7 +636,8 @@ def builtin_recipes() -> dict[str, str]:
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
+    # ``steps[1].size`` and ``steps.1.size`` name the same place.
+    parts = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):

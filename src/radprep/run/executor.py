@@ -9,6 +9,7 @@ Outcome with the error's class and one-line message, and the run goes on.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -54,6 +55,9 @@ class Outcome(Generic[R]):
         message; anything else is marked ``internal error`` with the last traceback line.
     seconds : float
         Wall time of the call in the worker.
+    disk_full : bool
+        True when the call failed because its output cannot be written at all (no space left,
+        a read-only file system, a quota): every later item would fail the same way.
     """
 
     ok: bool
@@ -61,6 +65,16 @@ class Outcome(Generic[R]):
     error: str = ""
     message: str = ""
     seconds: float = 0.0
+    disk_full: bool = False
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    return any(
+        isinstance(x, OSError) and x.errno in _DISK_ERRNOS for x in (e, e.__cause__, e.__context__)
+    )
 
 
 def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
@@ -72,12 +86,26 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
         value = fn(item)
     except (RadprepError, RadprepWarning) as e:
         # A RadprepWarning arrives here only as an error (--strict).
-        return Outcome(False, None, type(e).__name__, _one_line(str(e)), time.perf_counter() - t0)
-    except Exception as e:
+        return Outcome(
+            False,
+            None,
+            type(e).__name__,
+            _one_line(str(e)),
+            time.perf_counter() - t0,
+            _is_disk_full(e),
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # decoders raise BaseException subclasses (Rust panics)
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
-        msg = f"internal error {type(e).__name__}{at}: {_one_line(str(e))}"
-        return Outcome(False, None, type(e).__name__, msg, time.perf_counter() - t0)
+        text = _one_line(str(e))
+        msg = f"internal error {type(e).__name__}{at}" + (f": {text}" if text else "")
+        if _is_disk_full(e):
+            msg = f"cannot write the output: {text or type(e).__name__}"
+        return Outcome(
+            False, None, type(e).__name__, msg, time.perf_counter() - t0, _is_disk_full(e)
+        )
     return Outcome(True, value, "", "", time.perf_counter() - t0)
 
 
@@ -193,7 +221,10 @@ class ProcessExecutor(Executor):
             # forkserver: workers start clean (no inherited threads or open handles) yet fast.
             ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_single_threaded
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -229,6 +260,51 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _init_worker(main_pid: int) -> None:
+    """Worker initialiser: one thread per library, and end with the main process."""
+    _single_threaded()
+    watch_parent(main_pid)
+
+
+def watch_parent(main_pid: int, interval_s: float = 0.5) -> None:
+    """End this process when `main_pid` dies, ``kill -9`` included.
+
+    A pool worker's parent is the forkserver, not the main process, so the kernel's parent-death
+    signal (``prctl(PR_SET_PDEATHSIG)``, set too where Linux offers it) is not enough on its own:
+    a daemon thread polls the main process and exits hard when it is gone, whatever the worker is
+    busy with.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+
+    def alive() -> bool:
+        try:
+            os.kill(main_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - the pid was reused by another user
+            return False
+        return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="radprep-parent-watch", daemon=True).start()
 
 
 def _single_threaded() -> None:
