@@ -178,6 +178,32 @@ def test_index_refuses_a_file(tmp_path: Path) -> None:
     assert code == 2 and "is not a folder" in err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--out", "{out}"],
+        ["run", "cbis-ddsm-299", "--out", "{out}"],
+        ["deid", "{src}", "{out}", "--ephemeral-key"],
+        ["occlusion", "{src}", "--model", "{src}", "--out", "{out}"],
+    ],
+    ids=lambda c: c[0],
+)
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_workers_below_one_are_refused_alike(
+    tmp_path: Path, command: list[str], workers: str
+) -> None:
+    """`--workers` must be at least 1 in every command that has it: exit 2, one line, no work."""
+    out = tmp_path / "out"
+    args = [
+        a.replace("{out}", str(out)).replace("{src}", str(testdata("CT_small.dcm")))
+        for a in command
+    ]
+    code, stdout, err = run(*args, "--workers", workers)
+    assert code == 2, (stdout, err)
+    assert err.strip() == f"radprep: error: --workers must be >= 1, got {workers}"
+    assert not out.exists()
+
+
 def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     code, stdout, _ = run("demo", "--out", str(out), "--workers", "2")
