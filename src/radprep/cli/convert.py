@@ -151,11 +151,15 @@ def _convert_series(
     )
     for key, msg in [] if quiet else result.warnings:
         err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
+    acc = result.accounting
+    records = acc.write(out / INPUTS_FILE)
+    console.print(acc.summary(), markup=False)
     console.print(
         f"{result.converted} series converted, {len(result.written)} file(s) written to {out}; "
         f"{len(result.failures)} failed",
         markup=False,
     )
+    console.print(f"inputs:   {records}", markup=False)
     for _, _, message in result.failures:
         err_console.print(f"radprep: error: {message}", markup=False)
     if result.failures:
