@@ -286,3 +286,17 @@ def test_convert_series_accounts_for_every_file(tmp_path: Path, monkeypatch) -> 
     assert all(r["status"] == "failed" and r["error"] == "SizeLimitError" for r in records)
     assert all(r["reason"].startswith(r["path"] + ": in series MR_") for r in records)
     assert not list((tmp_path / "small").glob("*.nii.gz"))
+
+
+@pytest.mark.parametrize("to", ["png8", "nifti"])
+def test_convert_without_any_image_says_where_it_looked(tmp_path: Path, to: str) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("x")
+    shutil.copy(testdata("rtplan.dcm"), docs / "plan.dcm")
+    code, _, err = run("convert", str(docs), "--to", to, "--out", str(tmp_path / "o"))
+    assert (code, err.strip()) == (
+        2,
+        f"radprep: error: no DICOM image in {docs} (2 file(s) looked at, recursively; hidden "
+        "files and folders left out)",
+    )
