@@ -378,10 +378,6 @@ def store_pixels(new: Dataset, arr: np.ndarray, photometric: str, source_ts: UID
     target = source_ts if source_ts in _NATIVE_KEPT else ExplicitVRLittleEndian
     if not source_ts.is_little_endian:
         swap_other_words(new)
-    if "PixelData" in new:
-        # The old value may still be in the source file (a deferred read); it is replaced
-        # unread (setting it would read it through `new`, which knows no file).
-        del new["PixelData"]
     if int(new.get("BitsAllocated", 8) or 8) == 1:  # single bit: packed again, never compressed
         new.file_meta.TransferSyntaxUID = target
         new.PixelData = pack_bits(arr)
