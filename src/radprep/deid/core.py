@@ -39,6 +39,7 @@ from radprep.deid.uids import keyed_digest, map_uid
 from radprep.deid.writer import (
     Chunk,
     encode_part10,
+    load_deferred,
     same_content,
     scan_encapsulated,
     write_exclusive,
@@ -210,18 +211,6 @@ def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> FileMe
     return meta
 
 
-def load_deferred(new: Dataset, source: Dataset) -> None:
-    """Read into `new` the values the reader left in the source file (large pixel data).
-
-    :func:`deidentify_file` reads values over 256 KiB lazily, and the de-identified data set
-    shares them with its source as they are; before changing such a value (pixel cleaning) it
-    must be read, from the source data set that knows the file.
-    """
-    for tag, elem in list(new._dict.items()):
-        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
-            new._dict[tag] = source[tag]
-
-
 def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dataset, AuditRecord]:
     """Return a de-identified copy of `ds` and its audit record; `ds` is not changed.
 
@@ -270,8 +259,6 @@ def deidentify_dataset(ds: Dataset, config: DeidConfig, key: bytes) -> tuple[Dat
 
     pixels = apply_pixel_policy(ds, new, config)
     cleaned, reason = pixels.cleaned, pixels.reason or None
-    if cleaned:  # values the reader left in the source file, other than the new pixels
-        load_deferred(new, ds)
     methods = mark_deidentified(
         new, config, pixels_cleaned=cleaned, earlier=earlier_method_codes(ds)
     )

@@ -53,6 +53,7 @@ from radprep.deid.ocr import (
     read_words,
     swap_other_words,
 )
+from radprep.deid.writer import load_deferred
 from radprep.errors import PixelDecodeError, RadprepError
 
 __all__ = [
@@ -542,6 +543,7 @@ def apply_pixel_policy(
         return PixelOutcome(ocr=look, action="unchanged" if look else "none", ocr_ms=ms)
     try:
         ts = UID(str(new.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian))
+        load_deferred(new, ds)  # large values the reader left in the source file
         new_ts = store_pixels(new, arr, photometric, ts)
     except (ValueError, TypeError, NotImplementedError, AttributeError) as e:
         return PixelOutcome(

@@ -33,6 +33,7 @@ __all__ = [
     "Span",
     "encode_elements",
     "encode_part10",
+    "load_deferred",
     "same_content",
     "scan_encapsulated",
     "write_exclusive",
@@ -429,3 +430,15 @@ def write_exclusive(target: Path, chunks: list[Chunk], source: Path | None) -> b
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def load_deferred(new: Dataset, source: Dataset) -> None:
+    """Read into `new` the values the reader left in the source file (large pixel data).
+
+    :func:`deidentify_file` reads values over 256 KiB lazily, and the de-identified data set
+    shares them with its source as they are; before changing such a value (pixel cleaning) it
+    must be read, from the source data set that knows the file.
+    """
+    for tag, elem in list(new._dict.items()):
+        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
+            new._dict[tag] = source[tag]

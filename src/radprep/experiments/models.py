@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +175,10 @@ def _torchscript(path: Path, input_shape: Sequence[int] | None, threads: int) ->
     if threads:
         torch.set_num_threads(threads)
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():
+            # TorchScript is what users have; torch's own deprecation notice is not theirs to act on
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as e:
         raise SpecError(f"{path}: not a readable TorchScript model ({_first_line(e)})") from None
     declared = getattr(module, "input_shape", None)
