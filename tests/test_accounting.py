@@ -452,3 +452,61 @@ def test_warnings_are_one_line_without_source(tmp_path: Path) -> None:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("radprep: warning: ") for ln in lines), err
     assert f"radprep: warning: {p}: PixelSpacing (0028,0030) is not numeric" in err
+
+
+def test_run_with_deid_accounts_for_every_file_by_pseudonym(
+    awkward: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With de-identification on, inputs.jsonl lists every file too, named by its sample
+    pseudonym (or `source-file-N` for a file that made no sample, as failures.jsonl names it):
+    the counts add up and no original path, folder or file name is in it."""
+    import yaml
+
+    from radprep.deid import pseudonymize_id
+
+    key = "a-test-key-of-32-bytes-0123456789"
+    monkeypatch.setenv("RADPREP_DEID_KEY", key)
+    exported = awkward.rename(awkward.with_name("DOE^JANE_19610101"))  # named like a patient
+    recipe = {
+        "version": 1,
+        "name": "t",
+        "source": {"kind": "dicom-folder", "root": str(exported)},
+        "read": {"window": "minmax", "frame": 0},
+        "steps": [{"op": "resize", "size": [32, 32]}],
+        "outputs": {"full": {"format": "png8"}},
+        "report": {"enabled": False},
+        "deid": {"enabled": True},
+    }
+    rp = tmp_path / "r.yaml"
+    rp.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    code, stdout, err = cli("run", str(rp), "--out", str(out), "--serial", "-q")
+    assert code == 1, stdout + err
+    assert (
+        "9 file(s) found: 3 done, 4 failed, 2 skipped (no pixels 1, not DICOM 1); 3 + 4 + 2 = 9"
+        in stdout
+    )
+    text = (out / "inputs.jsonl").read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    assert len(records) == 9
+    by_status: dict[str, list[str]] = {}
+    for r in records:
+        by_status.setdefault(r["status"], []).append(r["path"])
+    assert {k: len(v) for k, v in by_status.items()} == {"done": 3, "failed": 4, "skipped": 2}
+    names = [r["path"] for r in records]
+    assert len(set(names)) == 9  # one line per file, each its own name
+    # The samples are named by their keyed pseudonyms (the manifest's sample ids), the rest by
+    # the names failures.jsonl gives them.
+    samples = {r["sample_id"] for r in pq.read_table(out / "manifest.parquet").to_pylist()}
+    assert samples <= set(names) and len(samples) == 3
+    failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    assert {f["item_id"] for f in failures} == set(by_status["failed"])
+    assert all(n.startswith(("S", "source-file-")) for n in names)
+    # Nothing of the original tree: folder, file names (with or without suffix), the path.
+    secrets = {str(exported), exported.name, "DOE^JANE", "19610101"}
+    secrets |= {p.name for p in exported.iterdir()} | {p.stem for p in exported.iterdir()}
+    secrets = {s for s in secrets if len(s) >= 4}  # "ct" and "mr" are in ordinary words
+    assert not [s for s in secrets if s in text], text
+    # The pseudonyms are the keyed ones of the file ids the run without de-identification uses.
+    sample_ids = {pseudonymize_id(p.stem, key.encode(), "S{hash:12}") for p in exported.iterdir()}
+    assert samples <= sample_ids

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from pydicom.uid import ExplicitVRLittleEndian
 
 from breast_measure import agreement, assert_breast_agrees
+from radprep import read_dicom
 from radprep.clean import (
     breast_mask,
     chest_wall_side,
@@ -96,8 +98,6 @@ def test_breast_mask_in_any_orientation_depth_and_photometry(mammos: dict) -> No
         "8-bit": ((small >> 8).astype(np.uint8), breast),
         "12-bit": (small >> 4, breast),
         "float": (small.astype(np.float32) / 65535, breast),
-        # MONOCHROME1 as stored, inverted as radprep.read_dicom shows it.
-        "MONOCHROME1 shown": (65535 - (65535 - small), breast),
     }
     for what, (image, ref) in variants.items():
         assert_breast_agrees(breast_mask(image), ref, what=what)
@@ -389,3 +389,79 @@ def test_clahe_on_float_returns_unit_float32() -> None:
 def test_clahe_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(SpecError, match=match):
         clahe(np.zeros((8, 8), np.uint8), **kwargs)
+
+
+# --- the real mammograms written as other DICOM files, read back through read_dicom -----------
+
+
+def _rewrite(source: Path, target: Path, pixels: np.ndarray, **attributes: object) -> Path:
+    """Write `source`'s header with `pixels` (uncompressed, little endian) and `attributes`."""
+    ds = pydicom.dcmread(source)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    bits = pixels.dtype.itemsize * 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    ds.save_as(target, enforce_file_format=True)
+    return target
+
+
+def _read_mask(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The display image read at 1/8 as `cbis-ddsm-299` reads it (min-max window), its mask."""
+    pixels = read_dicom(path, voi="minmax", out_dtype="uint16", reduce=3).pixels
+    return pixels, breast_mask(pixels)
+
+
+@pytest.mark.parametrize("name", ["P_00820_RIGHT_MLO", "P_00173_LEFT_CC"])
+def test_breast_mask_of_a_real_mammogram_written_as_monochrome1(
+    mammos: dict, name: str, tmp_path: Path
+) -> None:
+    """MONOCHROME1 (stored = max - value) read through read_dicom gives the original's mask."""
+    source = mammograms()[name]
+    original = mammos[name]
+    top = int(original.max())
+    stored = (top - original.astype(np.int32)).astype(np.uint16)
+    mono1 = _rewrite(
+        source, tmp_path / "mono1.dcm", stored, PhotometricInterpretation="MONOCHROME1"
+    )
+    mono2 = _rewrite(source, tmp_path / "mono2.dcm", original)
+    assert (
+        pydicom.dcmread(mono1, stop_before_pixels=True).PhotometricInterpretation == "MONOCHROME1"
+    )
+    assert np.array_equal(pydicom.dcmread(mono1).pixel_array, stored)  # really inverted on disk
+    shown1, mask1 = _read_mask(mono1)
+    shown2, mask2 = _read_mask(mono2)
+    # read_dicom shows MONOCHROME1 "higher is brighter": the same image to rounding (2 of 65535).
+    assert np.abs(shown1.astype(np.int32) - shown2.astype(np.int32)).max() <= 2
+    # Shown without the inversion (air brighter than tissue) the mask takes the air instead.
+    reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+    assert agreement(breast_mask(65535 - shown1), reference == 255).background_kept > 0.5
+    assert mask1.shape == reference.shape, (mask1.shape, reference.shape)
+    assert np.array_equal(mask1, mask2)
+    assert_breast_agrees(mask1, reference == 255, reference == 128, what=f"{name} MONOCHROME1")
+
+
+def test_breast_mask_of_a_real_mammogram_as_8bit_for_presentation(
+    mammos: dict, tmp_path: Path
+) -> None:
+    """An 8-bit FOR PRESENTATION mammogram (the original's full range in 8 bits) through
+    read_dicom gives the reference's breast."""
+    name = "P_00820_LEFT_CC"
+    original = mammos[name].astype(np.float64)
+    low, high = original.min(), original.max()
+    eight = np.round((original - low) / (high - low) * 255).astype(np.uint8)
+    path = _rewrite(
+        mammograms()[name],
+        tmp_path / "presentation.dcm",
+        eight,
+        PresentationIntentType="FOR PRESENTATION",
+    )
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert (ds.BitsStored, ds.PresentationIntentType) == (8, "FOR PRESENTATION")
+    image = read_dicom(path, voi="minmax", out_dtype="uint8", reduce=3)
+    assert image.pixels.dtype == np.uint8
+    reference = np.asarray(cv2.imread(str(REFERENCE / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+    mask = breast_mask(image.pixels)
+    assert mask.shape == reference.shape
+    assert_breast_agrees(mask, reference == 255, reference == 128, what=f"{name} 8-bit")

@@ -178,6 +178,32 @@ def test_index_refuses_a_file(tmp_path: Path) -> None:
     assert code == 2 and "is not a folder" in err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--out", "{out}"],
+        ["run", "cbis-ddsm-299", "--out", "{out}"],
+        ["deid", "{src}", "{out}", "--ephemeral-key"],
+        ["occlusion", "{src}", "--model", "{src}", "--out", "{out}"],
+    ],
+    ids=lambda c: c[0],
+)
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_workers_below_one_are_refused_alike(
+    tmp_path: Path, command: list[str], workers: str
+) -> None:
+    """`--workers` must be at least 1 in every command that has it: exit 2, one line, no work."""
+    out = tmp_path / "out"
+    args = [
+        a.replace("{out}", str(out)).replace("{src}", str(testdata("CT_small.dcm")))
+        for a in command
+    ]
+    code, stdout, err = run(*args, "--workers", workers)
+    assert code == 2, (stdout, err)
+    assert err.strip() == f"radprep: error: --workers must be >= 1, got {workers}"
+    assert not out.exists()
+
+
 def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     code, stdout, _ = run("demo", "--out", str(out), "--workers", "2")
@@ -194,3 +220,83 @@ def test_demo_writes_what_it_prints(tmp_path: Path) -> None:
     # A second run resumes: nothing to redo, nothing rebuilt.
     code, stdout, _ = run("demo", "--out", str(out))
     assert code == 0 and "8 done" in stdout
+
+
+def test_convert_series_accounts_for_every_file(tmp_path: Path, monkeypatch) -> None:
+    """`convert --to nifti` lists each file like the 2D path: the series' slices done, the
+    rest skipped or failed with a reason; and a volume past the size limit is refused before
+    it is read, failing each of its files."""
+    from series_data import split_emri
+
+    root = tmp_path / "export"
+    frames, slices = split_emri(root / "mr")
+    (root / "notes.txt").write_text("not DICOM\n")
+    shutil.copy(testdata("rtplan.dcm"), root / "plan.dcm")
+    shutil.copy(testdata("liver.dcm"), root / "seg.dcm")  # a DICOM SEG
+    data = testdata("CT_small.dcm").read_bytes()
+    (root / "cut.dcm").write_bytes(data[:300])  # cut inside its header
+    out = tmp_path / "nii"
+    # The first slice named again: met twice, listed twice, converted once.
+    code, stdout, err = run(
+        "convert", str(root), str(slices[0]), "--to", "nifti", "--out", str(out)
+    )
+    assert code == 1, stdout + err  # the cut file failed
+    n = len(slices) + 5
+    assert (
+        f"{n} file(s) found: {len(slices)} done, 1 failed, 4 skipped (duplicate 1, no pixels 1, not DICOM 1, not a volume 1); {len(slices)} + 1 + 4 = {n}"
+        in stdout
+    )
+    assert "1 series converted, 1 file(s) written" in stdout
+    records = [json.loads(x) for x in (out / "inputs.jsonl").read_text().splitlines()]
+    assert len(records) == n
+    status = {Path(r["path"]).name: (r["status"], r.get("reason", "")) for r in records[:-1]}
+    assert {status[p.name] for p in slices} == {("done", "")}
+    assert status["notes.txt"] == ("skipped", "not DICOM")
+    assert status["plan.dcm"] == ("skipped", "no pixels")
+    assert status["seg.dcm"] == ("skipped", "not a volume")
+    assert status["cut.dcm"][0] == "failed" and status["cut.dcm"][1].startswith(
+        str(root / "cut.dcm")
+    )
+    assert records[-1] == {"path": str(slices[0]), "status": "skipped", "reason": "duplicate"}
+    (volume,) = out.glob("*.nii.gz")
+    import SimpleITK as sitk
+
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(volume)))
+    assert written.shape == frames.shape == (10, 64, 64)  # every slice, once
+    np.testing.assert_array_equal(np.sort(written, axis=None), np.sort(frames, axis=None))
+
+    # 10 slices of 64 x 64 are 160 KiB as float32: a 100 kB limit refuses the series (each
+    # slice alone, 8 KiB, is under it) with one line naming the sizes, and fails every slice.
+    monkeypatch.setenv("RADPREP_MAX_DECODED_BYTES", "100000")
+    code, stdout, err = run(
+        "convert", str(root / "mr"), "--to", "nifti", "--out", str(tmp_path / "small")
+    )
+    assert code == 1
+    assert "10 file(s) found: 0 done, 10 failed, 0 skipped" in stdout
+    assert "0 series converted, 0 file(s) written" in stdout
+    (line,) = err.strip().splitlines()
+    assert line.startswith("radprep: error: MR_") and line.endswith(
+        "10 frame(s) of Rows (0028,0010) 64 x Columns (0028,0011) 64 x 1 sample(s) need "
+        "160.0 KiB as a float32 volume, past the decoded-size limit of 97.7 KiB; raise "
+        "RADPREP_MAX_DECODED_BYTES if the series is genuine"
+    )
+    records = [
+        json.loads(x) for x in (tmp_path / "small" / "inputs.jsonl").read_text().splitlines()
+    ]
+    assert all(r["status"] == "failed" and r["error"] == "SizeLimitError" for r in records)
+    assert all(r["reason"].startswith(r["path"] + ": in series MR_") for r in records)
+    assert not list((tmp_path / "small").glob("*.nii.gz"))
+
+
+@pytest.mark.parametrize("to", ["png8", "nifti"])
+def test_convert_without_any_image_says_where_it_looked(tmp_path: Path, to: str) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("x")
+    shutil.copy(testdata("rtplan.dcm"), docs / "plan.dcm")
+    code, _, err = run("convert", str(docs), "--to", to, "--out", str(tmp_path / "o"))
+    assert (code, err.strip()) == (
+        2,
+        f"radprep: error: no DICOM image in {docs} (2 file(s) looked at, recursively; hidden "
+        "files and folders left out)",
+    )

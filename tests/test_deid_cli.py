@@ -7,13 +7,14 @@ import shutil
 import stat
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from typer.testing import CliRunner
 
 from radprep.cli.app import app
 from radprep.deid import pseudonymize_id
-from realfiles import CT_SMALL, MR_SMALL, US_PALETTE, testdata
+from realfiles import CT_SMALL, MR_SMALL, US_PALETTE, deid_data_files, testdata
 
 KEY_TEXT = "cli-test-key-0123456789abcdef0123456789"
 
@@ -186,3 +187,96 @@ def test_retain_options_reach_the_output(key_file: Path, tmp_path: Path) -> None
     codes = {i.CodeValue for i in new.DeidentificationMethodCodeSequence}
     assert codes == {"113100", "113105", "113107", "113108", "113109", "113110"}
     assert new.SOPInstanceUID == pydicom.dcmread(src).SOPInstanceUID
+
+
+def _audit(out: Path) -> list[dict]:
+    audit = next((out / "deid-audit").glob("*.jsonl"))
+    return [json.loads(line) for line in audit.read_text().splitlines()]
+
+
+def test_pixel_ocr_and_pixel_text_flags_on_a_real_ultrasound(
+    key_file: Path, tmp_path: Path
+) -> None:
+    """deid-data's RGB ultrasound (name, ID, dates and machine text burned in, no
+    BurnedInAnnotation): cleaned by default, PHI text only with --pixel-text phi, held back
+    unread with --pixel-ocr off."""
+    src = next(p for p in deid_data_files() if p.as_posix().endswith("ultrasounds/RGB_IMAGE.dcm"))
+    original = pydicom.dcmread(src).pixel_array
+    ran: dict[str, tuple[dict, np.ndarray | None]] = {}
+    for name, flags in {
+        "default": [],
+        "phi": ["--pixel-text", "phi"],
+        "all": ["--pixel-text", "all", "--pixel-ocr", "suspect"],
+    }.items():
+        out = tmp_path / name
+        code, stdout, _ = run("deid", str(src), str(out), "--key-file", str(key_file), *flags)
+        assert code == 0, stdout
+        (record,) = _audit(out)
+        (written,) = out.rglob("*.dcm")
+        ran[name] = (record, pydicom.dcmread(written).pixel_array)
+    default, phi, everything = (ran[n][0] for n in ("default", "phi", "all"))
+    for record in (default, phi, everything):
+        assert record["status"] == "written" and record["pixel_action"] == "cleaned"
+        assert record["ocr"] is True and "PatientName" in record["phi_in_pixels"]
+    # An ultrasound is an overlay modality: by default all its text goes, as with `all`; with
+    # `phi` only the boxes of identifying text are filled, and fewer pixels change.
+    assert default["text_boxes"] == everything["text_boxes"] > phi["text_boxes"] > 0
+    changed = {n: int(np.any(px != original, axis=-1).sum()) for n, (_, px) in ran.items()}
+    assert changed["default"] == changed["all"] > changed["phi"] > 0, changed
+
+    held = tmp_path / "held"
+    code, stdout, err = run(
+        "deid",
+        str(src),
+        str(tmp_path / "off"),
+        "--key-file",
+        str(key_file),
+        "--pixel-ocr",
+        "off",
+        "--quarantine-dir",
+        str(held),
+    )
+    assert code == 0
+    (record,) = _audit(tmp_path / "off")
+    assert record["status"] == "quarantined" and record["pixel_action"] == "held"
+    assert not record.get("ocr") and record["reason"] == (
+        "Modality (0008,0060) US without BurnedInAnnotation (0028,0301) NO"
+    )
+    assert not list((tmp_path / "off").rglob("*.dcm"))
+    (copy,) = held.rglob("*.dcm")  # the held copy keeps its pixels for a person to review
+    assert np.array_equal(pydicom.dcmread(copy).pixel_array, original)
+    assert "needs pixel review" in err
+
+
+def test_pixel_ocr_suspect_leaves_a_ct_unread(key_file: Path, tmp_path: Path) -> None:
+    """A CT is not an overlay modality and its header suggests no text: read by default (and
+    found clean), not read at all with --pixel-ocr suspect; written unchanged either way."""
+    src = testdata(CT_SMALL)
+    for flags, ocr, action in (([], True, "unchanged"), (["--pixel-ocr", "suspect"], False, "")):
+        out = tmp_path / ("suspect" if flags else "default")
+        code, _, _ = run("deid", str(src), str(out), "--key-file", str(key_file), *flags)
+        assert code == 0
+        (record,) = _audit(out)
+        assert (record.get("ocr", False), record.get("pixel_action", "")) == (ocr, action)
+        (written,) = out.rglob("*.dcm")
+        assert np.array_equal(
+            pydicom.dcmread(written).pixel_array, pydicom.dcmread(src).pixel_array
+        )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "choices"),
+    [
+        ("--pixel-ocr", "some", "'all', 'suspect', 'off'"),
+        ("--pixel-text", "none", "'overlay_modalities', 'all', 'phi'"),
+    ],
+)
+def test_pixel_flags_refuse_unknown_values(
+    tmp_path: Path, flag: str, value: str, choices: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(
+        "deid", str(testdata(CT_SMALL)), str(out), flag, value, env={"RADPREP_DEID_KEY": KEY_TEXT}
+    )
+    assert code == 2 and not out.exists()
+    assert err.strip() == f"radprep: error: {flag}={value!r} is not valid; choose one of {choices}"

@@ -141,6 +141,7 @@ def test_convert_writes_one_volume_per_series_with_masks(data: Path, tmp_path: P
         [
             f"{ct_key}.nii.gz",
             f"{ct_key}__mask1.nii.gz",
+            "inputs.jsonl",
             "radiomics_pairs.csv",
             next(n for n in names if n.startswith("MR_")),
         ]
@@ -159,7 +160,7 @@ def test_convert_writes_one_volume_per_series_with_masks(data: Path, tmp_path: P
         app, ["convert", str(data / "data" / "mr"), "--to", "nrrd", "--out", str(tmp_path / "n")]
     )
     assert nrrd.exit_code == 0, nrrd.output
-    assert [p.suffix for p in (tmp_path / "n").iterdir()] == [".nrrd"]
+    assert sorted(p.suffix for p in (tmp_path / "n").iterdir()) == [".jsonl", ".nrrd"]
 
 
 def test_convert_usage_errors(data: Path, tmp_path: Path) -> None:

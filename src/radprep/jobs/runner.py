@@ -340,26 +340,27 @@ def run_recipe(
         )
     failed_by_id = {f["item_id"]: f for f in failures}
     acc = result.accounting
+    # With de-identification on, folder names may carry patient names: inputs are named by
+    # their sample pseudonym, files that made no sample by `source-file-N` (as in failures).
     for it in items:
         f = failed_by_id.get(it.id)
+        name = it.path if privacy is None else it.id
         if f is not None:
-            acc.failed(it.path, f["message"], f["error"])
+            acc.failed(name, f["message"], f["error"])
         else:
-            acc.done(it.path)
+            acc.done(name)
     for k, (path, status, why) in enumerate(left_out):
+        name = path if privacy is None else f"source-file-{k}"
         if status == "failed":
-            # With de-identification on, folder names may carry patient names: none are kept.
-            name = path if privacy is None else f"source-file-{k}"
             message = why if privacy is None else privacy.scrub(why.replace(path, name), name)
-            acc.failed(path, message, "InputError")
+            acc.failed(name, message, "InputError")
             failures.append({"item_id": name, "error": "InputError", "message": message})
         else:
-            acc.skipped(path, why)
+            acc.skipped(name, why)
     result.done = len(items) - len(failed_by_id)
     result.failed = len(failures)
     result.failures = failures
-    if privacy is None:
-        result.inputs_file = acc.write(out_dir / "inputs.jsonl")
+    result.inputs_file = acc.write(out_dir / "inputs.jsonl")
     result.outputs = n_outputs
     result.warnings = n_warnings
     if n_outputs:
