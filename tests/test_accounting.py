@@ -69,6 +69,24 @@ def test_workers_end_when_the_main_process_is_killed_9(tmp_path: Path) -> None:
     assert not any(_alive(p) for p in pids), "workers outlived the killed main process"
 
 
+def test_pool_workers_see_the_environment_of_when_the_pool_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Forkserver workers fork from a server started with the first pool of the process: without
+    # the parent's current environment they would miss credentials set since (AWS_*, RADPREP_*).
+    import functools
+
+    from radprep.run.executor import ProcessExecutor
+
+    read = functools.partial(os.getenv, "RADPREP_TEST_SECRET")  # os.getenv(key, default=item)
+    monkeypatch.delenv("RADPREP_TEST_SECRET", raising=False)
+    with ProcessExecutor(workers=1) as ex:
+        assert [o.value for _, o in ex.map(read, [None])] == [None]
+    monkeypatch.setenv("RADPREP_TEST_SECRET", "set-after-the-first-pool")
+    with ProcessExecutor(workers=1) as ex:
+        assert [o.value for _, o in ex.map(read, [None])] == ["set-after-the-first-pool"]
+
+
 # --- Batch contract: every file done, failed (reason) or skipped (reason), counts adding up ---
 
 import json  # noqa: E402

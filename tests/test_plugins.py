@@ -26,6 +26,22 @@ from radprep.pipeline.spec import SourceOptions
 from radprep.plugins import NoOptions
 from realfiles import CR_MONO1_10BIT, CT_SMALL, MR_SMALL, testdata
 
+
+@pytest.fixture(autouse=True)
+def _registries_restored() -> Any:
+    """What a test registers (ops, sources, writers) is gone after it: other test files list
+    the known names."""
+    from radprep.plugins import SOURCES, WRITERS
+    from radprep.transforms.base import _REGISTRY
+
+    SOURCES.known(), WRITERS.known()  # the built-in entries, registered before the snapshot
+    saved = (dict(SOURCES._entries), dict(WRITERS._entries), dict(_REGISTRY))
+    yield
+    for live, before in zip((SOURCES._entries, WRITERS._entries, _REGISTRY), saved, strict=True):
+        live.clear()
+        live.update(before)  # type: ignore[arg-type]
+
+
 SRC = Path(radprep.__file__).parents[1]
 
 

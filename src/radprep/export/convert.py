@@ -413,12 +413,12 @@ def convert_series(
         except RadprepError as e:
             result.failures.append((info.key, type(e).__name__, f"{info.key}: {e}"))
             status = "failed"
-        for p in info.paths:  # a series is done or fails as a whole, with all its files
+        for member in info.paths:  # a series is done or fails as a whole, with all its files
             if status == "ok":
-                fates[p] = ("done", "", "")
+                fates[member] = ("done", "", "")
             else:
                 _, error, message = result.failures[-1]
-                fates[p] = ("failed", f"{p}: in series {message}", error)
+                fates[member] = ("failed", f"{member}: in series {message}", error)
         if on_item is not None:
             on_item(where, status)
     for p, duplicate in met:

@@ -224,7 +224,8 @@ class ProcessExecutor(Executor):
                 max_workers=self.workers,
                 mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(os.getpid(),),
+                # the environment of now, not the forkserver's (started by the first pool)
+                initargs=(os.getpid(), dict(os.environ)),
             )
         return self._pool
 
@@ -262,8 +263,17 @@ class ProcessExecutor(Executor):
             self._pool = None
 
 
-def _init_worker(main_pid: int) -> None:
-    """Worker initialiser: one thread per library, and end with the main process."""
+def _init_worker(main_pid: int, environ: dict[str, str] | None = None) -> None:
+    """Worker initialiser: the parent's environment, one thread per library, and end with the
+    main process.
+
+    A forkserver worker inherits the environment the forkserver had when the first pool of the
+    process started; credentials or endpoints set since (``AWS_*``, ``RADPREP_*``) would be
+    missing, so the parent's current environment is passed and set here.
+    """
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     _single_threaded()
     watch_parent(main_pid)
 
