@@ -99,10 +99,6 @@ class Sample:
             chosen = [self.masks[n] for n in wanted]
         return merge_masks(chosen) if chosen else None
 
-    def with_image(self, image: Image) -> Sample:
-        """Return a copy with another image on the same grid (intensity steps)."""
-        return replace(self, image=image)
-
     def with_pixels(self, pixels: np.ndarray, step: AppliedStep, **meta_changes: Any) -> Sample:
         """Return a copy whose image has new pixels on the same grid and one more step."""
         return replace(self, image=self.image.evolve(pixels, step, **meta_changes))

@@ -18,7 +18,7 @@ import csv
 import random
 import re
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,7 +391,6 @@ def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
             "rois": rois,
             "notes": notes,
             "mask_tolerance_px": None,
-            "mask_tolerance": None,
         },
     )
 
@@ -498,20 +497,3 @@ def load_cbis(item: Item, read: Any) -> Sample:
 
 
 register_source("cbis-ddsm", cbis_items, load_cbis, options=CbisDdsmSource)
-
-
-def both_splits_report(items: Sequence[Item]) -> dict[str, Any]:
-    """Patients who appear in both official files (train and test), for the run record."""
-    patients = sorted(
-        {
-            str(i.source.get("patient_id"))
-            for i in items
-            if i.labels.get("patient_in_both_official_splits")
-        }
-    )
-    return {"patients_in_both_official_splits": len(patients), "patients": patients}
-
-
-def count_by(items: Sequence[Item], key: str) -> dict[str, int]:
-    """Count items by a label (for summaries)."""
-    return dict(sorted(Counter(str(i.labels.get(key)) for i in items).items()))

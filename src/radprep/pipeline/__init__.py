@@ -1,6 +1,6 @@
 """Recipes: validated specs (YAML + pydantic) and the pipeline they build."""
 
-from radprep.pipeline.build import Pipeline, build_steps
+from radprep.pipeline.build import Pipeline
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 
-__all__ = ["Pipeline", "Recipe", "build_steps", "load_recipe", "recipe_hash"]
+__all__ = ["Pipeline", "Recipe", "load_recipe", "recipe_hash"]

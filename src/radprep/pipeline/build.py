@@ -11,16 +11,11 @@ import numpy as np
 
 from radprep.errors import RadprepError
 from radprep.image import Image
-from radprep.pipeline.spec import OutputSpec, Recipe, load_recipe, validate_step
+from radprep.pipeline.spec import OutputSpec, Recipe, load_recipe
 from radprep.sample import Sample
 from radprep.transforms.base import Transform
 
-__all__ = ["Pipeline", "build_steps", "read_scale", "sample_rng"]
-
-
-def build_steps(specs: Sequence[Mapping[str, Any]], where: str = "steps") -> list[Transform]:
-    """Build transforms from step specs; a SpecError names the failing step's location."""
-    return [validate_step(s, f"{where}[{i}]") for i, s in enumerate(specs)]
+__all__ = ["Pipeline", "read_scale", "sample_rng"]
 
 
 def sample_rng(seed: int, sample_id: str, branch: str | None = None) -> np.random.Generator:
