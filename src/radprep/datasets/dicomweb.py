@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from radprep.datasets.sources import Item, _read_labels, load_dicom, register_source, resolve
-from radprep.errors import InputError, RadprepError, SpecError
+from radprep.datasets.sources import Item, _read_labels, load_fetched, register_source, resolve
+from radprep.errors import InputError, SpecError
 from radprep.io.remote import retrying, spool_file
 from radprep.pipeline.spec import DicomwebSource
 from radprep.sample import Sample
@@ -235,17 +233,8 @@ def load_dicomweb_item(item: Item, read: Any) -> Sample:
     """Retrieve the item's instance (WADO-RS) and read it as DICOM; errors name its URL."""
     if item.extra.get("error"):
         raise InputError(item.extra["error"])
-    with _retrieved(item) as local, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            sample = load_dicom(replace(item, path=str(local)), read)
-        except RadprepError as e:
-            raise type(e)(str(e).replace(str(local), item.path)) from None
-    for w in caught:
-        warnings.warn_explicit(
-            str(w.message).replace(str(local), item.path), w.category, w.filename, w.lineno
-        )
-    return sample
+    with _retrieved(item) as local:
+        return load_fetched(item, local, read)
 
 
 register_source("dicomweb", dicomweb_items, load_dicomweb_item, options=DicomwebSource)

@@ -21,15 +21,20 @@ import io
 import os
 import posixpath
 import shlex
-import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from radprep.datasets.sources import Item, fingerprint, load_dicom, register_source, resolve
-from radprep.errors import InputError, RadprepError, SpecError
+from radprep.datasets.sources import (
+    Item,
+    fingerprint,
+    load_dicom,
+    load_fetched,
+    register_source,
+    resolve,
+)
+from radprep.errors import InputError, SpecError
 from radprep.io.remote import (
     UnreachableError,
     fetched,
@@ -332,17 +337,7 @@ def load_file_list_item(item: Item, read: Any) -> Sample:
     with fetched(item.path, item.extra.get("remote")) as local:
         if str(local) == item.path:
             return load_dicom(item, read)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                sample = load_dicom(replace(item, path=str(local)), read)
-            except RadprepError as e:
-                raise type(e)(str(e).replace(str(local), item.path)) from None
-        for w in caught:
-            warnings.warn_explicit(
-                str(w.message).replace(str(local), item.path), w.category, w.filename, w.lineno
-            )
-        return sample
+        return load_fetched(item, local, read)
 
 
 register_source("file-list", file_list_items, load_file_list_item, options=FileListSource)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from radprep.datasets.scan import scan_dicom
-from radprep.errors import SpecError
+from radprep.errors import RadprepError, SpecError
 from radprep.intensity.window import VOI
 from radprep.io.dicom import read_dicom
 from radprep.pipeline.spec import DicomFolderSource, SourceOptions
@@ -28,6 +29,7 @@ __all__ = [
     "fingerprint",
     "get_source",
     "known_sources",
+    "load_fetched",
     "load_item",
     "register_source",
 ]
@@ -206,6 +208,24 @@ def load_dicom(item: Item, read: Any) -> Sample:
         **read.reduce_args(),
     )
     return Sample(image=image, labels=dict(item.labels), id=item.id, source=dict(item.source))
+
+
+def load_fetched(item: Item, local: Path, read: Any) -> Sample:
+    """Read `local`, a fetched copy of ``item.path`` (a URL), as the item's DICOM.
+
+    Errors and warnings name the URL, never the temporary copy.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            sample = load_dicom(replace(item, path=str(local)), read)
+        except RadprepError as e:
+            raise type(e)(str(e).replace(str(local), item.path)) from None
+    for w in caught:
+        warnings.warn_explicit(
+            str(w.message).replace(str(local), item.path), w.category, w.filename, w.lineno
+        )
+    return sample
 
 
 register_source("dicom-folder", dicom_folder_items, load_dicom, options=DicomFolderSource)
