@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_voi as _pydicom_apply_voi
@@ -208,9 +208,15 @@ def _check_width(width: float, function: str, *, source: str) -> None:
         )
 
 
+_MINMAX_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+
+
 def value_range(values: np.ndarray) -> tuple[float, float]:
     """Return the finite minimum and maximum of `values` (one pass for 2D images)."""
-    if values.ndim == 2 and values.dtype in (np.uint8, np.uint16, np.int16, np.float32):
+    # OpenCV finds both in one pass where numpy makes two; the same numbers either way, so it is
+    # used when a pipeline has loaded it already, and `radprep info` does not pay its import.
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and values.ndim == 2 and values.dtype in _MINMAX_DTYPES:
         lo, hi, _, _ = cv2.minMaxLoc(values)
         return float(lo), float(hi)
     finite = values if values.dtype.kind in "ui" else values[np.isfinite(values)]

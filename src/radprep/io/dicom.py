@@ -46,7 +46,6 @@ from radprep.image import LUT, AppliedStep, Image, ImageMeta
 from radprep.intensity._lut import apply_pointwise, tabulable
 from radprep.intensity.modality import apply_modality, is_identity_modality
 from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function, resolve_voi
-from radprep.spatial.resize import resize
 
 __all__ = [
     "boundary_error",
@@ -745,6 +744,8 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
 
 def _reduce_stored(stored: np.ndarray, k: int) -> np.ndarray:
     # An area average, with the exact integer pre-reduction that makes it cheap on 13 MP images.
+    from radprep.spatial.resize import resize  # OpenCV: loaded by reduced reads only
+
     return resize(stored, _reduced_shape(stored.shape[0], stored.shape[1], k), interpolation="area")
 
 
