@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,27 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
+def _warm_report_imports() -> threading.Thread:
+    """Import the report's drawing library (matplotlib: about a second with its fonts) on a
+    thread while the items run, so that the report after them does not wait for it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import io
+
+            import matplotlib.patches  # noqa: F401
+            from matplotlib.figure import Figure
+
+            # A first drawing loads the fonts and the Agg canvas once, before the report's.
+            fig = Figure(figsize=(1, 1), dpi=10)
+            fig.text(0.5, 0.5, "radprep")
+            fig.savefig(io.BytesIO(), format="png")
+
+    thread = threading.Thread(target=load, name="radprep-report-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_recipe(
     recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -239,6 +261,7 @@ def run_recipe(
     splits, split_info = _splits(recipe, items)
     result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
+    warming = _warm_report_imports() if recipe.report.enabled and items else None
     timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
 
     with Ledger(out_dir / STATE_DIR / "ledger.sqlite") as ledger:
@@ -405,5 +428,7 @@ def run_recipe(
         out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()
     )
     if recipe.report.enabled:
+        if warming is not None:
+            warming.join()
         result.report = build_report(out_dir)
     return result
