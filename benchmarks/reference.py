@@ -35,6 +35,7 @@ from cbis_inputs import build_replicated, job_rows
 
 HERE = Path(__file__).parent
 SMALL, LARGE = 9, 90
+REPEAT = 2
 # Runs a command and reports its wall time and the peak RSS of its largest process.
 TIMED = """
 import json, resource, subprocess, sys, time
@@ -77,7 +78,9 @@ def measure(name: str, make_cmd, roots: dict[int, Path], tmp: Path, env=None) ->
         cmd = make_cmd(root, out)
         if isinstance(cmd, str):
             return {"note": cmd}
-        res[n] = timed(cmd, env)
+        # The quicker of two runs (the machine is shared): one run for the slow notebook.
+        tries = [timed(cmd, env) for _ in range(1 if name.startswith("notebook") else REPEAT)]
+        res[n] = min(tries, key=lambda r: r["wall"])
         written = sum(
             1 for _ in out.rglob("*.png") if _.parent.name in ("full", "roi_mask", "occluded")
         )
@@ -104,16 +107,32 @@ def info_time(path: Path) -> float:
     return sorted(walls)[1]
 
 
+def _way(row: str) -> str:
+    """The way a row measures: radprep, plain, monai, notebook or floor."""
+    return row.split(" ", 1)[0].strip(",'s").lower()
+
+
+def _rank(row: str, order: list[str]) -> int:
+    return order.index(row) if row in order else len(order)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ways", default="all", help="'all' or 'radprep' (keep the peers' rows)")
+    parser.add_argument(
+        "--ways",
+        default="radprep,plain,monai,notebook,floor",
+        help="comma-separated ways to (re)measure; the others keep their last results",
+    )
     args = parser.parse_args()
     tmp = Path(os.environ.get("RADPREP_BENCH_TMP") or tempfile.mkdtemp(prefix="radprep-ref-"))
     saved = RESULTS / "reference.json"
+    wanted = set(args.ways.split(","))
     results: dict[str, dict] = {}
-    if args.ways == "radprep" and saved.exists():
+    if saved.exists():
         results = {
-            k: v for k, v in json.loads(saved.read_text()).items() if not k.startswith("radprep")
+            k: v
+            for k, v in json.loads(saved.read_text()).items()
+            if _way(k) not in wanted and k != "radprep info"
         }
     try:
         t0 = time.perf_counter()
@@ -123,24 +142,22 @@ def main() -> None:
         py = sys.executable
         runs = {
             "radprep, 1 worker (as shipped, report on)": lambda r, o: radprep_cmd(r, o, 1, []),
-            "radprep, 1 worker, report off": lambda r, o: radprep_cmd(
-                r, o, 1, ["report.enabled=false"]
-            ),
+            "radprep, 1 worker, report off": lambda r, o: radprep_cmd(r, o, 1, ["report.enabled=false"]),
             "radprep, 2 workers (report on)": lambda r, o: radprep_cmd(r, o, 2, []),
-        }
-        if args.ways == "all":
-            runs |= {
-                "plain script (pydicom header, reused buffers, OpenCV)": lambda r, o: [py, str(ways), "plain", str(r), str(o)],
-                "MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)": monai_cmd,
-                "notebook's way (PNG16 first, then PIL)": lambda r, o: [py, str(ways), "notebook", str(r), str(o)],
-                "floor (read, decode, resize, encode; no header, no cleaning)": lambda r, o: [py, str(ways), "floor", str(r), str(o)],
-            }  # fmt: skip
+            "plain script (pydicom header, reused buffers, OpenCV)": lambda r, o: [py, str(ways), "plain", str(r), str(o)],
+            "MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)": monai_cmd,
+            "notebook's way (PNG16 first, then PIL)": lambda r, o: [py, str(ways), "notebook", str(r), str(o)],
+            "floor (read, reduce, resize, encode; no header, no cleaning)": lambda r, o: [py, str(ways), "floor", str(r), str(o)],
+        }  # fmt: skip
+        order = list(runs)
+        runs = {k: v for k, v in runs.items() if _way(k) in wanted}
         for name, make in runs.items():
             print(f"{name} ...", flush=True)
             results[name] = measure(name, make, roots, tmp)
         results["radprep info"] = {"wall": info_time(job_rows(roots[SMALL])[0][0])}
         saved.write_text(json.dumps(results, indent=2) + "\n")
 
+        results = dict(sorted(results.items(), key=lambda kv: _rank(kv[0], order)))
         base = results["radprep, 1 worker (as shipped, report on)"]
         rows = []
         for name, r in results.items():
@@ -181,7 +198,7 @@ def main() -> None:
                 "MONAI (LoadImage, ScaleIntensity, SpatialCrop, Resize, SaveImage)",
             ),
             ("radprep / notebook", "notebook's way (PNG16 first, then PIL)"),
-            ("radprep / floor", "floor (read, decode, resize, encode; no header, no cleaning)"),
+            ("radprep / floor", "floor (read, reduce, resize, encode; no header, no cleaning)"),
         ):
             r = results.get(key, {})
             if "ms" in r:
