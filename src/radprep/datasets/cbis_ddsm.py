@@ -418,13 +418,19 @@ def _header_shape(ds: Any) -> tuple[int, int]:
     return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
 
 
+def _is_0_255(mask: np.ndarray) -> bool:
+    """True for an 8-bit two-valued mask (:func:`_is_mask`) whose values are 0 and 255 only."""
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        return False
+    lo, hi, _, _ = cv2.minMaxLoc(mask)
+    return lo in (0, 255) and hi in (0, 255)
+
+
 def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """A full-size mask on a reduced grid: a pixel is ROI when any ROI pixel falls in it, so
-    small lesions (calcifications) never vanish."""
-    if mask.dtype == np.uint8 and cv2.countNonZero(cv2.inRange(mask, 1, 254)) == 0:
-        u8 = mask  # already 0 and 255 (CBIS-DDSM's masks): no conversion pass
-    else:
-        u8 = (mask > 0).view(np.uint8) * np.uint8(255)
+    """A full-size mask (bool, or 8-bit 0 and 255) on a reduced grid: a pixel is ROI when any
+    ROI pixel falls in it, so small lesions (calcifications) never vanish."""
+    # CBIS-DDSM's own 0/255 masks are reduced as stored: no conversion pass.
+    u8 = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8) * np.uint8(255)
     # Any covered source pixel gives a non-zero area average (255 x its weight rounds up).
     return resize(u8, grid, interpolation="area") > 0
 
@@ -470,7 +476,7 @@ def load_cbis(item: Item, read: Any) -> Sample:
             dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
             if (dr, dc) == (0, 0):
                 # On a reduced grid the stored mask goes straight to it (no full-size bool).
-                found = arr if grid != shape else arr > 0
+                found = arr if grid != shape and _is_0_255(arr) else arr > 0
                 break
             if max(dr, dc) <= tolerance:
                 warnings.warn(
