@@ -27,7 +27,7 @@ from radprep.export.nifti import write_pairs_for_run
 from radprep.io.accounting import Accounting
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
-from radprep.jobs.process import ItemJob
+from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
 from radprep.run.executor import get_executor
@@ -263,6 +263,7 @@ def run_recipe(
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
     warming = _warm_report_imports() if recipe.report.enabled and items else None
     timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
+    worker_rss = 0.0
 
     with Ledger(out_dir / STATE_DIR / "ledger.sqlite") as ledger:
         if fresh:
@@ -301,6 +302,7 @@ def run_recipe(
                     if outcome.ok:
                         for k, v in payload["timings"].items():
                             timings[k] += v
+                        worker_rss = max(worker_rss, payload.get("peak_rss_mb") or 0.0)
                     bar.update(outcome.ok)
                     if on_result is not None:
                         on_result(item, outcome.ok)
@@ -421,6 +423,9 @@ def run_recipe(
             "warnings": result.warnings,
         },
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+        # Peak memory: the largest worker's (the run's own process when serial), and this one's
+        # before the report (None where the OS does not say).
+        "peak_rss_mb": {"worker": worker_rss or None, "main": peak_rss_mb()},
         "split": split_info,
         "deid": privacy.summary(len(items)) if privacy is not None else None,
     }
