@@ -15,6 +15,7 @@ Run: ``.venv/bin/python benchmarks/profile_item.py``.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import statistics
@@ -91,7 +92,12 @@ def main() -> None:
         "image: read_dicom (read, reduce, min-max window to uint16)",
         median_ms(lambda: read_dicom(path, voi="minmax", out_dtype="uint16", reduce=k)),
     )
-    mask_path = item.extra["rois"][0]["candidates"][0]
+    # The ROI's mask file: of its folder's files, the one of the image's size (the other is the
+    # cropped image).
+    mask_path = max(
+        item.extra["rois"][0]["candidates"],
+        key=lambda c: int(read_header(c).Rows) * int(read_header(c).Columns),
+    )
     add("mask: header parse", median_ms(lambda: read_header(mask_path)))
     mhdr = read_header(mask_path)
     mask = cbis_ddsm._read_stored(mask_path, mhdr)
@@ -122,7 +128,7 @@ def main() -> None:
         add(f"step {where}", statistics.median(ms[1:]))
     add("steps, all (shared and the three branches)", median_ms(lambda: pipe.process(sample)))
     outputs, written = _item_outputs(item, recipe, branches, job.run_hash)
-    fresh = iter(range(10**6))  # every write to a new path, as in a run
+    fresh = iter(range(10**6))  # every write to a new file in an existing folder, as in a run
     for o in outputs:
         spec = recipe.outputs[o.record["output"]]
         writer = process.get_writer(spec.format, spec.format_options)
@@ -141,20 +147,20 @@ def main() -> None:
         )
     add("QA: source thumbnail", median_ms(lambda: thumbnail(sample.image.pixels)))
     add("QA: histogram of the source", median_ms(lambda: histogram(sample.image.pixels)))
-    add("QA: item_report (5 thumbnails written, 4 histograms, ROI outline)", median_ms(lambda: item_report(sample, written, out / f"r{next(fresh)}")))  # fmt: skip
-
-    def fresh_job() -> ItemJob:
-        """The job writing to a new folder, its pipeline built once (as in a worker)."""
-        j = ItemJob(job.recipe_json, str(out / f"j{next(fresh)}"), job.run_hash)
-        object.__setattr__(j, "_built_cache", job._built())
-        return j
+    add("QA: item_report (5 thumbnails written, 4 histograms, ROI outline)", median_ms(lambda: item_report(dataclasses.replace(sample, id=f"{next(fresh)}"), written, out)))  # fmt: skip
 
     payload = job(item)
     db = Ledger(tmp / "ledger.sqlite")
     with db:
         add("ledger: record one item (sqlite)", median_ms(lambda: db.record(item.id, run_hash="h", fingerprint="f", ok=True, payload=payload)))  # fmt: skip
-    add("the whole item as a worker runs it (ItemJob)", median_ms(lambda: fresh_job()(item)))
-    timings = {k: round(v * 1000, 1) for k, v in fresh_job()(item)["timings"].items()}
+    add(
+        "the whole item as a worker runs it (ItemJob)",
+        median_ms(lambda: job(dataclasses.replace(item, id=f"{next(fresh)}"))),
+    )
+    timings = {
+        k: round(v * 1000, 1)
+        for k, v in job(dataclasses.replace(item, id=f"{next(fresh)}"))["timings"].items()
+    }
     text = (
         f"# One `cbis-ddsm-299` item, stage by stage\n\n{machine()}\n\n"
         + table(["stage (one CBIS-DDSM mammogram and its ROI mask)", "median ms"], rows)

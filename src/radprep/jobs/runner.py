@@ -233,6 +233,9 @@ def run_recipe(
             "inputs are never written to: choose an output folder elsewhere"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    # From here on the run goes ahead: the report's imports load while the source is indexed,
+    # the workers start and the items run.
+    warming = _warm_report_imports() if recipe.report.enabled else None
     rhash = recipe_hash(recipe)
     started = time.time()
     t0 = time.perf_counter()
@@ -261,7 +264,6 @@ def run_recipe(
     splits, split_info = _splits(recipe, items)
     result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
-    warming = _warm_report_imports() if recipe.report.enabled and items else None
     timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
     worker_rss = 0.0
 
