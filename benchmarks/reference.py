@@ -88,7 +88,7 @@ def measure(name: str, make_cmd, roots: dict[int, Path], tmp: Path, env=None) ->
             raise RuntimeError(f"{name}: {written} of {3 * n} PNGs written")
         if name.startswith("radprep"):
             run = json.loads((out / "run.json").read_text())
-            res[n]["worker_mb"] = run["peak_rss_mb"]["worker"]
+            res[n]["worker_mb"] = (run.get("peak_rss_mb") or {}).get("worker")
             if n == LARGE:
                 res["stage_seconds"] = run["stage_seconds"]
     marginal = (res[LARGE]["wall"] - res[SMALL]["wall"]) / (LARGE - SMALL)
