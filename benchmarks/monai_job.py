@@ -1,39 +1,64 @@
 """The reference job as a MONAI user would write it (run inside the benchmark's MONAI venv).
 
-LoadImage (pydicom reader) -> ScaleIntensity -> SpatialCrop (the square that keeps the ROI, as
-radprep computes it) -> Resize(299, 299) -> SaveImage(png). Prints per-image seconds as JSON.
-Usage: python monai_job.py OUT FULL.dcm:y0,x0,side ...
+Per image of the CBIS-DDSM download's CSV: LoadImage the full mammogram and its ROI mask(s)
+(pydicom reader), ScaleIntensity, an occluded copy (each ROI's box + 50 px to 0), SpatialCrop
+(the square keeping the ROI) -> Resize(299, 299) -> SaveImage(png) for full, roi_mask and
+occluded.
+Usage: python monai_job.py OUT ROOT
 """
 
-import json
+import csv
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
-from monai.transforms import Compose, LoadImage, Resize, SaveImage, ScaleIntensity, SpatialCrop
+from monai.transforms import LoadImage, Resize, SaveImage, ScaleIntensity, SpatialCrop
 
 
 def main() -> None:
-    out = sys.argv[1]
-    times = []
+    out, root = Path(sys.argv[1]), Path(sys.argv[2])
+    with open(root / "mass_case_description_test_set.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by_image: dict[str, list[str]] = {}
+    for r in rows:
+        by_image.setdefault(r["image file path"].strip(), []).append(
+            r["ROI mask file path"].strip()
+        )
     load = LoadImage(reader="PydicomReader", image_only=True, ensure_channel_first=True)
     scale = ScaleIntensity()
     resize = Resize((299, 299))
-    save = SaveImage(
-        output_dir=out, output_ext=".png", output_dtype=np.uint8, scale=255, separate_folder=False
-    )
-    for arg in sys.argv[2:]:
-        path, box = arg.rsplit(":", 1)
-        y0, x0, side = (int(v) for v in box.split(","))
-        t0 = time.perf_counter()
-        img = load(path)
-        img = scale(img)
+    savers = {
+        name: SaveImage(
+            output_dir=str(out / name),
+            output_ext=".png",
+            output_dtype=np.uint8,
+            scale=255,
+            separate_folder=False,
+            output_postfix="",
+        )
+        for name in ("full", "roi_mask", "occluded")
+    }
+    for image, masks in by_image.items():
+        img = scale(load(str(root / image)))
+        roi = None
+        for m in masks:
+            mm = load(str(root / m)) > 0
+            roi = mm if roi is None else (roi | mm)
         # PydicomReader gives (channel, cols, rows): x first, as ITK does.
-        crop = SpatialCrop(roi_start=(x0, y0), roi_end=(x0 + side, y0 + side))
-        img = Compose([crop, resize])(img)
-        save(img)
-        times.append(time.perf_counter() - t0)
-    print(json.dumps(times))
+        _, w, h = img.shape
+        ys = np.nonzero(np.asarray(roi[0]).any(axis=0))[0]
+        xs = np.nonzero(np.asarray(roi[0]).any(axis=1))[0]
+        centre = (ys[0] + ys[-1]) // 2 if ys.size else h // 2
+        side = min(h, w)
+        top = int(min(max(centre - side // 2, 0), h - side))
+        occl = img.clone()
+        if ys.size:
+            occl[0, max(xs[0] - 50, 0) : xs[-1] + 51, max(ys[0] - 50, 0) : ys[-1] + 51] = 0
+        crop = SpatialCrop(roi_start=(0, top), roi_end=(side, top + side))
+        mask_img = roi.float()
+        mask_img.meta = img.meta
+        for name, arr in (("full", img), ("roi_mask", mask_img), ("occluded", occl)):
+            savers[name](resize(crop(arr)))
 
 
 if __name__ == "__main__":

@@ -223,6 +223,15 @@ def test_serial_and_two_process_runs_write_identical_bytes(tmp_path: Path, datas
         "report",
     }
     assert run["versions"]["pydicom"] and run["executor"]["executor"] == "serial"
+    # Serial: the items ran in this process, so the peaks recorded are this process's so far,
+    # read here from the kernel (VmHWM): worker <= main <= now.
+    hwm_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM")
+    )
+    peak = run["peak_rss_mb"]
+    assert 0 < peak["worker"] <= peak["main"] <= hwm_kb / 1024 + 0.1
 
 
 def test_resume_skips_done_items_and_redoes_changed_ones(tmp_path: Path, dataset: Path) -> None:

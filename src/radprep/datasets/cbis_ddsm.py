@@ -395,8 +395,9 @@ def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
     )
 
 
-def _read_stored(path: str) -> np.ndarray:
-    ds = read_header(path)
+def _read_stored(path: str, ds: Any = None) -> np.ndarray:
+    """The stored pixels of a file (its first frame); `ds`: its header, if already parsed."""
+    ds = read_header(path) if ds is None else ds
     arr = decode_stored(path, ds)
     return arr[0] if arr.ndim == 3 else arr
 
@@ -412,17 +413,25 @@ def _is_mask(arr: np.ndarray) -> bool:
     return not np.any((arr > lo) & (arr < hi))
 
 
-def _header_shape(path: str) -> tuple[int, int]:
-    ds = read_header(path)
+def _header_shape(ds: Any) -> tuple[int, int]:
     return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
 
 
+def _is_0_255(mask: np.ndarray) -> bool:
+    """True for an 8-bit two-valued mask (:func:`_is_mask`) whose values are 0 and 255 only."""
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        return False
+    lo, hi, _, _ = cv2.minMaxLoc(mask)
+    return lo in (0, 255) and hi in (0, 255)
+
+
 def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """A full-size mask on a reduced grid: a pixel is ROI when any ROI pixel falls in it, so
-    small lesions (calcifications) never vanish."""
-    u8 = mask.view(np.uint8) if mask.dtype == bool else (mask > 0).astype(np.uint8)
+    """A full-size mask (bool, or 8-bit 0 and 255) on a reduced grid: a pixel is ROI when any
+    ROI pixel falls in it, so small lesions (calcifications) never vanish."""
+    # CBIS-DDSM's own 0/255 masks are reduced as stored: no conversion pass.
+    u8 = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8) * np.uint8(255)
     # Any covered source pixel gives a non-zero area average (255 x its weight rounds up).
-    return resize(u8 * np.uint8(255), grid, interpolation="area") > 0
+    return resize(u8, grid, interpolation="area") > 0
 
 
 def load_cbis(item: Item, read: Any) -> Sample:
@@ -453,18 +462,20 @@ def load_cbis(item: Item, read: Any) -> Sample:
         found = None
         # The candidate whose header says it is the image's size comes first: the mask is then
         # found without decoding the cropped image at all.
-        shapes = {c: _header_shape(c) for c in roi["candidates"]}
+        headers = {c: read_header(c) for c in roi["candidates"]}
+        shapes = {c: _header_shape(headers[c]) for c in roi["candidates"]}
         ordered = sorted(
             roi["candidates"],
             key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
         )
         for cand in ordered:
-            arr = _read_stored(cand)
+            arr = _read_stored(cand, headers[cand])
             if not _is_mask(arr):
                 continue
             dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
             if (dr, dc) == (0, 0):
-                found = arr > 0
+                # On a reduced grid the stored mask goes straight to it (no full-size bool).
+                found = arr if grid != shape and _is_0_255(arr) else arr > 0
                 break
             if max(dr, dc) <= tolerance:
                 warnings.warn(

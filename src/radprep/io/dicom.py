@@ -23,7 +23,12 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.pixels import pixel_array as _pixel_array
 from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from radprep._dicom import functional_group_value
 from radprep._limits import format_bytes, max_decoded_bytes, set_max_decoded_bytes
@@ -742,6 +747,32 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
     return arr.astype(dtype, copy=False)
 
 
+def _native_view(ds: Dataset, meta: ImageMeta) -> np.ndarray | None:
+    """The stored values of a plain little-endian grey image, viewed in the bytes already read.
+
+    For a reduced read only: the view lives as long as the data set, and the reduction copies
+    it onto the small grid, so the full-size image is never copied. None when the file does not
+    qualify (compressed, big-endian, several frames, colour, signed, fewer bits stored than
+    allocated, or pixel data not of the size the header gives); the caller decodes it instead.
+    """
+    data = ds.get("PixelData") if "PixelData" in ds else None
+    if (
+        meta.transfer_syntax_uid not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+        or meta.number_of_frames != 1
+        or meta.samples_per_pixel != 1
+        or meta.pixel_representation != 0
+        or meta.bits_allocated not in (8, 16)
+        or meta.bits_stored != meta.bits_allocated
+        or not isinstance(data, bytes)
+    ):
+        return None
+    dtype = np.dtype(np.uint8) if meta.bits_allocated == 8 else np.dtype("<u2")
+    n = meta.rows * meta.columns
+    if len(data) not in (n * dtype.itemsize, n * dtype.itemsize + 1):  # + 1: even padding
+        return None
+    return np.frombuffer(data, dtype, count=n).reshape(meta.rows, meta.columns)
+
+
 def _reduce_stored(stored: np.ndarray, k: int) -> np.ndarray:
     # An area average, with the exact integer pre-reduction that makes it cheap on 13 MP images.
     from radprep.spatial.resize import resize  # OpenCV: loaded by reduced reads only
@@ -876,6 +907,12 @@ def _read_dicom(
     single = frames is not None or meta.number_of_frames == 1
     stored = _decode_j2k_reduced(ds, meta, reduce) if reduce and single and not frames else None
     decoder = "jpeg2000-reduced" if stored is not None else "full"
+    if stored is None and reduce and single and not frames:
+        view = _native_view(ds, meta)
+        if view is not None:
+            stored = _reduce_stored(view, reduce)
+            if np.may_share_memory(stored, view):  # a tiny image the reduction left as it was
+                stored = stored.copy()
     if stored is None:
         stored = decode_stored(path, ds, frames)
         if reduce and stored.ndim == 2:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import pickle
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -35,7 +36,14 @@ from radprep.roi.bbox import bbox_from_mask, bboxes_from_mask
 from radprep.roi.patches import extract_patches
 from radprep.sample import Sample
 
-__all__ = ["ItemJob", "ProcessedItem", "list_items", "output_path", "process_item"]
+__all__ = [
+    "ItemJob",
+    "ProcessedItem",
+    "list_items",
+    "output_path",
+    "peak_rss_mb",
+    "process_item",
+]
 
 Built = tuple[Recipe, Pipeline, Callable[[Item, Any], Sample]]
 _CACHE: dict[str, Built] = {}
@@ -60,6 +68,17 @@ def _unpickle_built(blob: bytes) -> Built:
         _CACHE.clear()
         _CACHE[key] = pickle.loads(blob)
     return _CACHE[key]
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux counts kilobytes, macOS bytes.
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def output_path(output: str, sample_id: str, fmt: str) -> str:
@@ -192,7 +211,8 @@ class ItemJob:
     """Process one item of a recipe and write its outputs under `out_dir`.
 
     Returns a JSON-serialisable payload: ``records`` (one per written output), ``warnings``,
-    and ``timings`` (seconds spent loading, stepping and writing).
+    ``timings`` (seconds spent loading, stepping, writing and on the QA thumbnails) and
+    ``peak_rss_mb`` (the peak memory of the process that ran it, so far).
     """
 
     recipe_json: str
@@ -246,6 +266,7 @@ class ItemJob:
             "records": records,
             "warnings": sorted({str(w.message) for w in caught}),
             "timings": {"load": t1 - t0, "steps": t2 - t1, "write": t3 - t2, "report": t4 - t3},
+            "peak_rss_mb": peak_rss_mb(),
             "report": report,
         }
 

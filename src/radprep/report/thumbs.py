@@ -80,7 +80,10 @@ def histogram(array: np.ndarray) -> list[int]:
     img = plane(array)
     step = max(1, max(img.shape[:2]) // _STRIDE_PX)
     u8 = display_u8(img[::step, ::step])
-    counts, _ = np.histogram(u8, bins=HIST_BINS, range=(0, 256))
+    # Bins of 256 / HIST_BINS display values: a value's bin is its top bits (what
+    # np.histogram(u8, HIST_BINS, range=(0, 256)) counts, in one pass without float edges).
+    shift = (256 // HIST_BINS).bit_length() - 1
+    counts = np.bincount((u8 >> shift).ravel(), minlength=HIST_BINS)
     return [int(c) for c in counts]
 
 

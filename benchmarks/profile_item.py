@@ -1,0 +1,173 @@
+"""Where the time of one `cbis-ddsm-299` item goes, stage by stage (issue 16).
+
+One CBIS-DDSM image of the benchmark's inputs (``cbis_inputs.py``: a real mammogram, 16-bit,
+uncompressed, with its ROI mask file), each stage timed on its own (median of 7 runs after one
+warm-up): the header parse, the pixel read and decode, the reduction to the working grid, the
+whole image read, the mask's header, read and check and its reduction, every step of the recipe
+(shared and per branch, timed around the pipeline's own step calls), the outputs' encoding and
+atomic writes, the QA thumbnails and histograms, and the ledger record. The whole item as the
+run's worker does it (``ItemJob``) closes the table.
+Run: ``.venv/bin/python benchmarks/profile_item.py``.
+"""
+
+# ruff: noqa: E501  (tables of timed commands read better one per line)
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, table, write_result
+from cbis_inputs import build_replicated
+from radprep.datasets import cbis_ddsm
+from radprep.io.dicom import (
+    _native_view,
+    _read,
+    _reduce_stored,
+    meta_from_dataset,
+    read_dicom,
+    read_header,
+)
+from radprep.jobs import process
+from radprep.jobs.process import ItemJob, _item_outputs, list_items
+from radprep.pipeline import build
+from radprep.pipeline.spec import load_recipe, recipe_hash
+from radprep.report.thumbs import histogram, item_report, thumbnail
+from radprep.run.ledger import Ledger
+
+REPEAT = 7
+
+
+def median_ms(fn) -> float:
+    fn()
+    times = []
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    cv2.setNumThreads(1)
+    tmp = Path(os.environ.get("RADPREP_BENCH_TMP") or tempfile.mkdtemp(prefix="radprep-prof-"))
+    root = build_replicated(tmp, 9)
+    recipe, _ = load_recipe("cbis-ddsm-299", overrides=[f"source.root={root}"])
+    items = list_items(recipe)
+    item = items[0]
+    out = tmp / "profile-out"
+    job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out), recipe_hash(recipe))
+    _, pipe, load = job._built()
+    rows: list[list[str]] = []
+
+    def add(stage: str, ms: float) -> None:
+        rows.append([stage, f"{ms:.2f}"])
+
+    path = item.path
+    add("image: header parse (pydicom, stop before pixels)", median_ms(lambda: read_header(path)))
+    add(
+        "image: the file read and parsed (one pass, pixels as bytes)",
+        median_ms(lambda: _read(path, {})),
+    )
+    ds = _read(path, {})
+    meta = meta_from_dataset(ds)
+    sample = load(item, recipe.read)
+    k = int(sample.image.history[0].params["reduce"])
+    view = _native_view(ds, meta)
+    add(
+        f"image: reduce to the working grid (1/{2**k}, area, {meta.rows}x{meta.columns} uint16)",
+        median_ms(lambda: _reduce_stored(view, k)),
+    )
+    add(
+        "image: read_dicom (read, reduce, min-max window to uint16)",
+        median_ms(lambda: read_dicom(path, voi="minmax", out_dtype="uint16", reduce=k)),
+    )
+    # The ROI's mask file: of its folder's files, the one of the image's size (the other is the
+    # cropped image).
+    mask_path = max(
+        item.extra["rois"][0]["candidates"],
+        key=lambda c: int(read_header(c).Rows) * int(read_header(c).Columns),
+    )
+    add("mask: header parse", median_ms(lambda: read_header(mask_path)))
+    mhdr = read_header(mask_path)
+    mask = cbis_ddsm._read_stored(mask_path, mhdr)
+    add("mask: pixel read + decode", median_ms(lambda: cbis_ddsm._read_stored(mask_path, mhdr)))
+    add("mask: two-valued check", median_ms(lambda: cbis_ddsm._is_mask(mask)))
+    grid = sample.image.spatial_shape[:2]
+    add("mask: onto the working grid", median_ms(lambda: cbis_ddsm._mask_onto(mask, grid)))
+    add("load (the source's loader: all of the above and the window)", median_ms(lambda: load(item, recipe.read)))  # fmt: skip
+
+    # The recipe's steps, each timed around the pipeline's own call.
+    spent: dict[str, list[float]] = collections.defaultdict(list)
+    apply = build._apply
+
+    def timed_apply(t, s, rng, where):
+        t0 = time.perf_counter()
+        try:
+            return apply(t, s, rng, where)
+        finally:
+            spent[f"{where} {t.op}"].append((time.perf_counter() - t0) * 1000)
+
+    build._apply = timed_apply
+    try:
+        for _ in range(REPEAT + 1):
+            branches = pipe.process(sample)
+    finally:
+        build._apply = apply
+    for where, ms in spent.items():
+        add(f"step {where}", statistics.median(ms[1:]))
+    add("steps, all (shared and the three branches)", median_ms(lambda: pipe.process(sample)))
+    outputs, written = _item_outputs(item, recipe, branches, job.run_hash)
+    fresh = iter(range(10**6))  # every write to a new file in an existing folder, as in a run
+    for o in outputs:
+        spec = recipe.outputs[o.record["output"]]
+        writer = process.get_writer(spec.format, spec.format_options)
+        add(
+            f"encode {o.record['output']} (PNG, 299x299)",
+            median_ms(lambda w=writer, o=o: w(o.array, o.geometry)),
+        )
+        data = writer(o.array, o.geometry)
+        add(
+            f"atomic write {o.record['output']}",
+            median_ms(
+                lambda o=o, d=data: process.atomic_write_bytes(
+                    out / f"w{next(fresh)}" / o.record["path"], d
+                )
+            ),
+        )
+    add("QA: source thumbnail", median_ms(lambda: thumbnail(sample.image.pixels)))
+    add("QA: histogram of the source", median_ms(lambda: histogram(sample.image.pixels)))
+    add("QA: item_report (5 thumbnails written, 4 histograms, ROI outline)", median_ms(lambda: item_report(dataclasses.replace(sample, id=f"{next(fresh)}"), written, out)))  # fmt: skip
+
+    payload = job(item)
+    db = Ledger(tmp / "ledger.sqlite")
+    with db:
+        add("ledger: record one item (sqlite)", median_ms(lambda: db.record(item.id, run_hash="h", fingerprint="f", ok=True, payload=payload)))  # fmt: skip
+    add(
+        "the whole item as a worker runs it (ItemJob)",
+        median_ms(lambda: job(dataclasses.replace(item, id=f"{next(fresh)}"))),
+    )
+    timings = {
+        k: round(v * 1000, 1)
+        for k, v in job(dataclasses.replace(item, id=f"{next(fresh)}"))["timings"].items()
+    }
+    text = (
+        f"# One `cbis-ddsm-299` item, stage by stage\n\n{machine()}\n\n"
+        + table(["stage (one CBIS-DDSM mammogram and its ROI mask)", "median ms"], rows)
+        + f"\n\nThe item's own timings (as run.json's stage_seconds sums them): {json.dumps(timings)}"
+    )
+    write_result("profile_item", text)
+
+
+if __name__ == "__main__":
+    main()
