@@ -20,7 +20,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from radprep.datasets.cbis_mammograms import build_demo_dataset
 
-__all__ = ["build_replicated", "job_rows"]
+__all__ = ["build_replicated"]
 
 
 def _patient(pid: str, k: int) -> str:
@@ -99,15 +99,3 @@ def build_replicated(tmp: Path, n_images: int) -> Path:
     csv.writer(buf, lineterminator="\r\n").writerows([header, *out_rows])
     csv_path.write_text(buf.getvalue())
     return root
-
-
-def job_rows(root: Path) -> list[tuple[Path, list[Path]]]:
-    """(full mammogram, its ROI mask files) per image, from the download's CSV."""
-    with open(root / "mass_case_description_test_set.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    by_image: dict[str, list[Path]] = {}
-    for r in rows:
-        by_image.setdefault(r["image file path"].strip(), []).append(
-            root / r["ROI mask file path"].strip()
-        )
-    return [(root / image, masks) for image, masks in by_image.items()]

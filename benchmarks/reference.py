@@ -31,7 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, machine, table, write_result
-from cbis_inputs import build_replicated, job_rows
+from cbis_inputs import build_replicated
+from reference_ways import job_rows
 
 HERE = Path(__file__).parent
 SMALL, LARGE = 9, 90

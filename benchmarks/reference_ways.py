@@ -28,6 +28,7 @@ SIZE = 299
 
 
 def job_rows(root: Path) -> list[tuple[Path, list[Path]]]:
+    """(full mammogram, its ROI mask files) per image, from the download's CSV."""
     with open(root / "mass_case_description_test_set.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     by_image: dict[str, list[Path]] = {}

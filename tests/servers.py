@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 ORTHANC_USER, ORTHANC_PASSWORD = "radprep", "s3cret-test"
@@ -131,3 +133,19 @@ def orthanc_upload(url: str, path: str | os.PathLike[str]) -> dict[str, str]:
     with urllib.request.urlopen(req, timeout=30) as resp:
         answer: dict[str, str] = json.loads(resp.read())
     return answer
+
+
+# The recipe both remote-source test files run: small outputs, no report.
+RECIPE = {
+    "version": 1,
+    "read": {"window": "header"},
+    "steps": [{"op": "resize", "size": [64, 64]}],
+    "outputs": {"full": {"format": "png8"}, "array": {"format": "npy"}},
+    "report": {"enabled": False},
+}
+
+
+def write_recipe(folder: Path, source: dict[str, object]) -> Path:
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**RECIPE, "source": source}))
+    return path

@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pydicom
 import pytest
-import yaml
 
 from radprep.datasets.dicomweb import dicomweb_items, load_dicomweb_item
 from radprep.errors import InputError, SpecError
@@ -35,6 +34,7 @@ from servers import (
     orthanc,
     orthanc_auth_header,
     orthanc_upload,
+    write_recipe,
 )
 
 FILES = {
@@ -44,19 +44,6 @@ FILES = {
     "mr/shoulder.dcm": "MR2_UNCR.dcm",
     "cr/chest_j2k.dcm": "RG3_J2KR.dcm",
 }
-RECIPE = {
-    "version": 1,
-    "read": {"window": "header"},
-    "steps": [{"op": "resize", "size": [64, 64]}],
-    "outputs": {"full": {"format": "png8"}, "array": {"format": "npy"}},
-    "report": {"enabled": False},
-}
-
-
-def write_recipe(folder: Path, source: dict[str, object]) -> Path:
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump({**RECIPE, "source": source}))
-    return path
 
 
 def by_sop(out: Path) -> dict[tuple[str, str], bytes]:

@@ -26,7 +26,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from radprep.cli.app import app
@@ -36,7 +35,7 @@ from radprep.io.remote import filesystem
 from radprep.jobs.runner import run_recipe
 from radprep.pipeline.spec import FileListSource
 from realfiles import testdata
-from servers import free_port, moto_require_auth, moto_s3
+from servers import free_port, moto_require_auth, moto_s3, write_recipe
 
 RADPREP = str(Path(sys.executable).parent / "radprep")
 BUCKET = "radprep-test"
@@ -49,19 +48,6 @@ FILES = {
     "mr/shoulder.dcm": "MR2_UNCR.dcm",
 }
 LABELS = {"cr/chest.dcm": "1", "cr/chest_j2k.dcm": "1", "ct/head.dcm": "0"}
-RECIPE = {
-    "version": 1,
-    "read": {"window": "header"},
-    "steps": [{"op": "resize", "size": [64, 64]}],
-    "outputs": {"full": {"format": "png8"}, "array": {"format": "npy"}},
-    "report": {"enabled": False},
-}
-
-
-def write_recipe(folder: Path, source: dict[str, object]) -> Path:
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump({**RECIPE, "source": source}))
-    return path
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
