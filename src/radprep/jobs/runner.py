@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import platform
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
-from radprep.run.executor import get_executor
+from radprep.run.executor import get_executor, start_forkserver
 from radprep.run.ledger import Ledger
 from radprep.run.progress import Progress
 
@@ -149,27 +148,6 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
-def _warm_report_imports() -> threading.Thread:
-    """Import the report's drawing library (matplotlib: about a second with its fonts) on a
-    thread while the items run, so that the report after them does not wait for it."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            import io
-
-            import matplotlib.patches  # noqa: F401
-            from matplotlib.figure import Figure
-
-            # A first drawing loads the fonts and the Agg canvas once, before the report's.
-            fig = Figure(figsize=(1, 1), dpi=10)
-            fig.text(0.5, 0.5, "radprep")
-            fig.savefig(io.BytesIO(), format="png")
-
-    thread = threading.Thread(target=load, name="radprep-report-imports", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_recipe(
     recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -233,9 +211,9 @@ def run_recipe(
             "inputs are never written to: choose an output folder elsewhere"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    # From here on the run goes ahead: the report's imports load while the source is indexed,
-    # the workers start and the items run.
-    warming = _warm_report_imports() if recipe.report.enabled else None
+    # From here on the run goes ahead: the workers' imports load while the source is indexed.
+    if executor == "processes" and not scheduler:
+        start_forkserver(["radprep.jobs.preload"])
     rhash = recipe_hash(recipe)
     started = time.time()
     t0 = time.perf_counter()
@@ -436,7 +414,5 @@ def run_recipe(
         out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()
     )
     if recipe.report.enabled:
-        if warming is not None:
-            warming.join()
         result.report = build_report(out_dir)
     return result

@@ -2,9 +2,25 @@
 
 :func:`build_report` turns a run folder into ``report/index.html`` (summary, dataset, failures,
 warnings, intensity, de-identification, figures and the first gallery page), further gallery
-pages and matplotlib figures under ``report/figures/``.
+pages and the figures under ``report/figures/``.
+
+The page renderer (Jinja2, the statistics, the figures) loads on first use of
+:func:`build_report`: a run's workers import :mod:`radprep.report.thumbs` only.
 """
 
-from radprep.report.render import build_report
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from radprep.report.render import build_report
 
 __all__ = ["build_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_report":
+        from radprep.report.render import build_report
+
+        return build_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

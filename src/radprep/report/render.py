@@ -15,6 +15,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -267,40 +268,23 @@ def build_report(out_dir: str | Path) -> Path:
     counts = stats.label_split_counts(labels, splits)
     split_counts = sorted(Counter(splits.values()).items(), key=lambda kv: stats.split_order(kv[0]))
 
+    # The figures draw on two threads (OpenCV and Pillow release the GIL) while the pages render.
     fig_dir = report / "figures"
-    figs: list[dict[str, str]] = []
     with_roi = [it.sample_id for it in items if "source-roi" in it.thumbs]
     chosen = set(stats.pick_samples([it.sample_id for it in items], _GRID_ITEMS, prefer=with_roi))
     recipe = data.run.get("recipe") or {}
-    columns = figures.grid_columns(recipe)
     mammography = (recipe.get("source") or {}).get("kind") == "cbis-ddsm"
-    if figures.sample_grid(
+    drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="radprep-figure")
+    grid_done = drawing.submit(
+        figures.sample_grid,
         out,
         [it for it in items if it.sample_id in chosen],
-        columns,
+        figures.grid_columns(recipe),
         fig_dir / "grid.png",
         breast=mammography,
-    ):
-        which = (
-            "every sample"
-            if len(chosen) == len(items)
-            else f"{len(chosen)} of the {len(items)} samples, spread over the run (those "
-            "with an ROI first; the gallery shows them all)"
-        )
-        figs.append(
-            {
-                "src": "figures/grid.png",
-                "caption": "Original (ROI contour in red, crop box in yellow"
-                + (", breast contour in cyan" if mammography else "")
-                + f"), ROI mask, processed and occluded outputs of {which}.",
-            }
-        )
-    if figures.label_distribution(counts, fig_dir / "labels.png"):
-        figs.append({"src": "figures/labels.png", "caption": "Samples by label value and split."})
-    drawn = {f["src"].split("/", 1)[1] for f in figs}
-    for old in fig_dir.glob("*.png"):  # a figure an earlier build drew and this one did not
-        if old.name not in drawn:
-            old.unlink()
+    )
+    labels_done = drawing.submit(figures.label_distribution, counts, fig_dir / "labels.png")
+    drawing.shutdown(wait=False)
 
     pages = gallery_pages(len(items), len(outputs), data.page_size)
     page_files = [page_name(p) for p in range(1, len(pages) + 1)]
@@ -371,6 +355,28 @@ def build_report(out_dir: str | Path) -> Path:
     keep = set(page_files)
     for old in report.glob("gallery-*.html"):
         if old.name not in keep:
+            old.unlink()
+    figs: list[dict[str, str]] = []
+    if grid_done.result():
+        which = (
+            "every sample"
+            if len(chosen) == len(items)
+            else f"{len(chosen)} of the {len(items)} samples, spread over the run (those "
+            "with an ROI first; the gallery shows them all)"
+        )
+        figs.append(
+            {
+                "src": "figures/grid.png",
+                "caption": "Original (ROI contour in red, crop box in yellow"
+                + (", breast contour in cyan" if mammography else "")
+                + f"), ROI mask, processed and occluded outputs of {which}.",
+            }
+        )
+    if labels_done.result():
+        figs.append({"src": "figures/labels.png", "caption": "Samples by label value and split."})
+    drawn = {f["src"].split("/", 1)[1] for f in figs}
+    for old in fig_dir.glob("*.png"):  # a figure an earlier build drew and this one did not
+        if old.name not in drawn:
             old.unlink()
     # index.html last, once everything it links to exists.
     first = _first_context(

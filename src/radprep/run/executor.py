@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ __all__ = [
     "ProcessExecutor",
     "SerialExecutor",
     "get_executor",
+    "start_forkserver",
 ]
 
 T = TypeVar("T")
@@ -261,6 +262,28 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def start_forkserver(preload: Sequence[str] = ()) -> None:
+    """Start the forkserver the process pools fork their workers from, now, with `preload`.
+
+    The forkserver is a fresh interpreter that imports `preload` (module names) once; every
+    worker is then forked from it with those modules loaded. Started at the beginning of a run,
+    those imports (a second or more for the item job's libraries) proceed on another core while
+    the main process reads the recipe and indexes the source, instead of after it, in each
+    worker. Returns at once; a pool's first worker waits for the imports to finish. Does nothing
+    where there is no forkserver (Windows) or when it is already running (its preload is fixed
+    then).
+    """
+    if os.name != "posix":
+        return
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", *preload])  # __main__: multiprocessing's default
+    with _main_not_rerun():
+        forkserver.ensure_running()
 
 
 def _init_worker(main_pid: int, environ: dict[str, str] | None = None) -> None:
