@@ -111,7 +111,8 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
     schema = pq.read_schema(path)
     # PHI columns are never read, so nothing downstream can print them by mistake.
     wanted = [n for n in schema.names if n not in PHI_COLUMNS]
-    return pq.read_table(path, columns=wanted).to_pylist()
+    # ParquetFile reads the file alone (read_table loads pyarrow's dataset layer: ~0.2 s).
+    return pq.ParquetFile(path).read(columns=wanted).to_pylist()
 
 
 def _phi_values(path: Path) -> list[str]:
@@ -122,7 +123,7 @@ def _phi_values(path: Path) -> list[str]:
     # UIDs need no list: every UID outside the standard's own is redacted by its shape.
     names = [n for n in pq.read_schema(path).names if n in ("patient_id", "source_path")]
     values: set[str] = set()
-    for column in pq.read_table(path, columns=names).columns:
+    for column in pq.ParquetFile(path).read(columns=names).columns:
         for v in column.to_pylist():
             if isinstance(v, str) and v:
                 values.add(v)
