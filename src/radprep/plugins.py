@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -116,11 +116,21 @@ class Registry(Generic[T]):
         What the names name, for messages (``"source kind"``, ``"output format"``).
     builtin_modules : tuple of str
         Modules whose import registers the built-in entries (imported on first use).
+    builtins : mapping of str to str, optional
+        Built-in names and the module whose import registers each: asking for one of these
+        names imports its module (and the installed plugins) only, not every built-in module;
+        listing the names imports them all.
     """
 
-    def __init__(self, what: str, builtin_modules: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        what: str,
+        builtin_modules: tuple[str, ...] = (),
+        builtins: Mapping[str, str] | None = None,
+    ) -> None:
         self.what = what
-        self._builtin_modules = builtin_modules
+        self._builtins = dict(builtins or {})
+        self._builtin_modules = tuple(dict.fromkeys([*builtin_modules, *self._builtins.values()]))
         self._entries: dict[str, Entry[T]] = {}
         self._ready = False
 
@@ -151,7 +161,11 @@ class Registry(Generic[T]):
         SpecError
             For an unknown name; the message lists the known ones.
         """
-        self._ensure()
+        if name in self._builtins and not self._ready:
+            importlib.import_module(self._builtins[name])
+            load_entry_points()  # an installed plugin may register the same name over it
+        else:
+            self._ensure()
         if name not in self._entries:
             raise SpecError(f"unknown {self.what} {name!r}; known: {', '.join(self.known())}")
         return self._entries[name]
@@ -175,12 +189,12 @@ class Registry(Generic[T]):
 # The registries the recipe schema asks. Built-in entries register when these modules import.
 SOURCES: Registry[Any] = Registry(
     "source kind",
-    (
-        "radprep.datasets.sources",
-        "radprep.datasets.cbis_ddsm",
-        "radprep.datasets.series_source",
-        "radprep.datasets.file_list",
-        "radprep.datasets.dicomweb",
-    ),
+    builtins={
+        "dicom-folder": "radprep.datasets.sources",
+        "cbis-ddsm": "radprep.datasets.cbis_ddsm",
+        "series-folder": "radprep.datasets.series_source",
+        "file-list": "radprep.datasets.file_list",
+        "dicomweb": "radprep.datasets.dicomweb",
+    },
 )
 WRITERS: Registry[Any] = Registry("output format", ("radprep.export.writers",))

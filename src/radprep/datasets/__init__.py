@@ -1,7 +1,7 @@
 """Datasets: indexing DICOM trees, dataset sources, manifests and splits.
 
-Importing the package registers the built-in sources (``dicom-folder``, ``cbis-ddsm``,
-``series-folder``, ``file-list``, ``dicomweb``).
+The built-in sources (``dicom-folder``, ``cbis-ddsm``, ``series-folder``, ``file-list``,
+``dicomweb``) register when their module is imported; the source registry
+(:data:`radprep.plugins.SOURCES`) imports the one a recipe names on first use, so a run loads
+its own source only.
 """
-
-from radprep.datasets import cbis_ddsm, dicomweb, file_list, series_source, sources  # noqa: F401  (register the sources)
