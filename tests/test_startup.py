@@ -199,3 +199,22 @@ def test_grid_overlays_sit_where_the_roi_and_the_crop_are(tmp_path: Path) -> Non
     assert abs(row - 1010) < 30 and abs(col - 610) < 30, (row, col)
     # The contour is the disk's outline: about 6 / 60 of the width across (radius 120 px).
     assert abs((red_x.max() - red_x.min()) / (xs.max() - xs.min()) * 1200 - 250) < 60
+
+
+def test_a_source_kind_loads_its_own_module_only() -> None:
+    code = (
+        "from radprep.pipeline.spec import load_recipe\n"
+        "from radprep.datasets.sources import get_source, known_sources\n"
+        "recipe, _ = load_recipe('cbis-ddsm-299')\n"
+        "assert get_source(recipe.source.kind)[0].__module__ == 'radprep.datasets.cbis_ddsm'\n"
+        "import sys, json\n"
+        "before = sorted(sys.modules)\n"
+        "kinds = known_sources()\n"
+        "print(json.dumps({'modules': before, 'kinds': kinds}))\n"
+    )
+    found = _fresh(code)
+    others = ("series_source", "file_list", "dicomweb")
+    for name in others:
+        assert f"radprep.datasets.{name}" not in found["modules"], name
+    # Listing the kinds still finds every built-in source.
+    assert found["kinds"] == ["cbis-ddsm", "dicom-folder", "dicomweb", "file-list", "series-folder"]
