@@ -11,10 +11,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pydicom
 
 from radprep.errors import InputError, NotDicomError
@@ -22,31 +20,51 @@ from radprep.io.accounting import Accounting
 from radprep.io.dicom import header_error, read_header
 from radprep.io.write import atomic_write_bytes
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    INDEX_SCHEMA: pa.Schema
+
 __all__ = ["INDEX_SCHEMA", "ScanResult", "scan_dicom", "write_index"]
 
-# (column, pydicom keyword or None for a derived value, arrow type)
-_COLUMNS: tuple[tuple[str, str | None, pa.DataType], ...] = (
-    ("path", None, pa.string()),
-    ("patient_id", "PatientID", pa.string()),
-    ("study_instance_uid", "StudyInstanceUID", pa.string()),
-    ("series_instance_uid", "SeriesInstanceUID", pa.string()),
-    ("sop_instance_uid", "SOPInstanceUID", pa.string()),
-    ("sop_class_uid", "SOPClassUID", pa.string()),
-    ("modality", "Modality", pa.string()),
-    ("series_number", "SeriesNumber", pa.int32()),
-    ("instance_number", "InstanceNumber", pa.int32()),
-    ("rows", "Rows", pa.int32()),
-    ("columns", "Columns", pa.int32()),
-    ("frames", "NumberOfFrames", pa.int32()),
-    ("photometric_interpretation", "PhotometricInterpretation", pa.string()),
-    ("bits_stored", "BitsStored", pa.int16()),
-    ("laterality", None, pa.string()),
-    ("view_position", "ViewPosition", pa.string()),
-    ("transfer_syntax_uid", None, pa.string()),
-    ("has_pixels", None, pa.bool_()),
-    ("file_size", None, pa.int64()),
+# (column, pydicom keyword or None for a derived value, arrow type). pyarrow loads when an index
+# is built, not on import: the sources import this module, and a run's workers build no index.
+_COLUMNS: tuple[tuple[str, str | None, str], ...] = (
+    ("path", None, "string"),
+    ("patient_id", "PatientID", "string"),
+    ("study_instance_uid", "StudyInstanceUID", "string"),
+    ("series_instance_uid", "SeriesInstanceUID", "string"),
+    ("sop_instance_uid", "SOPInstanceUID", "string"),
+    ("sop_class_uid", "SOPClassUID", "string"),
+    ("modality", "Modality", "string"),
+    ("series_number", "SeriesNumber", "int32"),
+    ("instance_number", "InstanceNumber", "int32"),
+    ("rows", "Rows", "int32"),
+    ("columns", "Columns", "int32"),
+    ("frames", "NumberOfFrames", "int32"),
+    ("photometric_interpretation", "PhotometricInterpretation", "string"),
+    ("bits_stored", "BitsStored", "int16"),
+    ("laterality", None, "string"),
+    ("view_position", "ViewPosition", "string"),
+    ("transfer_syntax_uid", None, "string"),
+    ("has_pixels", None, "bool_"),
+    ("file_size", None, "int64"),
 )
-INDEX_SCHEMA = pa.schema([(name, typ) for name, _, typ in _COLUMNS])
+_INT_BITS = {"int16": 16, "int32": 32, "int64": 64}
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, typ)()) for name, _, typ in _COLUMNS])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "INDEX_SCHEMA":  # the index table's schema (loads pyarrow)
+        return _schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _TAGS: list[int] = [
     int(pydicom.datadict.tag_for_keyword(k) or 0)
     for k in [*(k for _, k, _ in _COLUMNS if k is not None), "ImageLaterality", "Laterality"]
@@ -71,8 +89,7 @@ class ScanResult:
         return self.table.num_rows
 
 
-def _fits(v: int, typ: pa.DataType) -> bool:
-    bits = typ.bit_width
+def _fits(v: int, bits: int) -> bool:
     return -(1 << (bits - 1)) <= v < (1 << (bits - 1))
 
 
@@ -93,12 +110,12 @@ def _row(path: Path, root: Path) -> dict[str, Any]:
         if keyword is None:
             continue
         v = _value(ds, keyword)
-        if v is not None and pa.types.is_integer(typ):
+        if v is not None and typ in _INT_BITS:
             try:
                 v = int(v)
             except (TypeError, ValueError, OverflowError):
                 v = None
-            if v is not None and not _fits(v, typ):
+            if v is not None and not _fits(v, _INT_BITS[typ]):
                 # BitsStored 65535 or InstanceNumber 9999999999 in a damaged header: the value
                 # cannot be an index column of that type; the row keeps the file, not the value.
                 v = None
@@ -171,7 +188,9 @@ def scan_dicom(
                     acc.failed(rel, str(err), type(err).__name__)
             if on_file is not None:
                 on_file(path, ok)
-    table = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows, schema=_schema())
     return ScanResult(table=table, skipped=skipped, failed=failed, accounting=acc)
 
 
@@ -183,6 +202,9 @@ def _walk(base: Path) -> Iterable[list[Path]]:
 
 def write_index(result: ScanResult, out: str | os.PathLike[str]) -> Path:
     """Write the index table to Parquet atomically; return the path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     pq.write_table(result.table, sink, compression="zstd")
     return atomic_write_bytes(out, sink.getvalue().to_pybytes())
