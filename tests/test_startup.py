@@ -19,7 +19,7 @@ from radprep.report.figures import label_distribution, sample_grid
 from radprep.report.stats import GalleryItem
 
 SRC = Path(radprep.__file__).parents[1]
-NEVER = ("matplotlib", "torch", "dask", "distributed")
+NEVER = ("matplotlib", "SimpleITK", "torch", "dask", "distributed")  # none needed by a 2D run
 
 _MODULES = "\nimport json, sys\nprint(json.dumps({'modules': sorted(sys.modules)}))\n"
 

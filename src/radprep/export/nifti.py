@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
+from radprep._lazy import sitk
 from radprep.errors import InputError, OutputError
 from radprep.geometry import Geometry
 from radprep.io.write import atomic_write_bytes

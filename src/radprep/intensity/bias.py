@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import SimpleITK as sitk
 
 from radprep._dtype import as_float32
+from radprep._lazy import sitk
 from radprep._validate import check_array
 from radprep.errors import InputError, SpecError
 from radprep.geometry import Geometry

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk
 
 from radprep._dicom import functional_group_value
+from radprep._lazy import sitk
 from radprep.errors import InputError, NotDicomError, RadprepWarning
 from radprep.geometry import Geometry
 from radprep.spatial.itk import from_sitk

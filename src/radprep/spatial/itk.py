@@ -11,8 +11,8 @@ writer, which converts from ITK's LPS.
 from __future__ import annotations
 
 import numpy as np
-import SimpleITK as sitk
 
+from radprep._lazy import sitk
 from radprep.errors import InputError
 from radprep.geometry import Geometry
 

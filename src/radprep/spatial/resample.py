@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-import SimpleITK as sitk
 
 from radprep._dtype import as_float32
+from radprep._lazy import sitk
 from radprep._validate import check_choice, check_positive
 from radprep.errors import InputError, SpecError
 from radprep.geometry import Geometry
@@ -32,10 +32,10 @@ __all__ = [
 
 ResampleInterpolation = Literal["linear", "bspline", "nearest"]
 RESAMPLE_INTERPOLATIONS: tuple[ResampleInterpolation, ...] = ("linear", "bspline", "nearest")
-_SITK_INTERP = {
-    "linear": sitk.sitkLinear,
-    "bspline": sitk.sitkBSpline,
-    "nearest": sitk.sitkNearestNeighbor,
+_SITK_INTERP = {  # SimpleITK's names (it loads on first use)
+    "linear": "sitkLinear",
+    "bspline": "sitkBSpline",
+    "nearest": "sitkNearestNeighbor",
 }
 
 
@@ -103,7 +103,7 @@ def _resample(
         img,
         ref,
         sitk.Transform(),
-        _SITK_INTERP[interpolation],
+        getattr(sitk, _SITK_INTERP[interpolation]),
         float(default),
         img.GetPixelID(),
     )

@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-import SimpleITK as sitk
 
+from radprep._lazy import sitk
 from radprep._validate import check_array, check_choice
 from radprep.errors import InputError, SpecError
 from radprep.geometry import Geometry
