@@ -11,13 +11,19 @@
 ids elsewhere in a run.
 """
 
-from radprep.deid.audit import AuditRecord, audit_jsonl
-from radprep.deid.config import DeidConfig, PixelRegion
-from radprep.deid.core import DeidResult, deidentify_dataset, deidentify_file, output_relpath
-from radprep.deid.crosswalk import write_crosswalk
-from radprep.deid.dates import date_shift_days
-from radprep.deid.profile import load_profile
-from radprep.deid.uids import ephemeral_key, load_key, map_uid, pseudonymize_id
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from radprep.deid.audit import AuditRecord, audit_jsonl
+    from radprep.deid.config import DeidConfig, PixelRegion
+    from radprep.deid.core import DeidResult, deidentify_dataset, deidentify_file, output_relpath
+    from radprep.deid.crosswalk import write_crosswalk
+    from radprep.deid.dates import date_shift_days
+    from radprep.deid.profile import load_profile
+    from radprep.deid.uids import ephemeral_key, load_key, map_uid, pseudonymize_id
 
 __all__ = [
     "AuditRecord",
@@ -36,3 +42,33 @@ __all__ = [
     "pseudonymize_id",
     "write_crosswalk",
 ]
+
+# Each name loads its own module on first use: a run's pseudonyms need ``uids`` only, not the
+# de-identifier with its pixel reader and OCR.
+_WHERE = {
+    "AuditRecord": "audit",
+    "audit_jsonl": "audit",
+    "DeidConfig": "config",
+    "PixelRegion": "config",
+    "DeidResult": "core",
+    "deidentify_dataset": "core",
+    "deidentify_file": "core",
+    "output_relpath": "core",
+    "write_crosswalk": "crosswalk",
+    "date_shift_days": "dates",
+    "load_profile": "profile",
+    "ephemeral_key": "uids",
+    "load_key": "uids",
+    "map_uid": "uids",
+    "pseudonymize_id": "uids",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"radprep.deid.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
