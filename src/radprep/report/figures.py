@@ -1,10 +1,10 @@
 """The report's pictures: ROI contours from the mask thumbnails, the sample grid, the label charts.
 
 The figures are composed from what the run already holds (the thumbnails it wrote, the label
-counts), with OpenCV for lines and Pillow's bundled font for text: about a tenth of a second, where a
-plotting library's start-up alone took a second or more at the end of every run. They are saved
-under ``report/figures/`` with fixed names (``grid.png``, ``labels.png``), so no file name carries
-a sample id or anything from the inputs.
+counts), with OpenCV for lines and Pillow's bundled font for text: about a tenth of a second,
+where a plotting library's start-up alone took a second or more at the end of every run. They
+are saved under ``report/figures/`` with fixed names (``grid.png``, ``labels.png``), so no file
+name carries a sample id or anything from the inputs.
 """
 
 from __future__ import annotations
