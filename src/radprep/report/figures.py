@@ -274,7 +274,7 @@ def _rotated_label(canvas: Any, text: str, font: Any, right_top: tuple[int, int]
     left, upper, right, lower = font.getbbox(text)
     tile = Image.new("L", (right - left + 2, lower - upper + 2), 0)
     ImageDraw.Draw(tile).text((1 - left, 1 - upper), text, fill=255, font=font)
-    turned = tile.rotate(25, resample=Image.BICUBIC, expand=True)
+    turned = tile.rotate(25, resample=Image.Resampling.BICUBIC, expand=True)
     x, y = right_top
     ink = Image.new("RGB", turned.size, _INK)
     canvas.paste(ink, (x - turned.width, y), turned)
