@@ -3,10 +3,12 @@
 Each repeat is a fresh process that imports the command's modules, runs the recipe and stamps
 the phases as they end: the runner's imports, the recipe and the source's index, the first and
 the last item back from the worker (the worker's start, its imports and the first item are in
-"first item"), the run record, the report (its two figures apart). Medians over the repeats,
+"first item"), the run record (manifest, logs, run.json), the report. Medians over the repeats,
 with the load average of the machine at the end (it is shared: compare runs made together).
 
-Run: ``.venv/bin/python benchmarks/startup.py [--repeat 5] [--report off]``.
+``--early`` starts the workers' server before the runner's imports, as the ``run`` command could
+(the imports of the main process and of the server then overlap). Run:
+``.venv/bin/python benchmarks/startup.py [--repeat 5] [--report off] [--early]``.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ def mark(name):
     marks.setdefault(name, time.perf_counter() - T0)
 if __name__ == "__main__":
     import radprep.cli.app
-    import radprep.jobs.runner as R
-    mark("imports")
-    for name in ("radprep.batch.executor", "radprep.run.executor"):  # before / after a rename
+    for name in ("radprep.batch.executor", "radprep.run.executor"):  # after / before a rename
         try:
             E = importlib.import_module(name)
             break
         except ImportError:
             continue
+    if sys.argv[4] == "early":  # the workers' server started before the runner's imports
+        E.start_forkserver(["radprep.jobs.preload"])
+    import radprep.jobs.runner as R
+    mark("imports")
     enumerate_of = R.get_source
     def get_source(kind):
         enum, load = enumerate_of(kind)
@@ -78,13 +82,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--report", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--early",
+        action="store_true",
+        help="start the workers' server before importing the runner (as the command could)",
+    )
     args = parser.parse_args()
     tmp = Path(os.environ.get("RADPREP_BENCH_TMP") or tempfile.mkdtemp(prefix="radprep-startup-"))
     root = build_replicated(tmp, 9)
     runs = []
     for k in range(args.repeat):
         report = "true" if args.report == "on" else "false"
-        cmd = [sys.executable, "-c", PHASES, str(tmp / f"out-{k}"), str(root), report]
+        early = "early" if args.early else "in-run"
+        cmd = [sys.executable, "-c", PHASES, str(tmp / f"out-{k}"), str(root), report, early]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode:
             sys.exit(done.stderr.strip().splitlines()[-1])
@@ -97,14 +107,16 @@ def main() -> None:
         rows.append([name, f"{at:.2f}", f"{at - previous:.2f}"])
         previous = at
     text = (
-        f"# Start-up of a 9-image run, phase by phase (report {args.report})\n\n{machine()}; "
+        f"# Start-up of a 9-image run, phase by phase (report {args.report}"
+        + (", workers' server started before the imports" if args.early else "")
+        + f")\n\n{machine()}; "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the "
         f"end; median of {args.repeat} runs, each a fresh process, 1 worker.\n\n"
         + table(["phase ends", "at s", "phase s"], rows)
         + "\n\nThe process's own start (Python, before the first import) is not in these "
         "times; the reference benchmark's start-up (t9 - 9 x marginal) includes it."
     )
-    write_result(f"startup-report-{args.report}", text)
+    write_result(f"startup-report-{args.report}" + ("-early" if args.early else ""), text)
 
 
 if __name__ == "__main__":
