@@ -12,7 +12,18 @@ SRC = Path(radprep.__file__).parent
 # Lower layers never import higher ones (ARCHITECTURE.md section 1). The core types sit at the
 # bottom together: the intensity chain reads ImageMeta, so image.py is core, not a stage product.
 LAYERS: list[set[str]] = [
-    {"types", "errors", "_validate", "_dtype", "_dicom", "_limits", "geometry", "image", "plugins"},
+    {
+        "types",
+        "errors",
+        "_validate",
+        "_dtype",
+        "_dicom",
+        "_limits",
+        "_lazy",
+        "geometry",
+        "image",
+        "plugins",
+    },
     {"intensity", "spatial", "roi", "clean", "color"},
     {"sample", "transforms"},
     {"pipeline"},
