@@ -12,7 +12,7 @@ from radprep._validate import check_array, check_choice, check_positive
 from radprep.clean.foreground import foreground_mask
 from radprep.errors import SpecError
 from radprep.roi.bbox import as_bbox, expand_bbox
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
 from radprep.types import BBox
 
 __all__ = [
@@ -60,7 +60,7 @@ class SquareCrop:
 
 
 def _place(n: int, side: int, lo: int | None, hi: int | None) -> int:
-    """Return the first index of a window of `side` on an axis of `n` around ``lo..hi``."""
+    """Return the first index of a span of `side` on an axis of `n` around ``lo..hi``."""
     if lo is None or hi is None:
         return (n - side) // 2
     # The CBIS-DDSM notebook's centring: centre row (lo + hi) // 2, start centre - side // 2.
@@ -173,7 +173,7 @@ def crop_square_keep_roi(
     check_array(image)
     box = None if roi is None else as_bbox(roi, image.shape)
     crop = square_box_keep_roi(image.shape, box, side=side, oversize=oversize)
-    return take_window(image, crop.box, fill=fill), crop
+    return take_box(image, crop.box, fill=fill), crop
 
 
 def margin_px_from_mm(
@@ -235,7 +235,7 @@ def crop_to_bbox(
             raise SpecError("margin_mm needs spacing_mm (row, col) to convert to pixels")
         margin_px = margin_px_from_mm(margin_mm, spacing_mm)
     box = expand_bbox(as_bbox(bbox, image.shape, name="bbox"), margin_px, shape=image.shape)
-    return take_window(image, box), box
+    return take_box(image, box), box
 
 
 def crop_to_foreground(
@@ -266,4 +266,4 @@ def crop_to_foreground(
     check_array(image)
     fg = foreground_mask(image) if mask is None else mask
     box = expand_bbox(as_bbox(fg, image.shape, name="mask"), margin_px, shape=image.shape)
-    return take_window(image, box), box
+    return take_box(image, box), box

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from radprep._validate import check_choice, check_positive
 from radprep.errors import InputError, SpecError
 from radprep.sample import Sample
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
 from radprep.spatial.crop import (
     OVERSIZE_POLICIES,
     OversizePolicy,
@@ -81,7 +81,7 @@ class CropSquareKeepROI(Transform):
             fill=self.fill,
         )
         step = self.step(box=crop.box, roi_cut_px=crop.roi_cut_px)
-        return sample.window(crop.box, fill=self.fill, step=step, pixels=pixels)
+        return sample.take_box(crop.box, fill=self.fill, step=step, pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +151,7 @@ class CropToBBox(Transform):
             margin_mm=self.margin_mm,
             spacing_mm=spacing,
         )
-        return sample.window(box, step=self.step(box=box), pixels=pixels)
+        return sample.take_box(box, step=self.step(box=box), pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +167,7 @@ class CropToForeground(Transform):
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
         pixels, box = crop_to_foreground(sample.image.pixels, margin_px=self.margin_px)
-        return sample.window(box, step=self.step(box=box), pixels=pixels)
+        return sample.take_box(box, step=self.step(box=box), pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +183,7 @@ class PadToSquare(Transform):
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
         pixels, box = pad_to_square(sample.image.pixels, fill=self.fill, align=self.align)
-        return sample.window(box, fill=self.fill, step=self.step(box=box), pixels=pixels)
+        return sample.take_box(box, fill=self.fill, step=self.step(box=box), pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +224,7 @@ class Resize(Transform):
         scaled, box = letterbox.scaled_shape, letterbox.box
         return sample.map_spatial(
             pixels,
-            mask_op=lambda m: take_window(resize_mask(m, scaled), box, fill=0),
+            mask_op=lambda m: take_box(resize_mask(m, scaled), box, fill=0),
             geometry=sample.image.geometry.resize(old, scaled).crop(box[:2]),
             step=self.step(scaled_shape=scaled, box=box),
         )
