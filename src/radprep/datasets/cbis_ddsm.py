@@ -33,6 +33,7 @@ from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.intensity.window import VOI
 from radprep.io.dicom import decode_stored, read_dicom, read_header
 from radprep.pipeline.spec import CbisDdsmSource
+from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.resize import resize, resize_mask
 
@@ -498,9 +499,7 @@ def load_cbis(item: Item, read: Any) -> Sample:
         masks[f"roi_{aid}"] = found
     if grid != shape:
         masks = {name: _mask_onto(m, grid) for name, m in masks.items()}
-    union = np.zeros(grid, dtype=bool)
-    for m in masks.values():
-        union |= m
+    union = merge_masks(masks)
     masks = {"roi": union, **masks} if len(masks) > 1 else {"roi": union}
     return Sample(
         image=image, masks=masks, labels=dict(item.labels), id=item.id, source=dict(item.source)

@@ -50,18 +50,6 @@ def _need_volume(sample: Sample, op: str) -> None:
         )
 
 
-def _volume_mask(sample: Sample, name: str | None) -> np.ndarray | None:
-    """The named mask, or the union of all masks, as bool (any dimensionality)."""
-    if name is not None:
-        if name not in sample.masks:
-            known = ", ".join(repr(n) for n in sample.masks) or "none"
-            raise InputError(f"sample {sample.id!r} has no mask {name!r}; masks: {known}")
-        return np.asarray(sample.masks[name]) != 0
-    if not sample.masks:
-        return None
-    return np.logical_or.reduce([np.asarray(m) != 0 for m in sample.masks.values()])
-
-
 def _grey(sample: Sample, op: str) -> None:
     if sample.image.pixels.ndim != sample.image.geometry.ndim:
         raise InputError(
@@ -173,7 +161,7 @@ class N4Bias(Transform):
         _grey(sample, self.op)
         pixels = n4_bias_correction(
             sample.image.pixels,
-            mask=None if self.mask is None else _volume_mask(sample, self.mask),
+            mask=None if self.mask is None else sample.roi_mask(self.mask),
             geometry=sample.image.geometry,
             shrink_factor=int(self.shrink_factor),
             iterations=self.iterations,
@@ -219,7 +207,7 @@ class CTNormalize(Transform):
             sample.image.pixels,
             mask=None
             if self.mask is None or stats is not None
-            else _volume_mask(sample, self.mask),
+            else sample.roi_mask(self.mask),
             stats=stats,
             lower=self.lower,
             upper=self.upper,
@@ -316,7 +304,7 @@ class SliceVolume(Transform):
         a = SLICE_AXES[self.axis]
         n = sample.image.pixels.shape[a]
         if self.index == "largest_mask":
-            m = _volume_mask(sample, self.mask)
+            m = sample.roi_mask(self.mask)
             if m is None or not np.any(m):
                 raise InputError(
                     f"slice_volume index 'largest_mask': sample {sample.id!r} has no mask "
