@@ -34,7 +34,7 @@ from pydantic import (
 from radprep._validate import check_pseudonym_format
 from radprep.errors import SpecError
 from radprep.plugins import SOURCES, WRITERS, load_entry_points, load_plugins
-from radprep.transforms.base import _REGISTRY, Transform, known_ops
+from radprep.transforms.base import Transform, known_ops, lookup_op
 
 __all__ = [
     "CbisDdsmSource",
@@ -329,10 +329,10 @@ def validate_step(spec: Any, where: str) -> Transform:
     if "op" not in spec:
         raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
     op = spec["op"]
-    if op not in _REGISTRY:
-        raise SpecError(f"{where}.op: unknown op {op!r}; known ops: {', '.join(known_ops())}")
-    cls = _REGISTRY[op]
-    options = {k: v for k, v in spec.items() if k != "op"}
+    try:
+        cls, options = lookup_op(op, {k: v for k, v in spec.items() if k != "op"})
+    except SpecError as e:
+        raise SpecError(f"{where}.op: {e}") from None
     allowed = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     extra = sorted(set(options) - allowed)
     if extra:

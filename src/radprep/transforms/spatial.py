@@ -27,7 +27,13 @@ from radprep.spatial.resize import (
     resize_letterbox,
     resize_mask,
 )
-from radprep.transforms.base import Transform, checked_tuple, mask_names
+from radprep.transforms.base import (
+    Transform,
+    checked_tuple,
+    mask_names,
+    need_grey,
+    register_alias,
+)
 
 __all__ = [
     "CropSquareKeepROI",
@@ -156,18 +162,57 @@ class CropToBBox(Transform):
 
 @dataclass(frozen=True, kw_only=True)
 class CropToForeground(Transform):
-    """Crop the box of the foreground (Otsu, largest component) plus a margin."""
+    """Crop an image or a volume to the box of its foreground plus a margin.
+
+    The foreground lies above `threshold` (in the image's values; None: Otsu's threshold),
+    largest connected component. For CT volumes ``threshold: -500`` keeps the body (the former
+    ``crop_to_body`` op, which still builds this one with that default).
+    """
 
     op: ClassVar[str] = "crop_to_foreground"
     pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
-    margin_px: int | tuple[int, int] = 0
+    threshold: float | None = None
+    margin_px: int | tuple[int, ...] = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "margin_px", _margin(self.margin_px, "margin_px"))
+        if isinstance(self.margin_px, (list, tuple)):
+            values = checked_tuple(self.margin_px, name="margin_px")
+            if len(values) not in (2, 3):
+                raise SpecError(f"margin_px needs 1, 2 or 3 values, got {list(values)}")
+            for v in values:
+                check_positive(v, name="margin_px", allow_zero=True)
+            object.__setattr__(self, "margin_px", tuple(int(v) for v in values))
+        else:
+            check_positive(self.margin_px, name="margin_px", allow_zero=True)
+            object.__setattr__(self, "margin_px", int(self.margin_px))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", float(self.threshold))
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        pixels, box = crop_to_foreground(sample.image.pixels, margin_px=self.margin_px)
-        return sample.take_box(box, step=self.step(box=box), pixels=pixels)
+        need_grey(sample, self.op)
+        n = sample.image.geometry.ndim
+        if isinstance(self.margin_px, tuple) and len(self.margin_px) != n:
+            raise InputError(
+                f"margin_px has {len(self.margin_px)} values but sample {sample.id!r} has {n} axes"
+            )
+        pixels, box = crop_to_foreground(
+            sample.image.pixels, threshold=self.threshold, margin_px=self.margin_px
+        )
+        cut = tuple(slice(box[k], box[n + k] + 1) for k in range(n))
+        return sample.map_spatial(
+            pixels,
+            mask_op=lambda m: m[cut],
+            geometry=sample.image.geometry.crop(box[:n]),
+            step=self.step(box=list(box)),
+        )
+
+
+def _body_threshold(options: dict[str, Any]) -> dict[str, Any]:
+    """``crop_to_body`` defaulted to -500 (HU: above air, below fat)."""
+    return {"threshold": -500.0, **options}
+
+
+register_alias("crop_to_body", "crop_to_foreground", _body_threshold)
 
 
 @dataclass(frozen=True, kw_only=True)
