@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"intensity", "spatial", "roi", "clean", "color"},
     {"sample", "transforms"},
     {"pipeline"},
-    {"io", "export", "datasets", "deid", "report", "recipes"},
+    {"io", "export", "datasets", "demo", "deid", "report", "recipes"},
     {"run"},
     {"jobs", "experiments"},
     {"cli"},

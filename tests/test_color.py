@@ -15,7 +15,7 @@ from radprep.color import (
     linear_window,
     pseudocolor,
     rgb_to_ycbcr,
-    window_channels,
+    window_stack,
 )
 from radprep.errors import SpecError
 
@@ -71,10 +71,10 @@ def test_pseudocolor_of_16bit_uses_the_stated_range() -> None:
 def test_colour_errors() -> None:
     with pytest.raises(SpecError, match=r"cmap='nope' is not an OpenCV colormap \(autumn, bone"):
         pseudocolor(np.zeros((2, 2), np.uint8), cmap="nope")
-    with pytest.raises(SpecError, match=r"rgb must be uint8 \(rows, cols, 3\), got float64"):
+    with pytest.raises(SpecError, match=r"rgb must be uint8 \(\[slices,\] rows, cols, 3\), got f"):
         rgb_to_ycbcr(np.zeros((2, 2, 3)))
-    with pytest.raises(SpecError, match=r"image must be 2D, got 3D"):
-        pseudocolor(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(SpecError, match=r"image must be 2D or 3D, got 4D"):
+        pseudocolor(np.zeros((2, 2, 2, 3), np.uint8))
 
 
 @pytest.mark.parametrize(("center", "width"), [(40, 80), (-600, 1500), (0.5, 1), (300, 2)])
@@ -92,18 +92,18 @@ def test_linear_window_equals_pydicom(center: float, width: float) -> None:
     np.testing.assert_allclose(linear_window(hu, center, width), ref, atol=1e-5)
 
 
-def test_window_channels_and_grey_to_rgb() -> None:
+def test_window_stack_and_grey_to_rgb() -> None:
     hu = np.linspace(-1000, 1000, 100, dtype=np.float32).reshape(10, 10)
-    out = window_channels(hu, [(40, 80), (400, 1800)])
+    out = window_stack(hu, [(40, 80), (400, 1800)])
     assert out.shape == (10, 10, 2) and out.dtype == np.float32
     np.testing.assert_array_equal(out[..., 1], linear_window(hu, 400, 1800))
     rgb = grey_to_rgb(hu.astype(np.int16))
     assert rgb.shape == (10, 10, 3) and rgb.dtype == np.int16
     assert np.array_equal(rgb[..., 0], rgb[..., 2])
     with pytest.raises(SpecError, match=r"windows is empty"):
-        window_channels(hu, [])
-    with pytest.raises(SpecError, match=r"windows\[0\]=\(1, 2, 3\) is not a \(center, width\)"):
-        window_channels(hu, [(1, 2, 3)])  # type: ignore[list-item]
+        window_stack(hu, [])
+    with pytest.raises(SpecError, match=r"windows\[0\]=\(1, 2, 3\) is neither a preset name nor"):
+        window_stack(hu, [(1, 2, 3)])
     with pytest.raises(
         SpecError,
         match=r"WindowWidth \(0028,1051\) is 0.5 in the window you gave; LINEAR windowing needs width >= 1",

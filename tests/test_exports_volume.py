@@ -26,8 +26,8 @@ from radprep.export.png import encode
 from radprep.export.webdataset import ShardSample, shard_key, write_shards
 from radprep.export.writers import get_writer, known_writers, suffix_of
 from radprep.image import Image
+from radprep.io.seg import seg_to_grid
 from radprep.io.series import read_series
-from radprep.roi.seg import seg_to_grid
 from radprep.spatial.itk import from_sitk
 from series_data import ct_with_liver_seg, split_emri
 

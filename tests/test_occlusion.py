@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import radprep
 from radprep.cli.app import app
-from radprep.datasets.cbis_demo import DEMO_CASES, build_cbis_dataset
+from radprep.demo.synthetic import DEMO_CASES, build_cbis_dataset
 from radprep.errors import SpecError
 from radprep.experiments.occlusion import (
     control_box,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import radprep
 from radprep.cli.app import app
-from radprep.datasets.cbis_demo import Abnormality, Case, build_cbis_dataset
+from radprep.demo.synthetic import Abnormality, Case, build_cbis_dataset
 
 CASES = (
     Case("P_01234", "mass", "train", "LEFT", "CC", (Abnormality((0.5, 0.35)),)),

@@ -12,8 +12,8 @@ import pytest
 from radprep.errors import InputError, NotDicomError, RadprepWarning
 from radprep.export.nifti import write_image
 from radprep.geometry import Geometry
+from radprep.io.seg import label_file_to_grid, read_seg, seg_to_grid
 from radprep.io.series import read_series
-from radprep.roi.seg import label_file_to_grid, read_seg, seg_to_grid
 from radprep.spatial.resample import resample_to_spacing
 from realfiles import CT_HU, SEG_LIVER, testdata
 from series_data import ct_with_liver_seg

@@ -16,7 +16,7 @@ import torch
 import webdataset as wds
 
 import radprep
-from radprep.datasets.cbis_demo import DEMO_CASES, build_cbis_dataset
+from radprep.demo.synthetic import DEMO_CASES, build_cbis_dataset
 from radprep.errors import SpecError
 from radprep.export.torch import MISSING_NUMBER, ManifestDataset, model_input
 from radprep.export.webdataset import samples_from_manifest, shard_dataset, write_shards

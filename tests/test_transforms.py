@@ -29,18 +29,15 @@ from radprep.transforms import (
     Resize,
     Rot90,
     Transform,
-    WindowChannels,
+    WindowStack,
     ZScore,
     known_ops,
 )
 from radprep.transforms.volume import (
-    CropToBody,
     CTNormalize,
     N4Bias,
-    PseudoColorVolume,
     ResampleSpacing,
     SliceVolume,
-    WindowStack,
 )
 
 EXAMPLES: list[Transform] = [
@@ -48,6 +45,7 @@ EXAMPLES: list[Transform] = [
     CropToBBox(masks="mass", margin_px=[3, 4]),
     CropToBBox(bbox=[1, 2, 30, 40], margin_mm=2.5),
     CropToForeground(margin_px=7),
+    CropToForeground(threshold=None, margin_px=[2, 3, 3]),
     PadToSquare(fill=2.0, align="end"),
     Resize(size=[299, 299], fit="letterbox", interpolation="area", align="start"),
     Resize(size=256, fit="shortest_side"),
@@ -63,15 +61,14 @@ EXAMPLES: list[Transform] = [
     MinMax(mask="breast", out_range=[-1, 1]),
     PercentileClip(lower=1.0, upper=99.0),
     PseudoColor(cmap="viridis", ycbcr=True, in_range=[0, 4095]),
-    WindowChannels(windows=[[40, 80], [80, 200], [600, 2800]]),
+    WindowStack(windows=[[40, 80], [80, 200], [600, 2800]]),
     GreyToRGB(),
     # Volume steps (issue 8): their behaviour is tested in tests/test_volume_ops.py.
     ResampleSpacing(spacing_mm=[2.0, 0.5, 0.5], interpolation="bspline"),
-    CropToBody(threshold=None, margin_px=2),
     N4Bias(shrink_factor=2, iterations=[20, 10]),
     CTNormalize(stats=[-100, 300, 40, 60]),
     WindowStack(windows=["brain", [80, 200], "bone"]),
-    PseudoColorVolume(cmap="turbo", in_range=[0, 1]),
+    PseudoColor(cmap="turbo", in_range="image"),
     SliceVolume(axis="coronal", index=3),
 ]
 
@@ -124,8 +121,9 @@ def test_from_spec_errors_list_the_known_ops() -> None:
         (lambda: PercentileClip(lower=60, upper=40), r"lower=60 is above upper=40"),
         (lambda: PseudoColor(cmap="no-such-map"), r"cmap='no-such-map' is not an OpenCV colormap"),
         (lambda: PseudoColor(in_range="bits"), r"in_range='bits' is not valid"),
-        (lambda: WindowChannels(windows=[]), r"windows is empty"),
-        (lambda: WindowChannels(windows=[(40, 0)]), r"windows\[0\] width 0 is below 1"),
+        (lambda: WindowStack(windows=[]), r"windows is empty"),
+        (lambda: WindowStack(windows=[(40, 0)]), r"windows\[0\] width 0.0 is below 1"),
+        (lambda: CropToForeground(margin_px=[1, 2, 3, 4]), r"margin_px needs 1, 2 or 3 values"),
     ],
 )
 def test_options_fail_at_construction(build, match: str) -> None:
@@ -282,7 +280,7 @@ def test_intensity_and_colour_transforms_touch_the_image_only() -> None:
     coloured = PseudoColor(ycbcr=True, in_range="image")(sample)
     assert coloured.image.pixels.shape == (120, 80, 3)
     assert coloured.image.meta.photometric_interpretation == "YBR_FULL"
-    stacked = WindowChannels(windows=[(100, 200), (30000, 1000)])(sample)
+    stacked = WindowStack(windows=[(100, 200), (30000, 1000)])(sample)
     assert stacked.image.pixels.shape == (120, 80, 2) and stacked.image.meta.intensity == "display"
     z = ZScore(mask="mass", outside=0.0)(sample).image.pixels
     assert z.dtype == np.float32 and np.all(z[~sample.masks["mass"]] == 0)

@@ -11,7 +11,8 @@ import pytest
 import SimpleITK as sitk
 
 from radprep.clean.foreground import foreground_mask
-from radprep.color.windows import pseudocolor_volume, resolve_windows, window_stack
+from radprep.color.pseudocolor import pseudocolor
+from radprep.color.windows import resolve_windows, window_stack
 from radprep.errors import InputError, SpecError
 from radprep.geometry import Geometry
 from radprep.intensity.bias import n4_bias_correction
@@ -21,18 +22,18 @@ from radprep.io.dicom import read_dicom
 from radprep.io.series import read_series
 from radprep.pipeline.spec import validate_step
 from radprep.sample import Sample
+from radprep.spatial.crop import crop_to_foreground
 from radprep.spatial.itk import from_sitk, to_sitk
 from radprep.spatial.resample import resample_to_grid, resample_to_spacing
-from radprep.spatial.volume import body_bbox_3d, take_slice
+from radprep.spatial.volume import take_slice
 from radprep.transforms.base import Transform
+from radprep.transforms.color import PseudoColor, WindowStack
+from radprep.transforms.spatial import CropToForeground
 from radprep.transforms.volume import (
-    CropToBody,
     CTNormalize,
     N4Bias,
-    PseudoColorVolume,
     ResampleSpacing,
     SliceVolume,
-    WindowStack,
 )
 from realfiles import MR_SMALL, testdata
 from series_data import ct_series, split_emri
@@ -177,18 +178,21 @@ def test_ct_normalize_is_nnunets_formula(ct: Sample) -> None:
 
 
 def test_crop_to_body_finds_the_box_and_moves_the_origin(ct: Sample) -> None:
-    box = body_bbox_3d(ct.image.pixels)
+    _, box = crop_to_foreground(ct.image.pixels, threshold=-500.0)
     assert box == (2, 16, 20, 7, 79, 83)
-    out = CropToBody(margin_px=1)(ct)
+    body = Transform.from_spec({"op": "crop_to_body", "margin_px": 1})
+    assert body == CropToForeground(threshold=-500.0, margin_px=1)
+    masked = Sample(ct.image, {"m": ct.image.pixels > 0})
+    out = body(masked)
     assert out.image.pixels.shape == (8, 66, 66)
+    np.testing.assert_array_equal(out.masks["m"], out.image.pixels > 0)
     np.testing.assert_allclose(
         out.image.geometry.origin, ct.image.geometry.index_to_world((1, 15, 19))
     )
-    with pytest.raises(InputError, match=r"no voxel above the body threshold 5000"):
-        body_bbox_3d(ct.image.pixels, threshold=5000)
-    flat = Sample.from_array(np.zeros((8, 8), np.float32))
-    with pytest.raises(InputError, match=r"crop_to_body works on volumes"):
-        CropToBody()(flat)
+    with pytest.raises(InputError, match=r"nothing above the foreground threshold 5000"):
+        crop_to_foreground(ct.image.pixels, threshold=5000)
+    with pytest.raises(InputError, match=r"margin_px has 2 values but sample 'ct' has 3 axes"):
+        CropToForeground(margin_px=[1, 1])(ct)
 
 
 def test_window_stack_gives_brain_subdural_bone_channels(ct: Sample) -> None:
@@ -212,10 +216,14 @@ def test_window_stack_gives_brain_subdural_bone_channels(ct: Sample) -> None:
 
 
 def test_pseudocolor_of_a_volume(mr: Sample) -> None:
-    rgb = pseudocolor_volume(mr.image.pixels, cmap="jet")
+    rgb = pseudocolor(mr.image.pixels, cmap="jet", in_range="image")
     assert rgb.shape == (10, 64, 64, 3) and rgb.dtype == np.uint8
-    out = PseudoColorVolume(cmap="turbo")(mr)
+    out = Transform.from_spec({"op": "pseudocolor_volume", "cmap": "turbo"})(mr)
     assert out.image.meta.photometric_interpretation == "RGB"
+    assert out.image.history[-1].params["in_range"] == "image"
+    np.testing.assert_array_equal(
+        out.image.pixels, PseudoColor(cmap="turbo", in_range="image")(mr).image.pixels
+    )
 
 
 def test_slices_out_of_a_volume(mr: Sample) -> None:
@@ -239,6 +247,9 @@ def test_slices_out_of_a_volume(mr: Sample) -> None:
         SliceVolume(index="first")  # type: ignore[arg-type]
 
 
+FORMER = {"crop_to_body": "crop_to_foreground", "pseudocolor_volume": "pseudocolor"}
+
+
 def test_volume_steps_validate_in_recipes() -> None:
     for spec in (
         {"op": "resample_spacing", "spacing_mm": [1, 1, 1], "interpolation": "bspline"},
@@ -249,7 +260,8 @@ def test_volume_steps_validate_in_recipes() -> None:
         {"op": "slice_volume", "index": "largest_mask"},
         {"op": "pseudocolor_volume"},
     ):
-        assert validate_step(spec, "steps[0]").to_spec()["op"] == spec["op"]
+        built = validate_step(spec, "steps[0]").to_spec()["op"]
+        assert built == FORMER.get(spec["op"], spec["op"])
     with pytest.raises(SpecError, match=r"steps\[0\]: windows\[0\]='nope' is not a CT preset"):
         validate_step({"op": "window_stack", "windows": ["nope"]}, "steps[0]")
 

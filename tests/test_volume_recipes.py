@@ -18,9 +18,9 @@ from radprep.cli.app import app
 from radprep.datasets.sources import get_source, load_item
 from radprep.export.nifti import write_image
 from radprep.intensity.window import window_values
+from radprep.io.seg import seg_to_grid
 from radprep.io.series import find_series, read_series
 from radprep.pipeline import load_recipe
-from radprep.roi.seg import seg_to_grid
 from radprep.spatial.itk import from_sitk
 from series_data import ct_with_liver_seg, split_emri
 

@@ -256,7 +256,7 @@ def _mask_target(mask: Path, series: list[SeriesInfo]) -> tuple[SeriesInfo | Non
 
 def _mask_labels(mask: Path, shape: tuple[int, ...], geometry: Geometry) -> np.ndarray:
     """A mask file on a volume's grid: SEG segments as their numbers, label files as they are."""
-    from radprep.roi.seg import label_file_to_grid, read_seg, seg_to_grid
+    from radprep.io.seg import label_file_to_grid, read_seg, seg_to_grid
 
     low = mask.name.lower()
     if low.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):

@@ -17,6 +17,7 @@ import numpy as np
 from radprep._dtype import convert_dtype
 from radprep.export.png import encode
 from radprep.io.write import atomic_write_bytes
+from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.resize import resize
 
@@ -154,9 +155,7 @@ def item_report(
     thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
     shape = plane(before.image.pixels).shape[:2]
     if before.masks:
-        union = np.zeros(shape, dtype=bool)
-        for m in before.masks.values():
-            union |= plane(m) > 0
+        union = merge_masks([plane(m) for m in before.masks.values()])
         roi_thumb = thumbnail(union, mask=True)
         thumbs["source-roi"] = _write(out, "source-roi", before.id, roi_thumb)
         extra["roi_outline"] = mask_outline(roi_thumb, shape)

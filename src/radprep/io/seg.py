@@ -26,6 +26,7 @@ import SimpleITK as sitk
 from radprep._dicom import functional_group_value
 from radprep.errors import InputError, NotDicomError, RadprepWarning
 from radprep.geometry import Geometry
+from radprep.roi.mask import frames_to_slices
 from radprep.spatial.itk import from_sitk
 from radprep.spatial.resample import resample_to_grid
 
@@ -77,17 +78,8 @@ def _floats(value: Any, n: int, what: str, where: str) -> np.ndarray:
     return arr
 
 
-def read_seg(path: PathLike) -> list[SegSegment]:
-    """Read every segment of a DICOM SEG as a mask on the SEG's own grid.
-
-    Raises
-    ------
-    NotDicomError
-        If the file is not DICOM.
-    InputError
-        If it is not a Segmentation (SOPClassUID (0008,0016) 1.2.840.10008.5.1.4.1.1.66.4), or
-        a frame has no position, orientation or pixel spacing.
-    """
+def _read_seg_dataset(path: PathLike) -> pydicom.Dataset:
+    """Read `path`, checking that it is a DICOM Segmentation."""
     where = os.fspath(path)
     try:
         with warnings.catch_warnings():
@@ -100,15 +92,41 @@ def read_seg(path: PathLike) -> list[SegSegment]:
             f"{where}: SOPClassUID (0008,0016) is {ds.get('SOPClassUID', 'missing')}, not "
             "Segmentation Storage; give a DICOM SEG, or a NIfTI/NRRD label file"
         )
+    return ds
+
+
+def _seg_frames(ds: pydicom.Dataset) -> np.ndarray:
+    """Return the SEG's frames as bool ``(frames, rows, cols)`` (FRACTIONAL cut at half)."""
     frames = ds.pixel_array
-    n_frames = int(ds.get("NumberOfFrames") or 1)
     if frames.ndim == 2:
         frames = frames[None]
     if str(ds.get("SegmentationType", "BINARY")).upper() == "FRACTIONAL":
         top = float(ds.get("MaximumFractionalValue", 255) or 255)
-        frames = frames >= top / 2.0
-    else:
-        frames = frames != 0
+        return frames >= top / 2.0
+    return frames != 0
+
+
+def _slice_step(ds: pydicom.Dataset, planes: np.ndarray) -> float:
+    """The distance between slices: from the frames, else the header, else 1 mm."""
+    between = _fg(ds, "PixelMeasuresSequence", "SpacingBetweenSlices", 0)
+    thickness = _fg(ds, "PixelMeasuresSequence", "SliceThickness", 0)
+    if len(planes) > 1:
+        return float(np.min(np.diff(planes)))
+    if between not in (None, "") and float(between) > 0:
+        return float(between)
+    if thickness not in (None, "") and float(thickness) > 0:
+        return float(thickness)
+    return 1.0
+
+
+def _seg_grid(ds: pydicom.Dataset, n_frames: int, where: str) -> tuple[Geometry, list[int], int]:
+    """Place the frames: the SEG's geometry, each frame's slice index and the slice count.
+
+    Raises
+    ------
+    InputError
+        If a frame has no position, orientation or spacing, or frames do not share one grid.
+    """
     ori = _floats(
         _fg(ds, "PlaneOrientationSequence", "ImageOrientationPatient", 0),
         6,
@@ -133,22 +151,8 @@ def read_seg(path: PathLike) -> list[SegSegment]:
             for f in range(n_frames)
         ]
     )
-    seg_of = []
-    for f in range(n_frames):
-        ident = _fg(ds, "SegmentIdentificationSequence", "ReferencedSegmentNumber", f)
-        seg_of.append(int(ident) if ident is not None else 1)
     dist = positions @ normal
-    planes = np.unique(np.round(dist, 3))
-    between = _fg(ds, "PixelMeasuresSequence", "SpacingBetweenSlices", 0)
-    thickness = _fg(ds, "PixelMeasuresSequence", "SliceThickness", 0)
-    if len(planes) > 1:
-        dz = float(np.min(np.diff(planes)))
-    elif between not in (None, "") and float(between) > 0:
-        dz = float(between)
-    elif thickness not in (None, "") and float(thickness) > 0:
-        dz = float(thickness)
-    else:
-        dz = 1.0
+    dz = _slice_step(ds, np.unique(np.round(dist, 3)))
     first = int(np.argmin(dist))
     origin = positions[first]
     # Every frame must share the in-plane grid of the first: only its distance may differ.
@@ -161,32 +165,50 @@ def read_seg(path: PathLike) -> list[SegSegment]:
                 "(ImagePositionPatient (0020,0032)); SEGs whose frames do not share one grid are "
                 "not supported"
             )
-    n_slices = round((float(dist.max()) - float(dist.min())) / dz) + 1
     geometry = Geometry(
         spacing=(dz, float(ps[0]), float(ps[1])),
         origin=tuple(float(v) for v in origin),
         direction=tuple(np.column_stack([normal, col_cos, row_cos]).ravel()),
         spacing_source="PixelSpacing",
     )
+    slice_of = [round((float(d) - float(dist.min())) / dz) for d in dist]
+    return geometry, slice_of, round((float(dist.max()) - float(dist.min())) / dz) + 1
+
+
+def read_seg(path: PathLike) -> list[SegSegment]:
+    """Read every segment of a DICOM SEG as a mask on the SEG's own grid.
+
+    Raises
+    ------
+    NotDicomError
+        If the file is not DICOM.
+    InputError
+        If it is not a Segmentation (SOPClassUID (0008,0016) 1.2.840.10008.5.1.4.1.1.66.4), or
+        a frame has no position, orientation or pixel spacing.
+    """
+    ds = _read_seg_dataset(path)
+    frames = _seg_frames(ds)
+    n_frames = int(ds.get("NumberOfFrames") or 1)
+    geometry, slice_of, n_slices = _seg_grid(ds, n_frames, os.fspath(path))
+    seg_of = []
+    for f in range(n_frames):
+        ident = _fg(ds, "SegmentIdentificationSequence", "ReferencedSegmentNumber", f)
+        seg_of.append(int(ident) if ident is not None else 1)
     info = {
         int(item.SegmentNumber): str(item.get("SegmentLabel", ""))
         for item in ds.get("SegmentSequence", [])
     }
     numbers = sorted(set(seg_of) | set(info))
+    masks = frames_to_slices(frames, slice_of, seg_of, numbers, n_slices=n_slices)
     out = []
     used: set[str] = set()
     for number in numbers:
-        mask = np.zeros((n_slices, frames.shape[1], frames.shape[2]), dtype=bool)
-        for f in range(n_frames):
-            if seg_of[f] == number:
-                k = round((float(dist[f]) - float(dist.min())) / dz)
-                mask[k] |= frames[f]
         label = info.get(number, "")
         name = _safe_name(label, number)
         if name in used:
             name = f"{name}_{number}"
         used.add(name)
-        out.append(SegSegment(number, label, name, mask, geometry))
+        out.append(SegSegment(number, label, name, masks[number], geometry))
     return out
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from radprep.types import BBox
 
 
-def take_window(image: np.ndarray, box: BBox, *, fill: float = 0) -> np.ndarray:
+def take_box(image: np.ndarray, box: BBox, *, fill: float = 0) -> np.ndarray:
     """Return the pixels of the inclusive `box`, filling what lies outside the image with `fill`.
 
     A box inside the image gives a view (no copy); one that reaches outside gives a new array.

@@ -1,7 +1,7 @@
 """A synthetic CBIS-DDSM-shaped dataset with the dataset's known pitfalls planted.
 
 Used by the tests and the benchmarks (``radprep demo`` runs on 8 real CBIS-DDSM mammograms:
-:mod:`radprep.datasets.cbis_mammograms`). The files follow TCIA's layout and CSV schema
+:mod:`radprep.demo.mammograms`). The files follow TCIA's layout and CSV schema
 exactly: full mammograms, ROI masks and cropped ROIs as separate DICOM files under case folders,
 in the classic layout (``<case>/<study uid>/<series uid>/000000.dcm``) or the NBIA retriever's
 (``<case>/08-29-2017-DDSM-NA-<n>/1.000000-full mammogram images-<n>/1-1.dcm``); four

@@ -29,7 +29,7 @@ import pydicom
 
 from radprep.clean.breast import breast_mask, pectoral_mask
 from radprep.datasets.cbis_ddsm import read_case_csv
-from radprep.datasets.cbis_demo import _dataset, _save
+from radprep.demo.synthetic import _dataset, _save
 from radprep.errors import InputError
 
 __all__ = ["CASE_CSV", "CREDIT", "DemoRoi", "build_demo_dataset", "mammogram_files"]
