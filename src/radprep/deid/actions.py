@@ -25,9 +25,8 @@ UID mapping; U* (of X/Z/U*) the sequence kept with every UID inside it replaced.
 from __future__ import annotations
 
 import copy
-import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -43,6 +42,14 @@ from pydicom.tag import BaseTag
 from radprep.deid.config import DeidConfig
 from radprep.deid.dates import cap_age, shift_da, shift_dt
 from radprep.deid.profile import ProfileEntry, load_profile
+from radprep.deid.redact import (
+    DICOM_TOKEN,
+    MIN_LENGTH,
+    Redactor,
+    date_forms,
+    description_patterns,
+    name_forms,
+)
 from radprep.deid.uids import map_uid, pseudonymize_id
 
 __all__ = [
@@ -341,12 +348,20 @@ class ActionContext:
     removed: Counter[str] = field(default_factory=Counter)
     content: str = ""
     _identifiers: list[str] | None = None
+    _redactors: dict[int | None, Redactor] = field(default_factory=dict)
 
     def identifiers(self) -> list[str]:
         """Return the identifying values of the source data set (longest first), once."""
         if self._identifiers is None:
             self._identifiers = identifying_values(self.source)
         return self._identifiers
+
+    def redactor(self, max_len: int | None) -> Redactor:
+        """The redactor of this data set's descriptions (one per maximum length), made once."""
+        found = self._redactors.get(max_len)
+        if found is None:
+            found = self._redactors[max_len] = description_redactor(self.identifiers(), max_len)
+        return found
 
 
 @lru_cache(maxsize=4096)
@@ -806,33 +821,14 @@ def _clean(elem: DataElement, column: str, ctx: ActionContext) -> DataElement | 
     if vr == "AE" or (column == "retain_device_identity" and vr not in _TEXT_VRS):
         return _new(elem, _DUMMY.get(vr, _DUMMY_TEXT))
     if vr in _TEXT_VRS:
-        idents = ctx.identifiers()
-        limit = _MAX_LEN.get(vr)
         if vr == "PN":
             return _new(elem, _DUMMY_TEXT)
-        return _new(elem, _map_values(elem, lambda v: scrub_text(v, idents, limit)))
+        return _new(elem, _map_values(elem, ctx.redactor(_MAX_LEN.get(vr))))
     return _copy(elem)
 
 
 # Clean Descriptors ---------------------------------------------------------------------------
 
-_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-_DATE_PATTERNS = re.compile(
-    r"\b(?:"
-    r"(?:19|20)\d{2}[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])"  # 20200131, 2020-01-31
-    r"|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"  # 31/01/2020, 1.31.20
-    r"|\d{1,2}\s*" + _MONTHS + r"\s*,?\s*\d{2,4}"  # 31 Jan 2020
-    r"|" + _MONTHS + r"\s*\d{1,2}\s*,?\s*\d{2,4}"  # Jan 31, 2020
-    r")\b",
-    re.IGNORECASE,
-)
-# IDs: a run of 5 or more digits, or a token of letters and digits with 3 or more digits.
-_ID_PATTERN = re.compile(
-    r"\b(?:\d[\d-]{3,}\d|(?=[A-Za-z0-9-]*\d[A-Za-z0-9-]*\d[A-Za-z0-9-]*\d)"
-    r"[A-Za-z0-9][A-Za-z0-9-]{4,})\b"
-)
-_REDACTED = "***"
-_MIN_IDENT = 3
 
 
 def identifying_values(ds: Dataset) -> list[str]:
@@ -867,44 +863,33 @@ def identifying_values(ds: Dataset) -> list[str]:
                     continue
                 found.add(text)
                 if elem.VR == "PN":
-                    found.update(p for p in re.split(r"[\^=\s,]+", text) if p)
-                if elem.VR in ("DA", "DT") and len(text) >= 8 and text[:8].isdigit():
-                    y, m, dd = text[:4], text[4:6], text[6:8]
-                    found.update(
-                        {
-                            f"{y}-{m}-{dd}",
-                            f"{y}/{m}/{dd}",
-                            f"{y}.{m}.{dd}",
-                            f"{dd}/{m}/{y}",
-                            f"{m}/{dd}/{y}",
-                            f"{dd}.{m}.{y}",
-                            f"{dd}-{m}-{y}",
-                            text[:8],
-                        }
-                    )
+                    found.update(name_forms(text))
+                if elem.VR in ("DA", "DT"):
+                    found.update(date_forms(text[:8]))
 
     walk(ds)
-    return sorted((v for v in found if len(v) >= _MIN_IDENT), key=len, reverse=True)
+    return sorted((v for v in found if len(v) >= MIN_LENGTH), key=len, reverse=True)
 
 
-def scrub_text(text: str, identifiers: list[str], max_len: int | None = None) -> str:
+def scrub_text(text: str, identifiers: Iterable[str], max_len: int | None = None) -> str:
     """Remove identifying values, dates and ID-like tokens from a description.
 
     Parameters
     ----------
     text : str
         The description.
-    identifiers : list of str
-        Values to remove wherever they occur (case-insensitive), longest first.
+    identifiers : iterable of str
+        Values to remove where they stand as whole tokens (case-insensitive, longest first;
+        see :class:`radprep.deid.redact.Redactor`).
     max_len : int, optional
         The VR's maximum length; the result is cut to it.
     """
-    out = text
-    for ident in identifiers:
-        if ident.casefold() in out.casefold():
-            out = re.sub(re.escape(ident), _REDACTED, out, flags=re.IGNORECASE)
-    out = _DATE_PATTERNS.sub(_REDACTED, out)
-    out = _ID_PATTERN.sub(_REDACTED, out)
-    if max_len is not None:
-        out = out[:max_len]
-    return out
+    return description_redactor(identifiers, max_len)(text)
+
+
+def description_redactor(identifiers: Iterable[str], max_len: int | None = None) -> Redactor:
+    """The redactor of DICOM descriptions: `identifiers`, written dates and ID-like tokens
+    become ``***``; the result is cut to `max_len`."""
+    return Redactor(
+        identifiers, patterns=description_patterns(), token=DICOM_TOKEN, max_len=max_len
+    )

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from radprep.deid.redact import date_forms, name_parts
 from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import VOI, apply_voi, resolve_voi
@@ -398,7 +399,6 @@ DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate
 # OCR mixes these up; both sides are folded the same way before comparing.
 _CONFUSABLE = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1",
                              "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 def _fold(text: str) -> str:
@@ -422,27 +422,6 @@ def _values(ds: Dataset, keyword: str) -> list[str]:
     return [str(value)]
 
 
-def _date_forms(da: str) -> set[str]:
-    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", da.strip())
-    if not m:
-        return set()
-    y, mo, d = m.groups()
-    yy, mon = y[2:], _MONTHS[int(mo) - 1] if 1 <= int(mo) <= 12 else ""
-    mo1, d1 = str(int(mo)), str(int(d))
-    forms = {
-        f"{y}{mo}{d}",  # YYYYMMDD and YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD once folded
-        f"{d}{mo}{y}",  # DD/MM/YYYY, DD.MM.YYYY, DD-MM-YYYY
-        f"{mo}{d}{y}",  # MM/DD/YYYY
-        f"{mo1}{d1}{y}",  # M/D/YYYY
-        f"{d1}{mo1}{y}",  # D/M/YYYY
-        f"{d}{mo}{yy}",  # DD.MM.YY
-        f"{mo}{d}{yy}",  # MM/DD/YY
-    }
-    if mon:
-        forms |= {f"{d}{mon}{y}", f"{d1}{mon}{y}", f"{mon}{d}{y}", f"{mon}{d1}{y}", f"{d}{mon}{yy}"}
-    return {f for f in forms if len(f) >= 6}
-
-
 def identifying_values(ds: Dataset) -> list[_Needle]:
     """Return what to look for in the image: the data set's own names, IDs and dates.
 
@@ -455,7 +434,7 @@ def identifying_values(ds: Dataset) -> list[_Needle]:
     for src in sources:
         for kw in NAME_KEYWORDS:
             for v in _values(src, kw):
-                for part in re.split(r"[\^\s,=]+", v):
+                for part in name_parts(v):
                     # A double-barrelled name is looked for whole and by each of its parts.
                     for piece in {part, *part.split("-")}:
                         f = _fold(piece)
@@ -468,8 +447,8 @@ def identifying_values(ds: Dataset) -> list[_Needle]:
                     needles.append(_Needle(kw, f, 0 if len(f) < 7 else (1 if len(f) < 12 else 2)))
         for kw in DATE_KEYWORDS:
             for v in _values(src, kw):
-                for form in _date_forms(v):
-                    needles.append(_Needle(kw, _fold(form), 0 if len(form) < 8 else 1))
+                for f in {_fold(form) for form in date_forms(v)}:
+                    needles.append(_Needle(kw, f, 0 if len(f) < 8 else 1))
     unique = {(n.keyword, n.folded): n for n in needles}
     return list(unique.values())
 

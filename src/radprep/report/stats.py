@@ -7,7 +7,7 @@ into tables, counts and shapes for :mod:`radprep.report.render` and
 
 The report never shows a source path, a patient ID or a UID from the manifest: only sample
 ids (pseudonyms when de-identification is on), labels and counts. Free text (failure messages,
-warnings) goes through :class:`Redactor` first.
+warnings) goes through a :class:`radprep.deid.redact.Redactor` first (re-exported here).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radprep.deid.redact import Redactor, path_values
 from radprep.errors import SpecError
 
 __all__ = [
@@ -65,7 +66,6 @@ WARNING_KINDS: tuple[tuple[str, str], ...] = (
 )
 _OTHER_KIND = "other"
 
-_MIN_SECRET = 4  # shorter manifest values (ids like "1") are not searched for in messages
 _MAX_LABEL_VALUES = 50  # a label with more distinct values is not a category to count or filter
 
 
@@ -114,7 +114,9 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
     return pq.read_table(path, columns=wanted).to_pylist()
 
 
-def _phi_values(path: Path) -> list[str]:
+def _phi_values(path: Path, root: str | None) -> list[str]:
+    """The manifest's patient ids and source paths (with their file and folder names under
+    the data root `root`: see :func:`radprep.deid.redact.path_values`)."""
     if not path.is_file():
         return []
     import pyarrow.parquet as pq
@@ -122,12 +124,10 @@ def _phi_values(path: Path) -> list[str]:
     # UIDs need no list: every UID outside the standard's own is redacted by its shape.
     names = [n for n in pq.read_schema(path).names if n in ("patient_id", "source_path")]
     values: set[str] = set()
-    for column in pq.read_table(path, columns=names).columns:
-        for v in column.to_pylist():
+    for name in names:
+        for v in pq.read_table(path, columns=[name]).column(0).to_pylist():
             if isinstance(v, str) and v:
-                values.add(v)
-                if "/" in v or "\\" in v:
-                    values.update(p for p in re.split(r"[/\\]", v) if p)
+                values.update(path_values(v, below=root) if name == "source_path" else [v])
     return sorted(values)
 
 
@@ -177,96 +177,9 @@ def load_run(out_dir: str | Path) -> tuple[RunData, Redactor]:
         str(r.get("item_id")) for r in data.failures
     ]
     deid_on = data.deid is not None or bool((run.get("recipe") or {}).get("deid"))
-    secrets = _phi_values(out / "manifest.parquet") if deid_on else []
-    return data, Redactor(secrets, shown=shown_ids, active=deid_on)
-
-
-class Redactor:
-    """Remove identifying text from a message: paths, UIDs, dates and known PHI values.
-
-    Parameters
-    ----------
-    secrets : sequence of str
-        Values that must never appear (patient ids, source paths, UIDs of the manifest).
-        Values shorter than 4 characters, and values that are part of a shown sample id (the
-        report shows those anyway), are left alone.
-    shown : iterable of str
-        The sample ids the report shows.
-    active : bool
-        Redact at all: a run with de-identification on. Without it the report is the user's
-        own view of their data, and messages are shown as written.
-    """
-
-    # An absolute or relative path with a folder part, a file name with a DICOM-ish suffix.
-    _PATH = re.compile(
-        r"(?:[A-Za-z]:|\.{1,2}|[\w.-]+)?[\\/][^\s:;,'\"()\[\]]+"
-        r"|[^\s:;,'\"()\[\]/\\]+\.(?:dcm|dicom|ima|img|nii|gz)\b",
-        re.IGNORECASE,
-    )
-    # DICOM UIDs except the standard's own (1.2.840.10008.*: transfer syntaxes, SOP classes).
-    _UID = re.compile(r"(?<![\d.])(?!1\.2\.840\.10008\.)\d+(?:\.\d+){3,}\b")
-    # DA/DT-looking dates: 19xx/20xx followed by month and day, with or without separators.
-    _DATE = re.compile(r"\b(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])\d*\b")
-
-    # The value after an identifying attribute's keyword (PS3.15 E.1-1 kinds: names, IDs, dates,
-    # times, UIDs, institutions): "PatientName (0010,0010) is DOE^JANE" -> "... is <redacted>".
-    # The keyword is a whole word (PatientID, not "Timeout"), and the value looks like one (a
-    # digit, a capital or a ^): "matched by PatientID and ..." and "is missing" stay as written.
-    _KEYWORD = re.compile(
-        r"\b(\w*(?:Patient|Physician|Operator|Institution|Accession)\w*"
-        r"|[A-Z]\w*(?:Name|ID|UID|Date|Time|DateTime))\b"
-        r"(\s*\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))?(\s+is\s+|\s*[=:]\s*|\s+)"
-        r"(['\"]?)(?![(<])(?=[^\s;,'\"]*[\d^A-Z])[^\s;,'\"]+\4"
-    )
-
-    def __init__(
-        self, secrets: Sequence[str] = (), *, shown: Iterable[str] = (), active: bool = True
-    ) -> None:
-        self.active = active
-        shown_text = "\n".join(shown).lower()
-        keep = {s.lower() for s in secrets if len(s) >= _MIN_SECRET}
-        # Values indexed by their first characters, then by length: a message costs one look-up
-        # per character plus one per distinct length at a matching prefix, however many values
-        # there are (a run has thousands).
-        groups: dict[str, dict[int, set[str]]] = {}
-        for value in keep:
-            if value not in shown_text:
-                groups.setdefault(value[:_MIN_SECRET], {}).setdefault(len(value), set()).add(value)
-        self._index = {
-            prefix: sorted(by_len.items(), reverse=True) for prefix, by_len in groups.items()
-        }
-
-    def _remove_secrets(self, text: str) -> str:
-        if not self._index:
-            return text
-        low = text.lower()
-        out: list[str] = []
-        i = start = 0
-        while i <= len(low) - _MIN_SECRET:
-            found = 0
-            for length, values in self._index.get(low[i : i + _MIN_SECRET], ()):
-                if low[i : i + length] in values:
-                    found = length
-                    break
-            if not found:
-                i += 1
-                continue
-            out += [text[start:i], "<redacted>"]
-            i = start = i + found
-        out.append(text[start:])
-        return "".join(out)
-
-    def __call__(self, text: Any) -> str:
-        """Return `text` with identifying parts replaced by ``<path>``, ``<uid>``, ``<date>``
-        (unchanged when the redactor is not active)."""
-        s = str(text)
-        if not self.active:
-            return s
-        s = self._remove_secrets(s)
-        s = self._KEYWORD.sub(r"\1\2\3<redacted>", s)
-        s = self._PATH.sub("<path>", s)
-        s = self._UID.sub("<uid>", s)
-        return self._DATE.sub("<date>", s)
+    root = ((run.get("recipe") or {}).get("source") or {}).get("root")
+    secrets = _phi_values(out / "manifest.parquet", str(root) if root else None) if deid_on else []
+    return data, Redactor(secrets, keep=shown_ids, active=deid_on)
 
 
 def summary(data: RunData) -> dict[str, Any]:
