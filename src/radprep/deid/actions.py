@@ -830,7 +830,6 @@ def _clean(elem: DataElement, column: str, ctx: ActionContext) -> DataElement | 
 # Clean Descriptors ---------------------------------------------------------------------------
 
 
-
 def identifying_values(ds: Dataset) -> list[str]:
     """Return the identifying values of a data set: what Clean Descriptors scrubs from text.
 
