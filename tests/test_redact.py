@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import date
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
+from pydicom.pixels import pixel_array
 
 from radprep.datasets.sources import Item
 from radprep.deid.actions import identifying_values, scrub_text
+from radprep.deid.ocr import display_frames
 from radprep.deid.redact import (
     DICOM_TOKEN,
     REDACTED,
@@ -203,3 +208,32 @@ def test_token_and_length() -> None:
     assert Redactor(name_forms("Sssssss^Jsssss"), patterns=(), token="#")("Jsssss Sssssss") == "#"
     assert Redactor(["abc"], active=False)("abc") == "abc"
     assert len(scrub_text("x" * 100, [], 64)) == 64
+
+
+# The palette of the display image (deid/ocr.py) is the reader's (io/dicom.py) ----------------
+
+
+def _display(name: str) -> np.ndarray:
+    ds = dcmread(get_testdata_file(name))
+    return display_frames(ds, pixel_array(ds, raw=True))[0]
+
+
+def test_a_big_endian_palette_shows_as_dcmtk_draws_it(tmp_path: Path) -> None:
+    shown = _display("OBXXXX1A_expb.dcm")  # Explicit VR Big Endian, 16-bit LUT entries
+    assert (shown == _display("OBXXXX1A.dcm")).all()  # its little-endian twin
+    png = tmp_path / "ref.png"
+    subprocess.run(
+        ["dcmj2pnm", "--write-png", get_testdata_file("OBXXXX1A_expb.dcm"), str(png)],
+        check=True,
+        capture_output=True,
+    )
+    ref = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2GRAY)
+    assert ref.shape == shown.shape
+    assert np.abs(ref.astype(int) - shown).max() <= 1  # 16-bit entries rounded to 8 bits
+    assert shown.std() > 10
+    # A segmented palette (dcmtk draws none): the same as its little-endian twin, and the
+    # expansion, called twice, does not swap the file's words back.
+    ds = dcmread(get_testdata_file("gdcm-US-ALOKA-16_big.dcm"))
+    stored = pixel_array(ds, raw=True)
+    first, second = (display_frames(ds, stored)[0] for _ in range(2))
+    assert (first == second).all() and (first == _display("gdcm-US-ALOKA-16.dcm")).all()

@@ -25,15 +25,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
 
 from radprep.deid.redact import date_forms, name_parts
 from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import VOI, apply_voi, resolve_voi
-from radprep.io.dicom import meta_from_dataset
+from radprep.io.dicom import _palette_to_rgb, meta_from_dataset
 
 __all__ = [
     "OCR_EXTRA_HINT",
@@ -208,10 +206,12 @@ def display_mapper(ds: Dataset, frame: np.ndarray) -> Display:
     """
     meta = meta_from_dataset(ds)
     if meta.photometric_interpretation == "PALETTE COLOR":
-        palette = _palette_source(ds)
+        where = str(getattr(ds, "filename", None) or "the image")
 
         def from_palette(part: np.ndarray) -> np.ndarray:
-            rgb = apply_color_lut(part, palette)
+            # The palette as the reader expands it (big-endian LUT words swapped), on a copy:
+            # the expansion swaps the words of the data set it is given.
+            rgb = _palette_to_rgb(part, _palette_copy(ds), where)
             return _grey8(rgb, bits=8 * rgb.dtype.itemsize)
 
         return from_palette
@@ -278,19 +278,16 @@ def swap_other_words(ds: Dataset) -> None:
             elem.value = data.astype(f"<u{width}").tobytes()
 
 
-def _palette_source(ds: Dataset) -> Dataset:
-    """The palette of `ds`, as little endian (pydicom reads plain LUT data as native order)."""
-    fm = getattr(ds, "file_meta", None)
-    ts = UID(str(fm.get("TransferSyntaxUID", ""))) if fm is not None else None
-    if ts is None or not ts.is_transfer_syntax or ts.is_little_endian:
-        return ds
+def _palette_copy(ds: Dataset) -> Dataset:
+    """The palette elements of `ds` (new elements sharing their values) with its encoding."""
     lut = Dataset()
     for kw in _PALETTE_KEYWORDS:
         if kw in ds:
-            lut.add(copy.deepcopy(ds[kw]))
-    lut.file_meta = FileMetaDataset()
-    lut.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    swap_other_words(lut)
+            lut.add(copy.copy(ds[kw]))
+    fm = getattr(ds, "file_meta", None)
+    if fm is not None:
+        lut.file_meta = fm
+    lut.set_original_encoding(*ds.original_encoding, ds.original_character_set)
     return lut
 
 
