@@ -129,9 +129,8 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
     :func:`radprep.deid.core.deidentify_dataset`).
     """
     out = Dataset()
-    config = ctx.config
     kept_creators: set[int] = set()
-    flags = _flags(config)
+    flags = _flags(ctx.config)
     encoding = ds.original_encoding
     for base_tag, raw in list(ds._dict.items()):
         tag = int(base_tag)
@@ -139,7 +138,7 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
         if tag & 0xFFFF == 0 or group in (0x0000, 0x0002, 0xFFFE):
             continue  # group lengths (retired), command and file meta elements, item tags
         if group & 1:
-            if config.retain_safe_private and _keep_private(ds, BaseTag(tag), kept_creators):
+            if flags.retain_safe_private and _keep_private(ds, BaseTag(tag), kept_creators):
                 out.add(_copy(ds[tag]))
                 ctx.counts["C"] += 1
             else:
@@ -147,9 +146,8 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
                 ctx.removed["private"] += 1
             continue
         if ctx.content and tag in _CONTENT_VALUE_TAGS:
-            new_value = _content_value(ds[tag], ctx)
-            if new_value is not None:
-                out.add(new_value)
+            if (value := _content_value(ds[tag], ctx)) is not None:
+                out.add(value)
             continue
         action, column, named = _action_for(flags, tag)
         if action == "X":
@@ -180,10 +178,9 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
     for creator in kept_creators:
         if creator not in out and creator in ds:
             out.add(_copy(ds[creator]))
-    implicit, little = encoding
-    if implicit is not None and little is not None:
+    if None not in encoding:
         # Same encoding as the source: pydicom writes the raw elements above as they are.
-        out.set_original_encoding(implicit, little, ds.original_character_set)
+        out.set_original_encoding(*encoding, ds.original_character_set)
     return out
 
 
