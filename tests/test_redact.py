@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -61,13 +62,13 @@ ALONE_AND_INSIDE = [
 ]
 
 
-def privacy_scrub(pid: str) -> Redactor:
+def privacy_scrub(pid: str) -> Callable[[str], str]:
     """The runner's scrubber of an item whose patient is `pid`."""
     privacy = Privacy(KEY, "S{hash:12}", "P{hash:10}", "test", {})
     item = privacy.item(
         Item(id="case-a", path="/in/case-a.dcm", fingerprint="x", source={"patient_id": pid})
     )
-    return lambda text: privacy.scrub(text, item.id)  # type: ignore[return-value]
+    return lambda text: privacy.scrub(text, item.id)
 
 
 def report_redactor(tmp_path: Path, pid: str, source_path: str, root: str) -> Redactor:
@@ -92,8 +93,7 @@ def test_an_id_goes_where_it_stands_alone_and_nowhere_else(
     name: str, alone: str, inside: str, tmp_path: Path
 ) -> None:
     pid = patient_id(name)
-    ds = header(name)
-    scrubbers = {
+    scrubbers: dict[str, Callable[[str], str]] = {
         "run": privacy_scrub(pid),
         "report": report_redactor(tmp_path, pid, get_testdata_file(name), "/nowhere"),
         "deid": lambda text: scrub_text(text, [pid]),
@@ -109,7 +109,6 @@ def test_an_id_goes_where_it_stands_alone_and_nowhere_else(
         if where != "deid":  # descriptions also lose ID-like numbers (5+ digits)
             assert kept == inside, (where, kept)
     assert scrubbers["run"](alone + "; " + inside) == scrubbers["report"](alone + "; " + inside)
-    assert ds.PatientID == pid
 
 
 def test_descriptions_keep_numbers_that_hold_a_short_id() -> None:

@@ -180,7 +180,7 @@ def apply_actions(ds: Dataset, ctx: ActionContext) -> Dataset:
             out.add(_copy(ds[creator]))
     if None not in encoding:
         # Same encoding as the source: pydicom writes the raw elements above as they are.
-        out.set_original_encoding(*encoding, ds.original_character_set)
+        out.set_original_encoding(encoding[0], encoding[1], ds.original_character_set)
     return out
 
 

@@ -114,7 +114,8 @@ def _palette_copy(ds: Dataset) -> Dataset:
     fm = getattr(ds, "file_meta", None)
     if fm is not None:
         lut.file_meta = fm
-    lut.set_original_encoding(*ds.original_encoding, ds.original_character_set)
+    implicit, little = ds.original_encoding
+    lut.set_original_encoding(implicit, little, ds.original_character_set)
     return lut
 
 

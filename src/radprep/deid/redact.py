@@ -148,7 +148,7 @@ def _date_layouts(da: str) -> list[tuple[str, ...]]:
         return []
     y, mo, d = m.groups()
     yy, mo1, d1 = y[2:], str(int(mo)), str(int(d))
-    layouts = [
+    layouts: list[tuple[str, ...]] = [
         (y, mo, d),  # YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD
         (d, mo, y),  # DD/MM/YYYY, DD.MM.YYYY, DD-MM-YYYY
         (mo, d, y),  # MM/DD/YYYY
