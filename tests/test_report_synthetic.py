@@ -307,10 +307,11 @@ def test_redactor_is_off_without_deidentification() -> None:
 
 
 def test_redactor_leaves_values_the_sample_ids_show_anyway() -> None:
-    redact = Redactor(["P_00001", "abc"], shown=["Mass-Training_P_00001_LEFT_CC"])
+    # "ab" is shorter than the shortest value looked for (3 characters)
+    redact = Redactor(["P_00001", "ab"], keep=["Mass-Training_P_00001_LEFT_CC"])
     assert (
-        redact("sample Mass-Training_P_00001_LEFT_CC: abc")
-        == "sample Mass-Training_P_00001_LEFT_CC: abc"
+        redact("sample Mass-Training_P_00001_LEFT_CC: ab")
+        == "sample Mass-Training_P_00001_LEFT_CC: ab"
     )
 
 
