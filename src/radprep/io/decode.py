@@ -3,9 +3,10 @@
 High-Throughput JPEG 2000 goes to OpenJPH (imagecodecs' ``htj2k_decode``) when imagecodecs is
 installed (``pip install 'radprep[htj2k]'``): 10 to 20 times faster than OpenJPEG on a lossless
 mammogram. Everything else, and any HTJ2K stream OpenJPH cannot give exactly as pydicom would,
-goes to pydicom and its plugins, tried in pydicom's own order (gdcm, pylibjpeg, pillow or
-pyjpegls, pydicom's RLE), so the plugin that decoded a file is known and the first plugin's own
-exception (not pydicom's summary of all of them) is what gets mapped to an error.
+goes to pydicom and its plugins, tried one at a time in pydicom's own order (gdcm, pylibjpeg,
+pillow or pyjpegls, pydicom's RLE), so the plugin that decoded a file is known. pydicom wraps a
+plugin's failure in a bare ``RuntimeError`` whatever the plugin raised; the preferred plugin's is
+the one mapped to an error (:func:`radprep.io.error_map.pixel_error`).
 """
 
 from __future__ import annotations
@@ -161,15 +162,16 @@ def _pixel_array(src: PathLike | Dataset, ts: UID, index: int | None) -> tuple[n
         return pixel_array_(src, index=index), "native"
     available = set(get_decoder(ts).available_plugins)
     plugins = [p for p in _PLUGIN_ORDER if p in available] or [""]
-    for n, plugin in enumerate(plugins):
+    first: Exception | None = None
+    for plugin in plugins:
         try:
             arr = pixel_array_(src, index=index, decoding_plugin=plugin)
-        except Exception:
-            if n == len(plugins) - 1:
-                raise
+        except Exception as e:
+            first = first or e
             continue
         return arr, _plugin_name(plugin or "pydicom", ts)
-    raise AssertionError("unreachable")  # pragma: no cover
+    assert first is not None
+    raise first  # the preferred plugin's failure
 
 
 def _decode_all(src: PathLike | Dataset, ts: UID, idx: list[int] | None) -> tuple[np.ndarray, str]:
