@@ -64,7 +64,8 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
 
         if not features.check("jpg_2000"):
             return None
-        im = PILImage.open(io.BytesIO(_first_frame(ds)))
+        frame = _first_frame(ds)
+        im = PILImage.open(io.BytesIO(frame))
         im.reduce = k  # type: ignore[method-assign,assignment]  # Jpeg2KImageFile: an int
         im.load()
         arr = np.asarray(im)
@@ -72,11 +73,23 @@ def _decode_j2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | No
         return None
     if arr.ndim != 2 or arr.shape != reduced_shape(meta.rows, meta.columns, k):
         return None
-    if arr.dtype.itemsize == 2 and meta.bits_stored < 16:
+    precision = _codestream_precision(frame) or meta.bits_stored
+    if arr.dtype.itemsize == 2 and precision < 16:
         # Pillow scales samples of precision < 16 up to 16 bits; undo it.
-        arr = np.right_shift(arr, 16 - meta.bits_stored)
+        arr = np.right_shift(arr, 16 - precision)
     dtype = np.uint8 if meta.bits_allocated <= 8 else np.uint16
     return arr.astype(dtype, copy=False)
+
+
+def _codestream_precision(frame: bytes) -> int | None:
+    """The first component's sample precision in a JPEG 2000 codestream's SIZ segment.
+
+    ISO 15444-1 A.5.1: SOC (FF4F), SIZ (FF51), Lsiz, Rsiz, eight 32-bit sizes, Csiz, then Ssiz
+    (precision - 1, the top bit for signed) at byte 42. None for a JP2 file or another stream.
+    """
+    if len(frame) < 43 or frame[:4] != b"\xff\x4f\xff\x51":
+        return None
+    return (frame[42] & 0x7F) + 1
 
 
 def _native_view(ds: Dataset, meta: ImageMeta) -> np.ndarray | None:
@@ -125,8 +138,12 @@ def _first_frame(ds: Dataset) -> bytes:
 def _decode_htj2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | None:
     """Decode only the resolution levels a 1/2**k image needs with OpenJPH (``skipres``).
 
-    None when it does not qualify (not HTJ2K, several frames, colour, no imagecodecs) or the
-    codestream has fewer decomposition levels than `k`; the caller then tries the next way.
+    The wavelet low-pass overshoots at sharp edges (a breast against a zero background) and
+    OpenJPH writes the reduced samples into the container without clipping them to the stored
+    precision, so values below 0 wrap round. With fewer bits stored than the container holds the
+    wrap is told apart and clipped here; with all bits used it cannot be, and the caller decodes
+    in full instead. None also when the file does not qualify (not HTJ2K, several frames,
+    colour, no imagecodecs) or the codestream has fewer decomposition levels than `k`.
     """
     codec = htj2k_codec()
     dtype = htj2k_dtype(ds)
@@ -135,6 +152,7 @@ def _decode_htj2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | 
         or dtype is None
         or meta.transfer_syntax_uid not in HTJ2K_SYNTAXES
         or not _single_grey(ds, meta)
+        or not 0 < meta.bits_stored < 8 * dtype.itemsize
     ):
         return None
     try:
@@ -143,7 +161,16 @@ def _decode_htj2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | 
         return None
     if arr.shape != reduced_shape(meta.rows, meta.columns, k) or arr.dtype != dtype:
         return None
-    return np.asarray(arr)
+    return _clip_to_precision(arr, meta.bits_stored)
+
+
+def _clip_to_precision(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Clip reduced samples to the stored precision, undoing the wrap of unsigned undershoot."""
+    if arr.dtype.kind == "i":
+        return np.clip(arr, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    half = 1 << (8 * arr.dtype.itemsize - 1)  # undershoot wraps to the top half of the container
+    top = (1 << bits) - 1
+    return np.where(arr >= half, 0, np.minimum(arr, top)).astype(arr.dtype)
 
 
 def read_reduced(ds: Dataset, meta: ImageMeta, k: int) -> tuple[np.ndarray, str] | None:
