@@ -81,6 +81,39 @@ def test_htj2k_decodes_pixel_for_pixel(twins: dict, name: str) -> None:
     np.testing.assert_array_equal(pydicom.dcmread(htj2k).pixel_array, stored)
 
 
+@pytest.mark.parametrize(
+    ("name", "decoder"),
+    [
+        # All bits of the container used: OpenJPH's unclipped overshoot would wrap (255 -> 0),
+        # so OpenJPEG (which clips) decodes.
+        ("ct", "pylibjpeg-openjpeg"),
+        ("rgb", "pylibjpeg-openjpeg"),
+        # 10 bits stored in 16: OpenJPH decodes, its wrap told apart and clipped.
+        ("cr10", "imagecodecs-htj2k"),
+    ],
+)
+def test_lossy_htj2k_decodes_as_pydicoms_decoder_within_1(
+    twins: dict, name: str, decoder: str, tmp_path: Path
+) -> None:
+    src = twins[name][0]
+    ds = pydicom.dcmread(src)
+    stored = ds.pixel_array
+    ds.PixelData = encapsulate([imagecodecs.htj2k_encode(stored, reversible=False)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.203")  # HTJ2K, irreversible here
+    if stored.ndim == 3:
+        ds.PhotometricInterpretation = "RGB"
+    lossy = tmp_path / "lossy.dcm"
+    ds.save_as(lossy, enforce_file_format=True)
+    ours, used = radprep.io.decode.decode_pixels(lossy, pydicom.dcmread(lossy))
+    assert used == decoder
+    reference = pydicom.dcmread(lossy).pixel_array  # OpenJPEG through pylibjpeg
+    diff = np.abs(ours.astype(np.int32) - reference)
+    # The irreversible 9/7 wavelet in floating point: the two round apart by 1, rarely.
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.02
+    assert not np.array_equal(ours, stored)  # lossy indeed
+
+
 def test_htj2k_frames_asked_for(twins: dict) -> None:
     _, htj2k, stored = twins["multiframe"]
     np.testing.assert_array_equal(read_dicom(htj2k, frames=3).pixels, stored[3])

@@ -40,6 +40,7 @@ __all__ = [
     "HTJ2K_SYNTAXES",
     "Frames",
     "check_decoded_size",
+    "clip_to_precision",
     "decode_pixels",
     "decode_stored",
     "htj2k_codec",
@@ -54,6 +55,7 @@ HTJ2K_SYNTAXES = frozenset(
         "1.2.840.10008.1.2.4.203",  # HTJ2K
     }
 )
+_HTJ2K_LOSSY = "1.2.840.10008.1.2.4.203"  # may hold irreversible (9/7) codestreams
 # Photometric interpretations OpenJPH returns as pydicom does (YBR_RCT / YBR_ICT: the codestream's
 # own colour transform is undone by the decoder, giving RGB).
 _HTJ2K_PHOTOMETRIC = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_RCT", "YBR_ICT"})
@@ -120,12 +122,30 @@ def htj2k_dtype(ds: Dataset) -> np.dtype | None:
     return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
 
 
+def clip_to_precision(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Clip OpenJPH's samples to the stored precision, undoing the wrap of unsigned undershoot.
+
+    OpenJPH writes samples into the container without clipping them: an irreversible or a
+    reduced-resolution decode that overshoots wraps round (below 0 to the top of the container).
+    With fewer bits stored than the container holds the wrap can be told apart.
+    """
+    if arr.dtype.kind == "i":
+        return np.clip(arr, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    half = 1 << (8 * arr.dtype.itemsize - 1)  # undershoot wraps to the top half of the container
+    top = (1 << bits) - 1
+    return np.where(arr >= half, 0, np.minimum(arr, top)).astype(arr.dtype)
+
+
 def _decode_htj2k(ds: Dataset, idx: list[int] | None) -> np.ndarray | None:
     """Decode an HTJ2K data set with OpenJPH; None when it does not apply or does not match."""
     codec = htj2k_codec()
     dtype = htj2k_dtype(ds)
     if codec is None or dtype is None or "PixelData" not in ds:
         return None
+    bits = int(ds.get("BitsStored", 0) or 0)
+    lossy = transfer_syntax(ds) == _HTJ2K_LOSSY
+    if lossy and not 0 < bits < 8 * dtype.itemsize:
+        return None  # an overshoot could not be told from a wrap: OpenJPEG (which clips) decodes
     from pydicom.encaps import generate_frames
 
     n_frames = int(ds.get("NumberOfFrames") or 1)
@@ -142,6 +162,8 @@ def _decode_htj2k(ds: Dataset, idx: list[int] | None) -> np.ndarray | None:
     arrays = [decoded.get(i) for i in (range(n_frames) if idx is None else idx)]
     if any(a is None or a.shape != shape or a.dtype != dtype for a in arrays):
         return None  # a codestream whose precision or sign differs from the header
+    if lossy:
+        arrays = [clip_to_precision(a, bits) for a in arrays]  # type: ignore[arg-type]
     if idx is None and n_frames == 1:
         return arrays[0]
     return np.stack(arrays)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radprep.image import ImageMeta
-from radprep.io.decode import HTJ2K_SYNTAXES, htj2k_codec, htj2k_dtype
+from radprep.io.decode import HTJ2K_SYNTAXES, clip_to_precision, htj2k_codec, htj2k_dtype
 
 __all__ = ["MAX_REDUCE", "read_reduced", "reduce_stored", "reduced_shape", "reduction_levels"]
 
@@ -161,16 +161,7 @@ def _decode_htj2k_reduced(ds: Dataset, meta: ImageMeta, k: int) -> np.ndarray | 
         return None
     if arr.shape != reduced_shape(meta.rows, meta.columns, k) or arr.dtype != dtype:
         return None
-    return _clip_to_precision(arr, meta.bits_stored)
-
-
-def _clip_to_precision(arr: np.ndarray, bits: int) -> np.ndarray:
-    """Clip reduced samples to the stored precision, undoing the wrap of unsigned undershoot."""
-    if arr.dtype.kind == "i":
-        return np.clip(arr, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-    half = 1 << (8 * arr.dtype.itemsize - 1)  # undershoot wraps to the top half of the container
-    top = (1 << bits) - 1
-    return np.where(arr >= half, 0, np.minimum(arr, top)).astype(arr.dtype)
+    return clip_to_precision(arr, meta.bits_stored)
 
 
 def read_reduced(ds: Dataset, meta: ImageMeta, k: int) -> tuple[np.ndarray, str] | None:
