@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from radprep.cli._fast import one_line_warning as _one_line_warning
 from radprep.errors import InputError, OutputError, RadprepError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -173,18 +174,6 @@ def handle_errors(fn: F) -> F:
                 ) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _one_line_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: Any = None,
-    line: str | None = None,
-) -> None:
-    text = " ".join(str(message).split())
-    err_console.print(f"radprep: warning: {text}", markup=False)
 
 
 def _trace() -> None:

@@ -48,6 +48,7 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("study_instance_uid", pa.string()),
     ("series_instance_uid", pa.string()),
     ("sop_instance_uid", pa.string()),
+    ("decoder", pa.string()),
 )
 
 

@@ -128,6 +128,7 @@ def _base_record(item: Item, branch: Sample, run_hash: str) -> dict[str, Any]:
         "study_instance_uid": item.source.get("study_instance_uid"),
         "series_instance_uid": item.source.get("series_instance_uid"),
         "sop_instance_uid": item.source.get("sop_instance_uid"),
+        "decoder": branch.image.meta.decoder,
     }
 
 
