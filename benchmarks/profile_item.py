@@ -43,7 +43,7 @@ from radprep.jobs.process import ItemJob, _item_outputs, list_items
 from radprep.pipeline import build
 from radprep.pipeline.spec import load_recipe, recipe_hash
 from radprep.report.thumbs import histogram, item_report, thumbnail
-from radprep.run.ledger import Ledger
+from radprep.batch.ledger import Ledger
 
 REPEAT = 7
 

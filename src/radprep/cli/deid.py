@@ -29,7 +29,7 @@ from radprep.deid.crosswalk import check_outside, write_crosswalk
 from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
 from radprep.errors import SpecError
 from radprep.io.write import atomic_write_bytes
-from radprep.run.executor import get_executor
+from radprep.batch.executor import get_executor
 
 # --retain names -> DeidConfig fields (PS3.15 E.3 option names).
 RETAIN_OPTIONS: dict[str, str] = {

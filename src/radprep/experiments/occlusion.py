@@ -43,9 +43,9 @@ from radprep.export.torch import model_input
 from radprep.export.webdataset import load_array
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.roi.bbox import bbox_from_mask
-from radprep.run.executor import get_executor
-from radprep.run.ledger import Ledger
-from radprep.run.progress import Progress
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 from radprep.types import BBox
 
 __all__ = [
@@ -541,7 +541,7 @@ def run_occlusion(
     image_output, occluded_output, mask_output : str
         The run's outputs holding the images, their occluded copies and the ROI masks.
     executor, workers, scheduler
-        Where samples run (see :func:`radprep.run.get_executor`).
+        Where samples run (see :func:`radprep.batch.get_executor`).
     limit : int, optional
         Only the first `limit` samples (sorted by id).
     fresh : bool

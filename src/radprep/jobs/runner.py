@@ -30,9 +30,9 @@ from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
-from radprep.run.executor import get_executor
-from radprep.run.ledger import Ledger
-from radprep.run.progress import Progress
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 
 __all__ = ["RunResult", "run_recipe"]
 
