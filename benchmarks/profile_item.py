@@ -29,6 +29,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table, write_result
 from cbis_inputs import build_replicated
+from radprep.batch.ledger import Ledger
 from radprep.datasets import cbis_ddsm
 from radprep.io.dicom import (
     _native_view,
@@ -43,7 +44,6 @@ from radprep.jobs.process import ItemJob, _item_outputs, list_items
 from radprep.pipeline import build
 from radprep.pipeline.spec import load_recipe, recipe_hash
 from radprep.report.thumbs import histogram, item_report, thumbnail
-from radprep.batch.ledger import Ledger
 
 REPEAT = 7
 

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from radprep._validate import check_choice
+from radprep.batch.executor import get_executor
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -29,7 +30,6 @@ from radprep.deid.crosswalk import check_outside, write_crosswalk
 from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
 from radprep.errors import SpecError
 from radprep.io.write import atomic_write_bytes
-from radprep.batch.executor import get_executor
 
 # --retain names -> DeidConfig fields (PS3.15 E.3 option names).
 RETAIN_OPTIONS: dict[str, str] = {

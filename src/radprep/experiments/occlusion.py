@@ -34,6 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 from radprep.clean.breast import breast_mask
 from radprep.datasets.manifest import outputs_by_sample
 from radprep.datasets.sources import fingerprint
@@ -43,9 +46,6 @@ from radprep.export.torch import model_input
 from radprep.export.webdataset import load_array
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.roi.bbox import bbox_from_mask
-from radprep.batch.executor import get_executor
-from radprep.batch.ledger import Ledger
-from radprep.batch.progress import Progress
 from radprep.types import BBox
 
 __all__ = [

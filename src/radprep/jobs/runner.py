@@ -19,6 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 from radprep.datasets.manifest import label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item, get_source, resolve
 from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
@@ -30,9 +33,6 @@ from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
-from radprep.batch.executor import get_executor
-from radprep.batch.ledger import Ledger
-from radprep.batch.progress import Progress
 
 __all__ = ["RunResult", "run_recipe"]
 
