@@ -130,18 +130,18 @@ def main() -> None:
     outputs, written = _item_outputs(item, recipe, branches, job.run_hash)
     fresh = iter(range(10**6))  # every write to a new file in an existing folder, as in a run
     for o in outputs:
-        spec = recipe.outputs[o.record["output"]]
+        spec = recipe.outputs[o.record.output]
         writer = process.get_writer(spec.format, spec.format_options)
         add(
-            f"encode {o.record['output']} (PNG, 299x299)",
+            f"encode {o.record.output} (PNG, 299x299)",
             median_ms(lambda w=writer, o=o: w(o.array, o.geometry)),
         )
         data = writer(o.array, o.geometry)
         add(
-            f"atomic write {o.record['output']}",
+            f"atomic write {o.record.output}",
             median_ms(
                 lambda o=o, d=data: process.atomic_write_bytes(
-                    out / f"w{next(fresh)}" / o.record["path"], d
+                    out / f"w{next(fresh)}" / o.record.path, d
                 )
             ),
         )
