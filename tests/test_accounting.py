@@ -424,7 +424,8 @@ def test_sigint_says_what_is_done_and_how_to_go_on(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    m = re.search(r"radprep: error: interrupted: (\d+) item\(s\) done; start again with: (.*)", err)
+    # convert resumes from its ledger: the same command goes on where it stopped
+    m = re.search(r"radprep: error: interrupted: (\d+) item\(s\) done; resume with: (.*)", err)
     assert m is not None, err
     assert 5 <= int(m.group(1)) < 120
     assert m.group(2).startswith("radprep convert ") and str(root) in m.group(2)

@@ -82,6 +82,8 @@ class PlannedInput:
     status: str = ""
     reason: str = ""
     error: str = ""
+    failed_as: str = "{message}"
+    """How a failure of its unit reads for this file (``{path}``, ``{message}``)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def entries(ledger: Ledger, run_hash: str, unit_ids: Iterable[str]) -> Iterator[
 
 
 def account(
-    planned: Iterable[PlannedInput], ledger: Ledger, run_hash: str
+    planned: Iterable[PlannedInput], ledger: Ledger | None, run_hash: str
 ) -> tuple[Accounting, list[Failure]]:
     """Every planned input's fate from the ledger, in the order met, and the failures.
 
@@ -228,7 +230,8 @@ def account(
     message. A file that failed at enumeration is a failure of its own.
     """
     planned = list(planned)
-    by_unit = {e.item_id: e for e in entries(ledger, run_hash, {p.unit for p in planned if p.unit})}
+    wanted = {p.unit for p in planned if p.unit}
+    by_unit = {e.item_id: e for e in entries(ledger, run_hash, wanted)} if ledger else {}
     acc = Accounting()
     failures: dict[str, Failure] = {}
     left_out: list[Failure] = []
@@ -244,7 +247,7 @@ def account(
         if entry is None:  # not finished: cannot happen after execute, kept safe
             acc.failed(p.path, f"{p.path}: not processed", "NotProcessed")
         elif not entry.ok:
-            acc.failed(p.path, entry.message, entry.error)
+            acc.failed(p.path, p.failed_as.format(path=p.path, message=entry.message), entry.error)
             failures.setdefault(p.unit, Failure(p.unit, entry.error, entry.message))
         elif isinstance(entry.payload, dict) and entry.payload.get("skipped"):
             acc.skipped(p.path, entry.payload["skipped"])

@@ -1,0 +1,238 @@
+"""The one batch engine behind `convert` (2D and --to nifti), `index` and `deid`: a batch
+killed with SIGKILL and run again gives the bytes of an uninterrupted batch and redoes nothing
+it had finished; `-j 2` gives the bytes of `-j 1`; every input is counted once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from radprep.cli.app import app
+from realfiles import testdata
+from series_data import ct_series
+
+RADPREP = [sys.executable, "-m", "radprep.cli.app"]
+SUMMARY = re.compile(r"(\d+) file\(s\) found: (\d+) done, (\d+) failed, (\d+) skipped")
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def tree(out: Path) -> dict[str, str]:
+    """sha256 of every output file (the ledger, and the records that name this folder, left
+    out)."""
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and ".radprep" not in p.parts and p.suffix != ".jsonl"
+    }
+
+
+def stamps(out: Path) -> dict[str, tuple[int, int]]:
+    """Inode and modification time of every output: an atomic rewrite changes both."""
+    return {
+        p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in out.rglob("*")
+        if p.is_file() and ".radprep" not in p.parts and p.suffix != ".jsonl"
+    }
+
+
+def finished_ids(ledger: Path) -> list[str]:
+    with sqlite3.connect(ledger, timeout=5) as db:
+        return [r[0] for r in db.execute("SELECT item_id FROM items WHERE ok = 1")]
+
+
+def kill_mid_batch(args: list[str], ledger: Path, *, at_least: int, total: int) -> int:
+    """Start the command, SIGKILL it (and its workers) once `at_least` units are in its
+    ledger; return how many were."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [*RADPREP, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    done, deadline = 0, time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ledger.exists():
+            try:
+                with sqlite3.connect(ledger, timeout=1) as db:
+                    done = db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            except sqlite3.Error:
+                done = 0
+            if done >= at_least:
+                break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the batch finished before it could be killed; give it more"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert at_least <= done < total
+    return done
+
+
+def counts(stdout: str) -> tuple[int, int, int, int]:
+    m = SUMMARY.search(stdout)
+    assert m is not None, stdout
+    n, done, failed, skipped = (int(v) for v in m.groups())
+    assert done + failed + skipped == n
+    return n, done, failed, skipped
+
+
+# -- convert, one file per image ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 real radiographs and MR slices, a text file and an RT plan (skipped), and a file cut
+    inside its pixel data (failed)."""
+    root = tmp_path_factory.mktemp("images")
+    for i in range(20):
+        name = "RG3_UNCR.dcm" if i % 3 == 0 else "MR2_UNCR.dcm"
+        shutil.copy(testdata(name), root / f"img{i:03d}.dcm")
+    (root / "notes.txt").write_text("not DICOM\n")
+    shutil.copy(testdata("rtplan.dcm"), root / "plan.dcm")
+    data = testdata("MR_small.dcm").read_bytes()
+    (root / "cut.dcm").write_bytes(data[: len(data) // 2])
+    return root
+
+
+@pytest.mark.slow
+def test_convert_killed_and_resumed_gives_the_uninterrupted_bytes(
+    images: Path, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref"
+    code, stdout, _ = cli("convert", str(images), "-o", str(ref), "-q")
+    assert code == 1  # the cut file
+    assert counts(stdout) == (23, 20, 1, 2)
+    assert len(tree(ref)) == 20
+
+    out = tmp_path / "killed"
+    ledger = out / ".radprep" / "ledger.sqlite"
+    args = ["convert", str(images), "-o", str(out), "-q", "-j", "2"]
+    kill_mid_batch(args, ledger, at_least=4, total=23)
+    finished = finished_ids(ledger)
+    before = stamps(out)
+    done_files = {
+        k: v for k, v in before.items() if str(images / k.replace(".png", ".dcm")) in finished
+    }
+    assert len(done_files) >= 3
+
+    code, stdout, _ = cli(*args)
+    assert code == 1
+    assert counts(stdout) == (23, 20, 1, 2)
+    assert f"{len(finished)} already done" in stdout
+    assert tree(out) == tree(ref)
+    after = stamps(out)
+    assert {k: after[k] for k in done_files} == done_files  # nothing finished was redone
+    assert not [p for p in out.rglob("*.tmp")]
+    records = [json.loads(x) for x in (out / "inputs.jsonl").read_text().splitlines()]
+    ref_records = [json.loads(x) for x in (ref / "inputs.jsonl").read_text().splitlines()]
+    assert records == ref_records
+    failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f["item_id"] for f in failures] == [str(images / "cut.dcm")]
+    assert "cut.dcm: the pixel data is shorter" in failures[0]["message"]
+
+
+@pytest.mark.slow
+def test_convert_on_two_workers_gives_the_bytes_of_one(images: Path, tmp_path: Path) -> None:
+    subset = tmp_path / "in"
+    subset.mkdir()
+    for name in ("img001.dcm", "img002.dcm", "img003.dcm", "notes.txt", "cut.dcm"):
+        shutil.copy(images / name, subset / name)
+    outs = {}
+    for j in ("1", "2"):
+        out = tmp_path / f"j{j}"
+        code, stdout, err = cli("convert", str(subset), "-o", str(out), "-j", j, "--to", "png16")
+        assert code == 1 and "cut.dcm" in err
+        assert counts(stdout) == (5, 3, 1, 1)
+        outs[j] = out
+    assert tree(outs["1"]) == tree(outs["2"]) and len(tree(outs["1"])) == 3
+    for name in ("inputs.jsonl", "failures.jsonl"):
+        assert (outs["1"] / name).read_text() == (outs["2"] / name).read_text()
+
+
+def test_convert_with_other_options_redoes_every_file(tmp_path: Path) -> None:
+    src = testdata("CT_small.dcm")
+    out = tmp_path / "o"
+    assert cli("convert", str(src), "-o", str(out))[0] == 0
+    first = stamps(out)
+    code, stdout, _ = cli("convert", str(src), "-o", str(out))
+    assert code == 0 and "1 already done" in stdout and stamps(out) == first
+    code, stdout, _ = cli("convert", str(src), "-o", str(out), "--window", "minmax")
+    assert code == 0 and "already done" not in stdout and stamps(out) != first
+    code, stdout, _ = cli("convert", str(src), "-o", str(out), "--window", "minmax", "--fresh")
+    assert code == 0 and "already done" not in stdout
+
+
+# -- convert --to nifti, one volume per series ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 CT series of 8 slices cut from the real head CT, and a README (skipped)."""
+    root = tmp_path_factory.mktemp("series")
+    for k in range(10):
+        ct_series(root / f"s{k:02d}", n=8, size=160, seed=k)
+    (root / "README").write_text("not DICOM\n")
+    return root
+
+
+@pytest.mark.slow
+def test_convert_series_killed_and_resumed_gives_the_uninterrupted_bytes(
+    series: Path, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref"
+    code, stdout, _ = cli("convert", str(series), "--to", "nifti", "-o", str(ref), "-q")
+    assert code == 0
+    assert counts(stdout) == (10 * 8 + 1, 10 * 8, 0, 1)
+    assert len(tree(ref)) == 10
+
+    out = tmp_path / "killed"
+    ledger = out / ".radprep" / "ledger.sqlite"
+    args = ["convert", str(series), "--to", "nifti", "-o", str(out), "-q"]
+    kill_mid_batch(args, ledger, at_least=2, total=10)
+    finished = finished_ids(ledger)
+    done_files = {k: v for k, v in stamps(out).items() if k.removesuffix(".nii.gz") in finished}
+    assert len(done_files) == len(finished)
+
+    code, stdout, _ = cli(*args, "-j", "2")
+    assert code == 0
+    assert f"{len(finished)} already done" in stdout
+    assert tree(out) == tree(ref)
+    after = stamps(out)
+    assert {k: after[k] for k in done_files} == done_files
+    assert (out / "inputs.jsonl").read_text() == (ref / "inputs.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_convert_series_on_two_workers_gives_the_bytes_of_one(tmp_path: Path) -> None:
+    data = tmp_path / "in"  # dcm2niix's mosaic series under two transfer syntaxes, and a CT
+    dcm_qa = Path(__file__).parent / "data" / "dcm_qa" / "In"
+    shutil.copytree(dcm_qa / "Si_mr_0003", data / "mosaic")
+    ct_series(data / "ct", n=4, size=64)
+    outs = {}
+    for j in ("1", "2"):
+        out = tmp_path / f"j{j}"
+        code, stdout, _ = cli("convert", str(data), "--to", "nifti", "-o", str(out), "-j", j)
+        assert code == 0, stdout
+        n, done, failed, _ = counts(stdout)
+        assert n == sum(1 for p in data.rglob("*") if p.is_file() and not p.name.startswith("."))
+        assert failed == 0 and done > 0
+        outs[j] = out
+    assert tree(outs["1"]) == tree(outs["2"]) and len(tree(outs["1"])) == 2
+    assert (outs["1"] / "inputs.jsonl").read_text() == (outs["2"] / "inputs.jsonl").read_text()
