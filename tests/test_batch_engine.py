@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -54,6 +55,12 @@ def stamps(out: Path) -> dict[str, tuple[int, int]]:
 def finished_ids(ledger: Path) -> list[str]:
     with sqlite3.connect(ledger, timeout=5) as db:
         return [r[0] for r in db.execute("SELECT item_id FROM items WHERE ok = 1")]
+
+
+def finish_times(ledger: Path) -> dict[str, float]:
+    """When each unit was recorded: a unit done again is recorded again, later."""
+    with sqlite3.connect(ledger, timeout=5) as db:
+        return dict(db.execute("SELECT item_id, finished FROM items WHERE ok = 1").fetchall())
 
 
 def kill_mid_batch(args: list[str], ledger: Path, *, at_least: int, total: int) -> int:
@@ -236,3 +243,61 @@ def test_convert_series_on_two_workers_gives_the_bytes_of_one(tmp_path: Path) ->
         outs[j] = out
     assert tree(outs["1"]) == tree(outs["2"]) and len(tree(outs["1"])) == 2
     assert (outs["1"] / "inputs.jsonl").read_text() == (outs["2"] / "inputs.jsonl").read_text()
+
+
+# -- index ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tree_of_headers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 real DICOM files of five kinds in three folders, a text file and a cut header."""
+    root = tmp_path_factory.mktemp("headers")
+    names = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm", "US1_UNCR.dcm"]
+    for i in range(300):
+        folder = root / f"d{i % 3}"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(testdata(names[i % 5]), folder / f"f{i:03d}.dcm")
+    (root / "notes.txt").write_text("not DICOM\n")
+    (root / "cut.dcm").write_bytes(testdata("CT_small.dcm").read_bytes()[:200])
+    return root
+
+
+@pytest.mark.slow
+def test_index_killed_and_resumed_gives_the_uninterrupted_table(
+    tree_of_headers: Path, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref" / "index.parquet"
+    code, stdout, _ = cli("index", str(tree_of_headers), "-o", str(ref))
+    assert code == 1  # the cut header
+    assert counts(stdout) == (302, 300, 1, 1)
+
+    out = tmp_path / "killed" / "index.parquet"
+    ledger = out.parent / ".radprep" / "index-index.parquet.sqlite"
+    args = ["index", str(tree_of_headers), "-o", str(out)]
+    kill_mid_batch(args, ledger, at_least=30, total=302)
+    before = finish_times(ledger)
+    assert not out.exists()
+
+    code, stdout, _ = cli(*args)
+    assert code == 1 and counts(stdout) == (302, 300, 1, 1)
+    assert f"{len(before)} already done" in stdout
+    after = finish_times(ledger)
+    assert {k: after[k] for k in before} == before  # nothing finished was read again
+    assert out.read_bytes() == ref.read_bytes()
+    for name in ("index.inputs.jsonl", "index.failures.jsonl"):
+        assert (out.parent / name).read_text() == (ref.parent / name).read_text()
+
+
+@pytest.mark.slow
+def test_index_on_two_workers_gives_the_table_of_one(tree_of_headers: Path, tmp_path: Path) -> None:
+    tables = {}
+    for j in ("1", "2"):
+        out = tmp_path / j / "index.parquet"
+        code, stdout, err = cli("index", str(tree_of_headers), "-o", str(out), "-j", j, "-q")
+        assert code == 1 and "cut.dcm" in err
+        assert counts(stdout) == (302, 300, 1, 1)
+        tables[j] = out
+    assert tables["1"].read_bytes() == tables["2"].read_bytes()
+    rows = pq.read_table(tables["1"]).to_pylist()
+    assert len(rows) == 300 and rows[0]["path"] == "d0/f000.dcm"
+    assert sorted({r["modality"] for r in rows}) == ["CT", "MR", "NM", "RTPLAN", "US"]

@@ -257,9 +257,15 @@ def account(
 
 
 def write_records(
-    out: Path, acc: Accounting, failures: Sequence[Failure], *, inputs_file: Path | None = None
+    out: Path,
+    acc: Accounting,
+    failures: Sequence[Failure],
+    *,
+    inputs_file: Path | None = None,
+    failures_file: Path | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``inputs.jsonl`` (or `inputs_file`) and ``failures.jsonl`` atomically."""
+    """Write ``inputs.jsonl`` and ``failures.jsonl`` in `out` (or the files named)
+    atomically."""
     inputs = acc.write(inputs_file or out / "inputs.jsonl")
     lines = "".join(json.dumps(f.to_dict(), sort_keys=True) + "\n" for f in failures)
-    return inputs, atomic_write_bytes(out / "failures.jsonl", lines.encode())
+    return inputs, atomic_write_bytes(failures_file or out / "failures.jsonl", lines.encode())

@@ -8,19 +8,18 @@ from typing import cast
 
 import typer
 
-from radprep.batch.engine import Where
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
     check_inputs,
     check_output,
-    check_workers,
     console,
     err_console,
     fail,
     handle_errors,
     started,
     tick,
+    where_from,
 )
 from radprep.export.convert import VOLUME_FORMATS, VOLUME_LAYOUTS
 from radprep.export.png import FORMATS
@@ -28,15 +27,6 @@ from radprep.intensity.window import VOI
 from radprep.jobs.convert import ConvertResult, convert_series
 from radprep.jobs.convert import convert as convert_paths
 from radprep.types import OutputFormat
-
-
-def where_from(workers: int | None, scheduler: str | None) -> Where:
-    """Where a batch command's units run: in this process unless ``-j`` or ``--scheduler``
-    asks for worker processes or Dask."""
-    check_workers(workers)
-    if scheduler:
-        return Where("dask", workers, scheduler)
-    return Where("serial") if workers is None else Where("processes", workers)
 
 
 def parse_frames(text: str) -> int | None:
