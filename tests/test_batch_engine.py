@@ -63,10 +63,12 @@ def finish_times(ledger: Path) -> dict[str, float]:
         return dict(db.execute("SELECT item_id, finished FROM items WHERE ok = 1").fetchall())
 
 
-def kill_mid_batch(args: list[str], ledger: Path, *, at_least: int, total: int) -> int:
+def kill_mid_batch(
+    args: list[str], ledger: Path, *, at_least: int, total: int, env: dict[str, str] | None = None
+) -> int:
     """Start the command, SIGKILL it (and its workers) once `at_least` units are in its
     ledger; return how many were."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
     proc = subprocess.Popen(
         [*RADPREP, *args],
         stdout=subprocess.DEVNULL,
@@ -301,3 +303,93 @@ def test_index_on_two_workers_gives_the_table_of_one(tree_of_headers: Path, tmp_
     rows = pq.read_table(tables["1"]).to_pylist()
     assert len(rows) == 300 and rows[0]["path"] == "d0/f000.dcm"
     assert sorted({r["modality"] for r in rows}) == ["CT", "MR", "NM", "RTPLAN", "US"]
+
+
+# -- deid -------------------------------------------------------------------------------------
+
+DEID_KEY = "batch-engine-test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def patients(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 real CT and MR images, each its own patient and instance, in folders named after
+    the patients; a text file (skipped) and a file cut short (failed)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    root = tmp_path_factory.mktemp("patients")
+    for i in range(40):
+        ds = pydicom.dcmread(testdata("CT_small.dcm" if i % 2 else "MR_small.dcm"))
+        ds.PatientName, ds.PatientID = f"DOE^JOHN{i:02d}", f"PID{i:04d}"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        folder = root / f"DOE_JOHN{i:02d}"
+        folder.mkdir()
+        ds.save_as(folder / "image.dcm")
+    (root / "notes.txt").write_text("not DICOM\n")
+    data = testdata("MR_small.dcm").read_bytes()
+    (root / "cut.dcm").write_bytes(data[: len(data) // 2])
+    return root
+
+
+def deid_args(src: Path, out: Path, *more: str) -> list[str]:
+    return ["deid", str(src), str(out), "--pixel-ocr", "off", "-q", *more]
+
+
+def deid_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env={"RADPREP_DEID_KEY": DEID_KEY})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def dicom_tree(out: Path) -> dict[str, str]:
+    return {k: v for k, v in tree(out).items() if k.endswith(".dcm")}
+
+
+@pytest.mark.slow
+def test_deid_killed_and_resumed_gives_the_uninterrupted_bytes(
+    patients: Path, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref"
+    cw_ref = tmp_path / "secret" / "ref.csv"
+    code, stdout, err = deid_cli(*deid_args(patients, ref, "-j", "1", "--crosswalk", str(cw_ref)))
+    assert code == 1 and "cut.dcm" in err
+    assert counts(stdout) == (42, 40, 1, 1)
+    assert len(dicom_tree(ref)) == 40
+
+    out = tmp_path / "killed"
+    cw = tmp_path / "secret" / "killed.csv"
+    ledger = out / ".radprep" / "ledger.sqlite"
+    args = deid_args(patients, out, "-j", "2", "--crosswalk", str(cw))
+    kill_mid_batch(args, ledger, at_least=5, total=42, env={"RADPREP_DEID_KEY": DEID_KEY})
+    before = finish_times(ledger)
+    assert not cw.exists() and cw.with_name("killed.csv.partial").exists()
+
+    code, stdout, _ = deid_cli(*args)
+    assert code == 1 and counts(stdout) == (42, 40, 1, 1)
+    after = finish_times(ledger)
+    assert {k: after[k] for k in before} == before  # nothing finished was done again
+    assert dicom_tree(out) == dicom_tree(ref)
+    assert cw.read_bytes() == cw_ref.read_bytes()  # no row lost to the kill
+    assert not cw.with_name("killed.csv.partial").exists()
+    assert cw.with_name("killed.inputs.jsonl").read_text() == cw_ref.with_name(
+        "ref.inputs.jsonl"
+    ).read_text().replace(str(ref), str(out))
+    # Nothing in the output folder names an input: not the ledger, not the audit.
+    for p in out.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert (
+                b"DOE" not in data and b"PID00" not in data and str(patients).encode() not in data
+            )
+
+
+@pytest.mark.slow
+def test_deid_on_two_workers_gives_the_bytes_of_one(patients: Path, tmp_path: Path) -> None:
+    outs = {}
+    for j in ("1", "2"):
+        out = tmp_path / f"j{j}"
+        code, stdout, _ = deid_cli(*deid_args(patients, out, "-j", j))
+        assert code == 1 and counts(stdout) == (42, 40, 1, 1)
+        outs[j] = out
+    assert dicom_tree(outs["1"]) == dicom_tree(outs["2"]) and len(dicom_tree(outs["1"])) == 40
+    audits = [next((o / "deid-audit").glob("*.jsonl")).read_text() for o in outs.values()]
+    assert audits[0] == audits[1]  # one record per input, in the inputs' order
