@@ -393,3 +393,26 @@ def test_deid_on_two_workers_gives_the_bytes_of_one(patients: Path, tmp_path: Pa
     assert dicom_tree(outs["1"]) == dicom_tree(outs["2"]) and len(dicom_tree(outs["1"])) == 40
     audits = [next((o / "deid-audit").glob("*.jsonl")).read_text() for o in outs.values()]
     assert audits[0] == audits[1]  # one record per input, in the inputs' order
+
+
+# -- Dask ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_convert_and_index_on_a_local_dask_cluster_give_the_bytes_of_one_process(
+    images: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")  # the `dask` extra, installed by `make test`
+    subset = tmp_path / "in"
+    subset.mkdir()
+    for name in ("img001.dcm", "img002.dcm", "notes.txt", "cut.dcm"):
+        shutil.copy(images / name, subset / name)
+    for where in (["-j", "2", "--scheduler", "local"], []):
+        out = tmp_path / ("dask" if where else "here")
+        code, stdout, _ = cli("convert", str(subset), "-o", str(out / "png"), *where)
+        assert code == 1 and counts(stdout) == (4, 2, 1, 1)
+        code, stdout, _ = cli("index", str(subset), "-o", str(out / "index.parquet"), *where)
+        # the header of the file cut in its pixel data reads: indexed
+        assert code == 0 and counts(stdout) == (4, 3, 0, 1)
+    assert tree(tmp_path / "dask") == tree(tmp_path / "here")
+    assert len(tree(tmp_path / "here")) == 3  # two PNGs and the index
