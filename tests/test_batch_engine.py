@@ -370,6 +370,9 @@ def test_deid_killed_and_resumed_gives_the_uninterrupted_bytes(
     assert dicom_tree(out) == dicom_tree(ref)
     assert cw.read_bytes() == cw_ref.read_bytes()  # no row lost to the kill
     assert not cw.with_name("killed.csv.partial").exists()
+    code, stdout, _ = deid_cli(*args)  # all done already: nothing redone, no row lost
+    assert code == 1 and "40 file(s) de-identified" in stdout and "(40 already there)" in stdout
+    assert cw.read_bytes() == cw_ref.read_bytes()
     assert cw.with_name("killed.inputs.jsonl").read_text() == cw_ref.with_name(
         "ref.inputs.jsonl"
     ).read_text().replace(str(ref), str(out))

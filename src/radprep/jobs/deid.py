@@ -10,7 +10,7 @@ each file by a keyed hash of its path and keeps its audit record only (new UIDs,
 failure's message, which names the input, is shown but not kept (a failed file is redone by
 the next run anyway). The crosswalk's rows (original values) go, as each file finishes, to a
 private file beside the crosswalk (``<crosswalk>.partial``, mode 0600), so that a killed
-batch loses none; the list of every input and of the failures goes beside the crosswalk too
+batch loses none, and the crosswalk already there is kept (merged); the list of every input and of the failures goes beside the crosswalk too
 (``<crosswalk stem>.inputs.jsonl``, ``.failures.jsonl``), never into the output folder.
 """
 
@@ -142,10 +142,17 @@ class _Crosswalk:
             fh.write(buf.getvalue())
 
     def rows(self) -> list[tuple[str, str, str]]:
-        if self.partial is None or not self.partial.exists():
-            return []
-        text = self.partial.read_text(encoding="utf-8")
-        return [(r[0], r[1], r[2]) for r in csv.reader(io.StringIO(text)) if len(r) == 3]
+        """This batch's rows so far, and those of the crosswalk already there (a resumed
+        batch does not redo the files whose rows it holds)."""
+        rows: list[tuple[str, str, str]] = []
+        for path, header in ((self.path, True), (self.partial, False)):
+            if path is None or not path.exists():
+                continue
+            lines = csv.reader(io.StringIO(path.read_text(encoding="utf-8")))
+            if header:
+                next(lines, None)
+            rows += [(r[0], r[1], r[2]) for r in lines if len(r) == 3]  # a cut last line: no
+        return rows
 
     def finish(self, out: Path) -> None:
         if self.path is None or self.partial is None:
