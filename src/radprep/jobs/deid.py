@@ -10,8 +10,9 @@ each file by a keyed hash of its path and keeps its audit record only (new UIDs,
 failure's message, which names the input, is shown but not kept (a failed file is redone by
 the next run anyway). The crosswalk's rows (original values) go, as each file finishes, to a
 private file beside the crosswalk (``<crosswalk>.partial``, mode 0600), so that a killed
-batch loses none, and the crosswalk already there is kept (merged); the list of every input and of the failures goes beside the crosswalk too
-(``<crosswalk stem>.inputs.jsonl``, ``.failures.jsonl``), never into the output folder.
+batch loses none, and the crosswalk already there is kept (merged); the list of every input
+and of the failures goes beside the crosswalk too (``<crosswalk stem>.inputs.jsonl``,
+``.failures.jsonl``), never into the output folder.
 """
 
 from __future__ import annotations
