@@ -29,6 +29,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table, write_result
 from cbis_inputs import build_replicated
+from radprep.batch.ledger import Ledger
 from radprep.datasets import cbis_ddsm
 from radprep.io.dicom import (
     _native_view,
@@ -43,7 +44,6 @@ from radprep.jobs.process import ItemJob, _item_outputs, list_items
 from radprep.pipeline import build
 from radprep.pipeline.spec import load_recipe, recipe_hash
 from radprep.report.thumbs import histogram, item_report, thumbnail
-from radprep.run.ledger import Ledger
 
 REPEAT = 7
 
@@ -130,18 +130,18 @@ def main() -> None:
     outputs, written = _item_outputs(item, recipe, branches, job.run_hash)
     fresh = iter(range(10**6))  # every write to a new file in an existing folder, as in a run
     for o in outputs:
-        spec = recipe.outputs[o.record["output"]]
+        spec = recipe.outputs[o.record.output]
         writer = process.get_writer(spec.format, spec.format_options)
         add(
-            f"encode {o.record['output']} (PNG, 299x299)",
+            f"encode {o.record.output} (PNG, 299x299)",
             median_ms(lambda w=writer, o=o: w(o.array, o.geometry)),
         )
         data = writer(o.array, o.geometry)
         add(
-            f"atomic write {o.record['output']}",
+            f"atomic write {o.record.output}",
             median_ms(
                 lambda o=o, d=data: process.atomic_write_bytes(
-                    out / f"w{next(fresh)}" / o.record["path"], d
+                    out / f"w{next(fresh)}" / o.record.path, d
                 )
             ),
         )

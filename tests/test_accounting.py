@@ -28,7 +28,7 @@ def test_atomic_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
 
 _ORPHAN_SCRIPT = """
 import time
-from radprep.run.executor import ProcessExecutor
+from radprep.batch.executor import ProcessExecutor
 pool = ProcessExecutor(workers=2)._ensure()
 busy = [pool.submit(time.sleep, 60.0) for _ in range(4)]
 while len(pool._processes) < 2:
@@ -76,7 +76,7 @@ def test_pool_workers_see_the_environment_of_when_the_pool_starts(
     # the parent's current environment they would miss credentials set since (AWS_*, RADPREP_*).
     import functools
 
-    from radprep.run.executor import ProcessExecutor
+    from radprep.batch.executor import ProcessExecutor
 
     read = functools.partial(os.getenv, "RADPREP_TEST_SECRET")  # os.getenv(key, default=item)
     monkeypatch.delenv("RADPREP_TEST_SECRET", raising=False)
@@ -424,7 +424,8 @@ def test_sigint_says_what_is_done_and_how_to_go_on(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    m = re.search(r"radprep: error: interrupted: (\d+) item\(s\) done; start again with: (.*)", err)
+    # convert resumes from its ledger: the same command goes on where it stopped
+    m = re.search(r"radprep: error: interrupted: (\d+) item\(s\) done; resume with: (.*)", err)
     assert m is not None, err
     assert 5 <= int(m.group(1)) < 120
     assert m.group(2).startswith("radprep convert ") and str(root) in m.group(2)

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"sample", "transforms"},
     {"pipeline"},
     {"io", "export", "datasets", "demo", "deid", "report", "recipes"},
-    {"run"},
+    {"batch"},
     {"jobs", "experiments"},
     {"cli"},
 ]

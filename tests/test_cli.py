@@ -103,7 +103,7 @@ def test_convert_folder_goes_on_past_bad_files(mixed_folder: Path, tmp_path: Pat
     assert "Traceback" not in stdout + err
     # The inputs are untouched and no temporary file is left behind.
     assert before == {p: p.read_bytes() for p in mixed_folder.rglob("*") if p.is_file()}
-    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") and ".radprep" not in p.parts]
     chest = cv2.imread(str(out / "cr" / "chest.png"), cv2.IMREAD_UNCHANGED)
     assert chest.shape == (1760, 1760) and chest.dtype == np.uint8
 
@@ -131,7 +131,12 @@ def test_convert_png16_npy_and_frames(tmp_path: Path) -> None:
         "convert", str(testdata("emri_small.dcm")), "-o", str(tmp_path / "c"), "--frame", "3"
     )
     assert code == 0
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["emri_small.png", "inputs.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        ".radprep",  # the resume ledger
+        "emri_small.png",
+        "failures.jsonl",
+        "inputs.jsonl",
+    ]
 
 
 @pytest.mark.parametrize(

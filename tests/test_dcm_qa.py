@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from radprep.cli.app import app
 from radprep.datasets.sources import get_source, load_item
 from radprep.errors import InputError, RadprepWarning, SpecError
-from radprep.export.convert import convert_series
 from radprep.export.nifti import write_image
 from radprep.io.mosaic import csa_image_header, mosaic_of
 from radprep.io.series import load_series, volume_geometry
+from radprep.jobs.convert import convert_series
 from radprep.pipeline.spec import SeriesFolderSource
 
 with warnings.catch_warnings():

@@ -48,7 +48,8 @@ def test_import_radprep_loads_nothing_heavy() -> None:
 
 def test_public_names_resolve_on_first_use() -> None:
     code = (
-        "import radprep, radprep.run.executor\n"
+        "import radprep, radprep.batch.executor\n"
+        "assert callable(radprep.batch.executor.get_executor)\n"
         "assert callable(radprep.run) and radprep.run.__name__ == 'run_recipe'\n"
         "assert radprep.read_dicom.__module__ == 'radprep.io.dicom'\n"
         "assert set(radprep.__all__) <= set(dir(radprep))\n"

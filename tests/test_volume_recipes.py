@@ -139,8 +139,10 @@ def test_convert_writes_one_volume_per_series_with_masks(data: Path, tmp_path: P
     ct_key = next(n for n in names if n.startswith("CT_") and "__" not in n).removesuffix(".nii.gz")
     assert names == sorted(
         [
+            ".radprep",  # the resume ledger
             f"{ct_key}.nii.gz",
             f"{ct_key}__mask1.nii.gz",
+            "failures.jsonl",
             "inputs.jsonl",
             "radiomics_pairs.csv",
             next(n for n in names if n.startswith("MR_")),
@@ -160,7 +162,8 @@ def test_convert_writes_one_volume_per_series_with_masks(data: Path, tmp_path: P
         app, ["convert", str(data / "data" / "mr"), "--to", "nrrd", "--out", str(tmp_path / "n")]
     )
     assert nrrd.exit_code == 0, nrrd.output
-    assert sorted(p.suffix for p in (tmp_path / "n").iterdir()) == [".jsonl", ".nrrd"]
+    written = sorted(p.suffix for p in (tmp_path / "n").iterdir() if p.name != ".radprep")
+    assert written == [".jsonl", ".jsonl", ".nrrd"]  # failures, inputs, the volume
 
 
 def test_convert_usage_errors(data: Path, tmp_path: Path) -> None:

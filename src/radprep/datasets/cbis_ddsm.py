@@ -236,6 +236,12 @@ def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
             "notes": notes,
             "mask_tolerance_px": None,
         },
+        official_split=labels.get("official_split"),
+        identifying=(
+            *(i.path for i in full),
+            rows[0].image_case,
+            *(str(c) for roi in rois for c in roi["candidates"]),
+        ),
     )
 
 

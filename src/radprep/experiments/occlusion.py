@@ -51,9 +51,9 @@ from radprep.experiments.occlusion_sample import (
 )
 from radprep.experiments.occlusion_table import run_info, table_rows, write_table
 from radprep.io.write import atomic_write_bytes
-from radprep.run.executor import get_executor
-from radprep.run.ledger import Ledger
-from radprep.run.progress import Progress
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 
 __all__ = [
     "ACTIVATIONS",
@@ -136,7 +136,7 @@ def run_occlusion(
     image_output, occluded_output, mask_output : str
         The run's outputs holding the images, their occluded copies and the ROI masks.
     executor, workers, scheduler
-        Where samples run (see :func:`radprep.run.get_executor`).
+        Where samples run (see :func:`radprep.batch.get_executor`).
     limit : int, optional
         Only the first `limit` samples (sorted by id).
     fresh : bool

@@ -63,7 +63,7 @@ class Privacy:
     def item(self, item: Item) -> Item:
         """The item with keyed ids, mapped UIDs and no source path."""
         new_id = pseudonymize_id(item.id, self.key, self.sample_id_format)
-        patient = item.source.get("patient_id")
+        patient = item.patient_id
         source: dict[str, Any] = {
             "path": None,
             "patient_id": pseudonymize_id(str(patient), self.key, self.patient_id_format)
@@ -75,10 +75,7 @@ class Privacy:
                 source[k] = map_uid(str(item.source[k]), self.key)
         secrets = [item.id, item.path, *(str(v) for v in item.source.values() if v)]
         secrets += [Path(item.path).name, str(Path(item.path).parent)] if item.path else []
-        secrets += [str(v) for v in item.extra.get("full_candidates", [])]
-        secrets += [str(item.extra.get("image_case", ""))]
-        for roi in item.extra.get("rois", []):
-            secrets += [str(c) for c in roi.get("candidates", [])]
+        secrets += [str(v) for v in item.identifying]
         self.originals[new_id] = Redactor(secrets)
         return replace(item, id=new_id, source=source)
 

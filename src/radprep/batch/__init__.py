@@ -4,7 +4,7 @@ This package knows nothing of imaging: it maps one picklable function over items
 what comes back, so the same work runs in a test, on a pool or on a cluster.
 """
 
-from radprep.run.executor import (
+from radprep.batch.executor import (
     EXECUTORS,
     Executor,
     Outcome,

@@ -29,6 +29,7 @@ __all__ = [
     "Outcome",
     "ProcessExecutor",
     "SerialExecutor",
+    "UnitFailed",
     "get_executor",
 ]
 
@@ -77,6 +78,19 @@ def _is_disk_full(e: BaseException) -> bool:
     )
 
 
+class UnitFailed(RadprepError):
+    """A unit of work failed: raised by a job to name the error class and the one-line
+    message its failure record carries (e.g. ``RadprepWarning``, ``"x.dcm: ... (--strict)"``).
+    """
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.error, str(self)))
+
+
 def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
     """Call ``fn(item)`` and wrap what happens in an Outcome (runs inside the worker)."""
     import time
@@ -89,7 +103,7 @@ def call_safely(fn: Callable[[T], R], item: T) -> Outcome[R]:
         return Outcome(
             False,
             None,
-            type(e).__name__,
+            e.error if isinstance(e, UnitFailed) else type(e).__name__,
             _one_line(str(e)),
             time.perf_counter() - t0,
             _is_disk_full(e),
