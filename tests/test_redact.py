@@ -28,6 +28,7 @@ from radprep.deid.actions import identifying_values, scrub_text
 from radprep.deid.ocr import display_frames
 from radprep.deid.redact import (
     DICOM_TOKEN,
+    PATH,
     REDACTED,
     Redactor,
     date_forms,
@@ -236,3 +237,26 @@ def test_a_big_endian_palette_shows_as_dcmtk_draws_it(tmp_path: Path) -> None:
     stored = pixel_array(ds, raw=True)
     first, second = (display_frames(ds, stored)[0] for _ in range(2))
     assert (first == second).all() and (first == _display("gdcm-US-ALOKA-16.dcm")).all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["read at 1/8 scale", "3/4 of the breast kept", "window and/or level", "ratio 299/4084"],
+)
+def test_fractions_and_word_pairs_are_not_paths(text: str) -> None:
+    assert PATH.sub("<path>", text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/data/cbis/P_00173/1-1.dcm",
+        "./in/P_00173/x",
+        "Mass-Test_P_00173_LEFT_CC/1.3.6.1.4/000000",
+        "P_00173/1-1.dcm",
+        "C:\\data\\P_00173.dcm",
+        "~/cbis/P_00173",
+    ],
+)
+def test_paths_are_hidden_whole(text: str) -> None:
+    assert PATH.sub("<path>", f"failed: {text} (truncated)") == "failed: <path> (truncated)"

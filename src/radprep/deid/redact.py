@@ -55,10 +55,12 @@ MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", 
 
 # Patterns ------------------------------------------------------------------------------------
 
-# An absolute or relative path with a folder part, a file name with a DICOM-ish suffix.
+# A path: absolute (or from ., .., ~ or a drive), relative with two or more separators, or a
+# file name with a DICOM-ish suffix and its folders. A lone "3/4", "1/8" or "and/or" is not one.
 PATH = re.compile(
-    r"(?:[A-Za-z]:|\.{1,2}|[\w.-]+)?[\\/][^\s:;,'\"()\[\]]+"
-    r"|[^\s:;,'\"()\[\]/\\]+\.(?:dcm|dicom|ima|img|nii|gz)\b",
+    r"(?<![\w.~-])(?:[A-Za-z]:|~|\.{1,2})?[\\/][^\s:;,'\"()\[\]]+"
+    r"|[\w.-]+(?:[\\/][\w.-]+){2,}[\\/]?"
+    r"|(?:[\w.-]+[\\/])*[^\s:;,'\"()\[\]/\\]+\.(?:dcm|dicom|ima|img|nii|gz)\b",
     re.IGNORECASE,
 )
 # DICOM UIDs except the standard's own (1.2.840.10008.*: transfer syntaxes, SOP classes).
