@@ -144,10 +144,10 @@ def _remove_bands(smooth: np.ndarray, floor: float) -> dict[str, int]:
 
 def _largest(mask: np.ndarray) -> np.ndarray | None:
     """Return the largest 8-connected component of a 0/1 uint8 mask (uint8), None if empty."""
-    n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_16U)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
     if n <= 1:
         return None
-    areas = np.bincount(labels.ravel(), minlength=n)
+    areas = stats[:, cv2.CC_STAT_AREA].copy()  # the areas as counted: no pass over the labels
     areas[0] = 0
     return (labels == int(np.argmax(areas))).view(np.uint8)
 
