@@ -168,8 +168,13 @@ def item_report(
     """
     out = Path(out_dir)
     extra: dict[str, Any] = {}
-    thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
-    shape = plane(before.image.pixels).shape[:2]
+    source = plane(before.image.pixels)
+    # Integer pixels map to display values one by one: mapped once, for the thumbnail and the
+    # histogram (the same values either would compute).
+    if source.dtype in (np.uint8, np.uint16):
+        source = display_u8(source)
+    thumbs = {"source": _write(out, "source", before.id, thumbnail(source))}
+    shape = source.shape[:2]
     if before.masks:
         union = np.zeros(shape, dtype=bool)
         for m in before.masks.values():
@@ -190,7 +195,7 @@ def item_report(
     return {
         "thumbs": thumbs,
         "source_shape": [int(v) for v in shape],
-        "hist_before": histogram(before.image.pixels),
+        "hist_before": histogram(source),
         "hist_after": hist_after,
         **extra,
     }
