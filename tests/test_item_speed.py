@@ -24,10 +24,14 @@ from radprep.clean.breast import breast_mask
 from radprep.jobs.process import ItemJob, _build, list_items
 from radprep.pipeline.build import Pipeline
 from radprep.pipeline.spec import load_recipe, recipe_hash
-from radprep.report.thumbs import REUSE_PX, THUMB_PX, item_report
+from radprep.report.thumbs import REUSE_PX, THUMB_PX, histogram, item_report, thumbnail
 from radprep.sample import Sample
 from radprep.transforms.roi import OccludeROI
 from radprep.transforms.spatial import CropSquareKeepROI
+
+# The demo's TCIA tree of real mammograms is built once for the module (about 10 s): with the
+# end-to-end tests in `make test`, not in `make test-fast`.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +238,19 @@ def test_a_large_output_still_gets_a_small_thumbnail(tmp_path: Path) -> None:
     assert (tmp_path / report["thumbs"]["small"]).read_bytes() == png["small"]
     # The histograms are of the written arrays either way.
     assert sum(report["hist_after"]["small"]) == small.size
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_source_thumbnail_and_histogram_as_computed_on_their_own(
+    demo: dict[str, Any], tmp_path: Path, dtype: str
+) -> None:
+    # The source's display values are mapped once for both; the same as each on its own.
+    pixels = _sample(demo, "P_00820_RIGHT_CC").image.pixels
+    if dtype == "float32":
+        pixels = pixels.astype(np.float32) / 65535.0 * 3.0 - 1.0  # not in [0, 1]: min-max
+    before = Sample.from_array(pixels, id="s")
+    report = item_report(before, {}, tmp_path)
+    thumb = cv2.imread(str(tmp_path / report["thumbs"]["source"]), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(thumb, thumbnail(pixels))
+    assert report["hist_before"] == histogram(pixels)
+    assert sum(report["hist_before"]) == pixels.size  # 554 rows: every pixel counted
