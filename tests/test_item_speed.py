@@ -102,7 +102,7 @@ def test_cleaning_steps_share_one_breast_mask_when_no_pixel_changes(
     assert counted[0] == 1
     # The same outputs as with every mask computed anew.
     shared = pipe.process(sample)
-    monkeypatch.setattr(breast_module, "MEMO_MAX_PX", 0)
+    monkeypatch.setattr(breast_module, "MEMO_MAX_BYTES", 0)
     monkeypatch.setattr(breast_module._MEMO, "image", None)
     before = counted[0]
     alone = pipe.process(sample)
@@ -158,9 +158,9 @@ def test_memo_follows_the_pixels_not_the_array(demo: dict[str, Any], counted: li
 
 
 def test_a_full_size_image_is_not_kept(counted: list[int]) -> None:
-    big = np.zeros((2100, 2000), np.uint16)
-    big[300:1800, :1200] = 30000  # a bright half-disc against the left edge
-    assert big.size > breast_module.MEMO_MAX_PX
+    big = np.zeros((2400, 2000), np.uint16)
+    big[300:2100, :1200] = 30000  # a bright block against the left edge
+    assert big.nbytes > breast_module.MEMO_MAX_BYTES
     breast_mask(big)
     breast_mask(big)
     assert counted[0] == 2

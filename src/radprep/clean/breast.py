@@ -38,8 +38,9 @@ WORK_PX = 640
 BAND_MAX = 0.2
 """Border bands thinner than this fraction of the image (across the edge) are removed."""
 _BAND_QUANTILE = 0.1  # a band covers more than this fraction of its edge
-MEMO_MAX_PX = 4_000_000
-"""Images up to this many pixels keep their breast mask for the next call on the same pixels."""
+MEMO_MAX_BYTES = 8 * 2**20
+"""Images of up to this many bytes are kept with their breast mask, for the next call on the
+same pixels (a mammogram read at 1/8 is 0.4 MB; a full-size one, 25 MB, is not kept)."""
 
 
 class _Memo(threading.local):
@@ -233,8 +234,8 @@ def breast_mask(
     Notes
     -----
     A second call on the same pixels (compared in full) and fraction returns the mask of the
-    first without computing it again (the last image of up to :data:`MEMO_MAX_PX` pixels is
-    kept, per thread): a recipe's cleaning steps share one mask while no pixel changes.
+    first without computing it again (the last image of up to :data:`MEMO_MAX_BYTES` is kept,
+    per thread): a recipe's cleaning steps share one mask while no pixel changes.
     """
     check_array(image, ndim=(2,))
     check_positive(fraction, name="fraction")
@@ -253,7 +254,7 @@ def breast_mask(
         return memo.mask.copy()
     small, factor = _work_grid(image)
     mask = _to_image_grid(_breast_small(small, fraction), factor, image.shape)
-    if image.size <= MEMO_MAX_PX:
+    if image.nbytes <= MEMO_MAX_BYTES:
         memo.image, memo.fraction, memo.mask = image.copy(), fraction, mask.copy()
     else:  # a full-size image is not kept: forget the last one instead
         memo.image = memo.mask = None
