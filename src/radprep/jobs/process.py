@@ -280,13 +280,21 @@ class ItemJob:
             branches = pipe.process(sample)
             t2 = time.perf_counter()
             outputs, written = _item_outputs(item, recipe, branches, self.run_hash)
+            encoded: dict[str, bytes] = {}  # the report shows an 8-bit PNG output as written
             for o in outputs:
                 spec = recipe.outputs[o.record.output]
                 writer = get_writer(spec.format, spec.format_options)
-                atomic_write_bytes(out / o.record.path, writer(o.array, o.geometry))
+                data = writer(o.array, o.geometry)
+                atomic_write_bytes(out / o.record.path, data)
+                if spec.format == "png8" and spec.write != "patches":
+                    encoded[o.record.output] = data
             records = [o.record.to_row() for o in outputs]
             t3 = time.perf_counter()
-            report = item_report(sample, written, out) if recipe.report.enabled else None
+            report = (
+                item_report(sample, written, out, encoded=encoded)
+                if recipe.report.enabled
+                else None
+            )
             t4 = time.perf_counter()
         return {
             "records": records,
