@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The demo's CBIS-DDSM sample, the shipped recipe on it, its pipeline and loader."""
-    from radprep.datasets.cbis_mammograms import build_demo_dataset
+    from radprep.demo.mammograms import build_demo_dataset
 
     root, _ = build_demo_dataset(tmp_path_factory.mktemp("item-speed") / "CBIS-DDSM")
     recipe, _ = load_recipe("cbis-ddsm-299", overrides=[f"source.root={root}"])
