@@ -523,7 +523,7 @@ def test_demo_rois_lie_in_the_breast_never_in_the_air(real_demo: dict) -> None:
     root = real_demo["root"]
     rois = real_demo["rois"]
     assert len(rois) == 10  # one per CSV abnormality
-    reference_dir = Path(__file__).parent / "data" / "breast_masks"
+    reference_dir = Path(__file__).parents[1] / "data" / "breast_masks"
     for roi in rois:
         row = next(
             r

@@ -63,7 +63,7 @@ EXAMPLES: list[Transform] = [
     PseudoColor(cmap="viridis", ycbcr=True, in_range=[0, 4095]),
     WindowStack(windows=[[40, 80], [80, 200], [600, 2800]]),
     GreyToRGB(),
-    # Volume steps (issue 8): their behaviour is tested in tests/test_volume_ops.py.
+    # Volume steps (issue 8): their behaviour is tested in tests/spatial/test_volume_ops.py.
     ResampleSpacing(spacing_mm=[2.0, 0.5, 0.5], interpolation="bspline"),
     N4Bias(shrink_factor=2, iterations=[20, 10]),
     CTNormalize(stats=[-100, 300, 40, 60]),

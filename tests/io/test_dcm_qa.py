@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     from nibabel.nicom import csareader
     from nibabel.nicom.dicomwrappers import wrapper_from_data
 
-DATA = Path(__file__).parent / "data" / "dcm_qa"
+DATA = Path(__file__).parents[1] / "data" / "dcm_qa"
 GE_FMRI = DATA / "In" / "GE_mr_0004"  # 15 slices x 10 time points, one slice per file
 SI_MOSAIC = DATA / "In" / "Si_mr_0003"  # 2 mosaics of 5 slices: 2 time points
 TS = DATA / "In" / "ts"  # one oblique mosaic under 7 transfer syntaxes

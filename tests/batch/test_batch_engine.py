@@ -231,7 +231,7 @@ def test_convert_series_killed_and_resumed_gives_the_uninterrupted_bytes(
 @pytest.mark.slow
 def test_convert_series_on_two_workers_gives_the_bytes_of_one(tmp_path: Path) -> None:
     data = tmp_path / "in"  # dcm2niix's mosaic series under two transfer syntaxes, and a CT
-    dcm_qa = Path(__file__).parent / "data" / "dcm_qa" / "In"
+    dcm_qa = Path(__file__).parents[1] / "data" / "dcm_qa" / "In"
     shutil.copytree(dcm_qa / "Si_mr_0003", data / "mosaic")
     ct_series(data / "ct", n=4, size=64)
     outs = {}

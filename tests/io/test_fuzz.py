@@ -9,7 +9,7 @@ duplicated spans, biased towards the header) and element-level (a header element
 to an extreme, replaced with garbage, its VR corrupted, or deleted). The mutants are seeded, so
 a failure is reproduced by the same seed.
 
-Run ``python tests/test_fuzz.py N SEED`` for a longer campaign; it prints the tally as JSON.
+Run ``python tests/io/test_fuzz.py N SEED`` for a longer campaign; it prints the tally as JSON.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def test_mutants_raise_only_documented_errors(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     _n, _seed = int(sys.argv[1]), int(sys.argv[2])
     _work = Path(sys.argv[3]) if len(sys.argv) > 3 else Path.cwd() / "fuzz-mutants"
     _work.mkdir(parents=True, exist_ok=True)

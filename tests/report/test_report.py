@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 import pytest
+from test_report_synthetic import make_run_folder
 
 import radprep
 from radprep.report import build_report
 from realfiles import CR_MONO1_10BIT, testdata
-from test_report_synthetic import make_run_folder
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

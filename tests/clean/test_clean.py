@@ -32,7 +32,7 @@ from radprep.clean import (
 from radprep.errors import InputError, SpecError
 from realfiles import CR_MONO1_10BIT, CR_MONO1_15BIT, mammograms, testdata
 
-REFERENCE = Path(__file__).parent / "data" / "breast_masks"
+REFERENCE = Path(__file__).parents[1] / "data" / "breast_masks"
 
 
 @pytest.fixture(scope="module")
