@@ -162,7 +162,9 @@ def main() -> None:
         )
     add("QA: source thumbnail", median_ms(lambda: thumbnail(sample.image.pixels)))
     add("QA: histogram of the source", median_ms(lambda: histogram(sample.image.pixels)))
-    encoded = {o.record.output: process.get_writer("png8", {})(o.array, o.geometry) for o in outputs}
+    encoded = {
+        o.record.output: process.get_writer("png8", {})(o.array, o.geometry) for o in outputs
+    }
     add("QA: item_report (2 thumbnails made, 3 outputs' PNGs as theirs, 4 histograms, ROI outline)", median_ms(lambda: item_report(dataclasses.replace(sample, id=f"{next(fresh)}"), written, out, encoded=encoded)))  # fmt: skip
 
     payload = job(item)

@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from radprep.batch.executor import get_executor
+from radprep.batch.ledger import Ledger
+from radprep.batch.progress import Progress
 from radprep.datasets.manifest import outputs_by_sample
 from radprep.datasets.sources import fingerprint
 from radprep.errors import InputError, SpecError
@@ -51,9 +54,6 @@ from radprep.experiments.occlusion_sample import (
 )
 from radprep.experiments.occlusion_table import run_info, table_rows, write_table
 from radprep.io.write import atomic_write_bytes
-from radprep.batch.executor import get_executor
-from radprep.batch.ledger import Ledger
-from radprep.batch.progress import Progress
 
 __all__ = [
     "ACTIVATIONS",
