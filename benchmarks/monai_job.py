@@ -38,7 +38,9 @@ def main() -> None:
         )
         for name in ("full", "roi_mask", "occluded")
     }
-    for image, masks in by_image.items():
+    for name in savers:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    for i, (image, masks) in enumerate(by_image.items()):
         img = scale(load(str(root / image)))
         roi = None
         for m in masks:
@@ -58,7 +60,9 @@ def main() -> None:
         mask_img = roi.float()
         mask_img.meta = img.meta
         for name, arr in (("full", img), ("roi_mask", mask_img), ("occluded", occl)):
-            savers[name](resize(crop(arr)))
+            # CBIS-DDSM names every file 1-1.dcm / 000000.dcm: name outputs by index, or
+            # each image would overwrite the last.
+            savers[name](resize(crop(arr)), filename=str(out / name / f"{i:05d}"))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The QA report of a 5,000-item run: build time, and first-page render time in headless Chromium.
 
 A synthetic run folder (items.jsonl, small thumbnails of the original, its ROI mask and three
-outputs, a manifest, failures, warnings) is built with ``tests/test_report_synthetic.py``'s
+outputs, a manifest, failures, warnings) is built with ``tests/report/test_report_synthetic.py``'s
 ``make_run_folder``. The report (pages of about 200 thumbnails) is set beside the same run
 rendered as one page holding every sample, the shape a naive report takes.
 
@@ -20,10 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "report"))
+
+from test_report_synthetic import make_run_folder  # tests/: the synthetic run folder
 
 from _common import machine, table, write_result
 from radprep.report import build_report
-from test_report_synthetic import make_run_folder  # tests/: the synthetic run folder
 
 ARGS = [
     "--headless",

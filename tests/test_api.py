@@ -27,8 +27,8 @@ LAYERS: list[set[str]] = [
     {"intensity", "spatial", "roi", "clean", "color"},
     {"sample", "transforms"},
     {"pipeline"},
-    {"io", "export", "datasets", "deid", "report", "recipes"},
-    {"run"},
+    {"io", "export", "datasets", "demo", "deid", "report", "recipes"},
+    {"batch"},
     {"jobs", "experiments"},
     {"cli"},
 ]
@@ -116,3 +116,15 @@ def test_imports_point_one_way() -> None:
                 if _layer(parts[1]) > own:
                     wrong.append(f"{rel} imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_tests_mirror_the_package_layout() -> None:
+    """Each test folder is named after a package of src/radprep/, and test file names are
+    unique (pytest imports test modules by their base name)."""
+    tests = Path(__file__).parent
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").exists()}
+    folders = {p.parent.name for p in tests.rglob("test_*.py") if p.parent != tests}
+    assert folders <= packages, folders - packages
+    assert len(folders) >= 10
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -48,7 +48,8 @@ def test_import_radprep_loads_nothing_heavy() -> None:
 
 def test_public_names_resolve_on_first_use() -> None:
     code = (
-        "import radprep, radprep.run.executor\n"
+        "import radprep, radprep.batch.executor\n"
+        "assert callable(radprep.batch.executor.get_executor)\n"
         "assert callable(radprep.run) and radprep.run.__name__ == 'run_recipe'\n"
         "assert radprep.read_dicom.__module__ == 'radprep.io.dicom'\n"
         "assert set(radprep.__all__) <= set(dir(radprep))\n"
@@ -76,9 +77,13 @@ def test_info_loads_only_what_it_uses() -> None:
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n" + _REPORT
     )
     found = _fresh(code)
-    for name in (*HEAVY, "cv2"):  # OpenCV alone adds 20-40 MB of RSS
+    # OpenCV alone adds 20-40 MB of RSS; the command-line framework (typer, click, rich and the
+    # pydantic typer loads) about 0.2 s of start-up: a plain `info` needs none of them.
+    for name in (*HEAVY, "cv2", "typer", "click", "rich", "pydantic"):
         assert name not in found["modules"], name
     for package in ("radprep.jobs", "radprep.pipeline", "radprep.datasets", "radprep.report"):
         assert package not in found["radprep"], package
-    assert "radprep.cli.run" not in found["radprep"]
-    assert found["rss_mb"] < 100, found["rss_mb"]
+    # The header, its facts and the decoder; not the whole read chain (reduced reads, colour).
+    for module in ("radprep.cli.run", "radprep.cli._common", "radprep.io.dicom"):
+        assert module not in found["radprep"], module
+    assert found["rss_mb"] < 70, found["rss_mb"]  # 55 MB measured (pydicom and numpy: 50)

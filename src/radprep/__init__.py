@@ -12,8 +12,6 @@ The public API is what ``__all__`` lists (a test pins it)::
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 # The public API is loaded when first used, so that ``import radprep`` (and every command of
@@ -127,16 +125,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Radprep(types.ModuleType):
-    """Keep ``radprep.run`` the function: importing the ``radprep.run`` package (the engine)
-    would otherwise replace it with the package."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "run" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Radprep

@@ -13,12 +13,17 @@ radprep::
     │   ├── DecoderMissingError                         no installed decoder for the transfer syntax
     │   ├── PixelDecodeError                            a decoder failed on the pixel data
     │   ├── InvalidAttributeError                       an attribute value the chain cannot use
-    │   └── SizeLimitError                              decoding would pass the memory limit
+    │   ├── SizeLimitError                              decoding would pass the memory limit
+    │   ├── FrameNotFoundError                          a frame number the file does not have
+    │   ├── EmptyImageError                             an image with no pixels to write
+    │   └── UnwritableImageError                        pixels the output format cannot hold
     ├── SpecError(RadprepError, ValueError)             a bad option, recipe or argument
     └── OutputError(RadprepError, OSError)              an output cannot be written
 
 Messages name the file, the DICOM keyword and tag, and what to do next. The CLI maps the tree to
-exit codes (see :mod:`radprep.cli.app`).
+exit codes (see :mod:`radprep.cli.app`): an :class:`InputError` is a problem of one file (a batch
+counts it failed and goes on, exit 1); a :class:`SpecError` is a problem of the command or recipe
+(nothing is done, exit 2).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from __future__ import annotations
 __all__ = [
     "CorruptFileError",
     "DecoderMissingError",
+    "EmptyImageError",
+    "FrameNotFoundError",
     "InputError",
     "InvalidAttributeError",
     "NoPixelDataError",
@@ -37,6 +44,7 @@ __all__ = [
     "SizeLimitError",
     "SpecError",
     "TruncatedFileError",
+    "UnwritableImageError",
 ]
 
 
@@ -83,6 +91,19 @@ class SizeLimitError(InputError):
     The limit (default 4 GiB) is checked before anything is allocated; raise it with
     ``RADPREP_MAX_DECODED_BYTES`` or :func:`radprep.io.dicom.set_max_decoded_bytes`.
     """
+
+
+class FrameNotFoundError(InputError):
+    """A frame number asked for is not among the file's NumberOfFrames (0028,0008)."""
+
+
+class EmptyImageError(InputError):
+    """An image has no pixels (a zero-size array): there is nothing to write."""
+
+
+class UnwritableImageError(InputError):
+    """An image's pixel type or shape cannot be held by the output format asked for (int16
+    modality values as PNG, a stack of frames as one PNG)."""
 
 
 class SpecError(RadprepError, ValueError):

@@ -81,6 +81,7 @@ class ImageMeta:
     series_instance_uid: str | None = None
     study_instance_uid: str | None = None
     intensity: IntensityState = "modality"
+    decoder: str | None = None  # what decoded the pixels ("native", "imagecodecs-htj2k", ...)
 
     @property
     def is_color(self) -> bool:

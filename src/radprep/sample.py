@@ -18,7 +18,7 @@ from radprep.geometry import Geometry
 from radprep.image import AppliedStep, Image, ImageMeta
 from radprep.roi.mask import merge_masks
 from radprep.spatial import orient
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
 from radprep.spatial.resize import Interpolation, resize, resize_mask
 from radprep.types import BBox
 
@@ -120,7 +120,7 @@ class Sample:
         masks = {name: mask_op(mask) for name, mask in self.masks.items()}
         return replace(self, image=image, masks=masks)
 
-    def window(
+    def take_box(
         self,
         box: BBox,
         *,
@@ -131,15 +131,15 @@ class Sample:
         """Return the inclusive `box` of image and masks (a crop, or a pad past the edges).
 
         Masks are filled with 0 outside the image. `pixels`, when a pure function already cut
-        the image's window, is used as is.
+        the box out of the image, is used as is.
         """
         box = tuple(int(v) for v in box)  # type: ignore[assignment]
         return self.map_spatial(
-            take_window(self.image.pixels, box, fill=fill) if pixels is None else pixels,
-            mask_op=lambda m: take_window(m, box, fill=0),
+            take_box(self.image.pixels, box, fill=fill) if pixels is None else pixels,
+            mask_op=lambda m: take_box(m, box, fill=0),
             # A negative start is a pad: Geometry.crop moves the origin by start either way.
             geometry=self.image.geometry.crop(box[:2]),
-            step=step or AppliedStep("window", {"box": list(box), "fill": fill}),
+            step=step or AppliedStep("take_box", {"box": list(box), "fill": fill}),
         )
 
     def flip(self, axis: int, *, step: AppliedStep | None = None) -> Sample:

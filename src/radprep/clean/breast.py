@@ -22,6 +22,8 @@ The mask is brought back to the image's grid by linear interpolation (a smooth s
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -36,6 +38,27 @@ WORK_PX = 640
 BAND_MAX = 0.2
 """Border bands thinner than this fraction of the image (across the edge) are removed."""
 _BAND_QUANTILE = 0.1  # a band covers more than this fraction of its edge
+MEMO_MAX_BYTES = 8 * 2**20
+"""Images of up to this many bytes are kept with their breast mask, for the next call on the
+same pixels (a mammogram read at 1/8 is 0.4 MB; a full-size one, 25 MB, is not kept)."""
+
+
+class _Memo(threading.local):
+    """The last image :func:`breast_mask` saw (a copy), its fraction and its mask, per thread.
+
+    The cleaning steps of a recipe (``remove_border_residue`` and ``remove_labels`` with
+    ``breast``, ``remove_pectoral``) each ask for the breast of the image they get; when a step
+    changed no pixel, the next one gets the same mask without computing it again. The key is
+    the pixels themselves (compared in full), so any change of a pixel, in place or in a new
+    array, computes it anew.
+    """
+
+    image: np.ndarray | None = None
+    fraction: float = 0.0
+    mask: np.ndarray | None = None
+
+
+_MEMO = _Memo()
 
 
 def _work_grid(image: np.ndarray) -> tuple[np.ndarray, int]:
@@ -122,10 +145,10 @@ def _remove_bands(smooth: np.ndarray, floor: float) -> dict[str, int]:
 
 def _largest(mask: np.ndarray) -> np.ndarray | None:
     """Return the largest 8-connected component of a 0/1 uint8 mask (uint8), None if empty."""
-    n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_16U)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
     if n <= 1:
         return None
-    areas = np.bincount(labels.ravel(), minlength=n)
+    areas = stats[:, cv2.CC_STAT_AREA].copy()  # the areas as counted: no pass over the labels
     areas[0] = 0
     return (labels == int(np.argmax(areas))).view(np.uint8)
 
@@ -207,13 +230,35 @@ def breast_mask(
     ------
     SpecError
         If the image is not 2D or `fraction` is not in (0, 1).
+
+    Notes
+    -----
+    A second call on the same pixels (compared in full) and fraction returns the mask of the
+    first without computing it again (the last image of up to :data:`MEMO_MAX_BYTES` is kept,
+    per thread): a recipe's cleaning steps share one mask while no pixel changes.
     """
     check_array(image, ndim=(2,))
     check_positive(fraction, name="fraction")
     if fraction >= 1:
         raise SpecError(f"fraction must be < 1, got {fraction!r}")
+    memo = _MEMO
+    seen = memo.image
+    if (
+        seen is not None
+        and memo.mask is not None
+        and memo.fraction == fraction
+        and seen.shape == image.shape
+        and seen.dtype == image.dtype
+        and np.array_equal(seen, image)
+    ):
+        return memo.mask.copy()
     small, factor = _work_grid(image)
-    return _to_image_grid(_breast_small(small, fraction), factor, image.shape)
+    mask = _to_image_grid(_breast_small(small, fraction), factor, image.shape)
+    if image.nbytes <= MEMO_MAX_BYTES:
+        memo.image, memo.fraction, memo.mask = image.copy(), fraction, mask.copy()
+    else:  # a full-size image is not kept: forget the last one instead
+        memo.image = memo.mask = None
+    return mask
 
 
 def _to_image_grid(mask: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -11,12 +11,16 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from radprep.cli._fast import one_line_warning as _one_line_warning
 from radprep.errors import InputError, OutputError, RadprepError, SpecError
+
+if TYPE_CHECKING:
+    from radprep.batch.engine import Where
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +58,17 @@ def started(total: int | None, *, resumable: bool) -> None:
 def tick(n: int = 1) -> None:
     """Count items finished (for the SIGINT message)."""
     State.done += n
+
+
+def where_from(workers: int | None, scheduler: str | None) -> Where:
+    """Where a batch command's units run: in this process unless ``-j`` or ``--scheduler``
+    asks for worker processes or Dask (exit 2 for ``-j`` below 1)."""
+    from radprep.batch.engine import Where
+
+    check_workers(workers)
+    if scheduler:
+        return Where("dask", workers, scheduler)
+    return Where("serial") if workers is None else Where("processes", workers)
 
 
 def check_inputs(paths: Iterable[Path]) -> None:
@@ -173,18 +188,6 @@ def handle_errors(fn: F) -> F:
                 ) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _one_line_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: Any = None,
-    line: str | None = None,
-) -> None:
-    text = " ".join(str(message).split())
-    err_console.print(f"radprep: warning: {text}", markup=False)
 
 
 def _trace() -> None:

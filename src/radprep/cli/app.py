@@ -4,7 +4,8 @@ Exit codes: 0 everything done; 1 some inputs failed (listed, the rest done); 2 b
 option or recipe (nothing done); 70 a bug in radprep (``--debug`` shows the traceback).
 
 Start-up is kept short: each command's module is imported only when that command runs (or the
-help lists it), and ``radprep --version`` answers before the command-line framework loads.
+help lists it), and ``radprep --version`` and plain ``radprep info`` answer before the
+command-line framework loads (:mod:`radprep.cli._fast`).
 """
 
 from __future__ import annotations
@@ -100,8 +101,12 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Entry point of the `radprep` console script."""
-    if sys.argv[1:] == ["--version"]:
-        print(f"radprep {__version__}")  # without loading the command-line framework
+    from radprep.cli._fast import fast_main
+
+    code = fast_main(sys.argv[1:])  # --version and plain `info`, without the framework
+    if code is not None:
+        if code:
+            sys.exit(code)
         return
     __getattr__("app")(prog_name="radprep")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -18,15 +19,14 @@ from radprep.cli._common import (
     handle_errors,
     started,
     tick,
+    where_from,
 )
-from radprep.export.convert import VOLUME_FORMATS, VOLUME_LAYOUTS, convert_series
-from radprep.export.convert import convert as convert_paths
+from radprep.export.convert import VOLUME_FORMATS, VOLUME_LAYOUTS
 from radprep.export.png import FORMATS
 from radprep.intensity.window import VOI
+from radprep.jobs.convert import ConvertResult, convert_series
+from radprep.jobs.convert import convert as convert_paths
 from radprep.types import OutputFormat
-
-INPUTS_FILE = "inputs.jsonl"
-"""Every input file of a conversion, done, failed or skipped with why (beside the outputs)."""
 
 
 def parse_frames(text: str) -> int | None:
@@ -76,9 +76,21 @@ def convert(
     ),
     frame: str = typer.Option("all", "--frame", help="'all' or a frame number (from 0)."),
     strict: bool = typer.Option(False, "--strict", help="Fail a file on any data quirk."),
+    workers: int | None = typer.Option(
+        None, "--workers", "-j", help="Worker processes (default: convert in this process)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
 ) -> None:
-    """Convert DICOM to PNG (8/16-bit display values) or NPY, or series to NIfTI/NRRD volumes."""
+    """Convert DICOM to PNG (8/16-bit display values) or NPY, or series to NIfTI/NRRD volumes.
+
+    Resumable: run the same command again and what is finished is not redone. Every input is
+    listed in inputs.jsonl (done, failed or skipped, with why), failures in failures.jsonl.
+    """
+    where = where_from(workers, scheduler)
     if to not in FORMATS and to not in VOLUME_FORMATS:
         known = ", ".join((*FORMATS, *VOLUME_FORMATS))
         raise fail(f"--to {to!r} is not a format; choose one of {known}", EXIT_USAGE)
@@ -88,19 +100,19 @@ def convert(
         if volumes not in VOLUME_LAYOUTS:
             known = ", ".join(VOLUME_LAYOUTS)
             raise fail(f"--volumes must be one of {known}, got {volumes!r}", EXIT_USAGE)
-        _convert_series(inputs, out, to, mask, volumes, strict=strict, quiet=quiet)
+        started(None, resumable=True)
+        result = convert_series(
+            inputs, out, fmt=to, masks=mask, volumes=volumes, strict=strict, where=where,
+            fresh=fresh, on_item=_say("converted a series in", quiet),
+        )  # fmt: skip
+        _report(result, inputs, out, series=True, quiet=quiet)
         return
     if mask:
         raise fail("--mask goes with --to nifti or nrrd (volumes per series)", EXIT_USAGE)
     voi = VOI.parse(window) if window is not None else None
     frames = parse_frames(frame)
 
-    def on_item(path: Path, status: str) -> None:
-        tick()
-        if not quiet and status == "ok":
-            console.print(f"converted {path}", markup=False)
-
-    started(None, resumable=False)
+    started(None, resumable=True)
     result = convert_paths(
         inputs,
         out,
@@ -108,21 +120,54 @@ def convert(
         voi=voi,
         frames=frames,
         strict=strict,
-        on_item=on_item,
+        where=where,
+        fresh=fresh,
+        on_item=_say("converted", quiet),
     )
+    _report(result, inputs, out, series=False, quiet=quiet)
+
+
+def _say(what: str, quiet: bool) -> Callable[[Path, str], None]:
+    """The per-unit callback: count it (for the SIGINT message) and say what was converted."""
+
+    def on_item(path: Path, status: str) -> None:
+        tick()
+        if not quiet and status == "ok":
+            console.print(f"{what} {path}", markup=False)
+
+    return on_item
+
+
+def _report(
+    result: ConvertResult, inputs: list[Path], out: Path, *, series: bool, quiet: bool
+) -> None:
+    """Print the warnings, the summary and the failures; exit 2 when nothing could be done,
+    1 when something failed."""
     acc = result.accounting
     if not quiet:
         for path, msg in result.warnings:
             err_console.print(f"radprep: warning: {path}: {msg}", markup=False)
     if result.converted == 0 and not result.failures:
         raise _nothing_found(inputs, len(acc.records))
-    records = acc.write(out / INPUTS_FILE)
-    console.print(
-        f"{acc.summary()}; {len(result.written)} output file(s) written to {out}", markup=False
-    )
-    console.print(f"inputs:   {records}", markup=False)
-    for rec in acc.failures:
-        err_console.print(f"radprep: error: {rec.reason}", markup=False)
+    if series:
+        console.print(acc.summary(), markup=False)
+        console.print(
+            f"{result.converted} series converted, {len(result.written)} file(s) written to "
+            f"{out}; {len(result.failures)} failed",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"{acc.summary()}; {len(result.written)} output file(s) written to {out}",
+            markup=False,
+        )
+    if result.already_done:
+        console.print(f"{result.already_done} already done (resumed)", markup=False)
+    console.print(f"inputs:   {result.inputs_file}", markup=False)
+    if result.failures:
+        console.print(f"failures: {result.failures_file}", markup=False)
+    for _, _, message in result.failures:
+        err_console.print(f"radprep: error: {message}", markup=False)
     if result.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -135,39 +180,3 @@ def _nothing_found(inputs: list[Path], n_files: int) -> typer.Exit:
         "and folders left out)",
         EXIT_USAGE,
     )
-
-
-def _convert_series(
-    inputs: list[Path],
-    out: Path,
-    to: str,
-    masks: list[Path],
-    volumes: str,
-    *,
-    strict: bool,
-    quiet: bool,
-) -> None:
-    def on_item(path: Path, status: str) -> None:
-        if not quiet and status == "ok":
-            console.print(f"converted a series in {path}", markup=False)
-
-    result = convert_series(
-        inputs, out, fmt=to, masks=masks, volumes=volumes, strict=strict, on_item=on_item
-    )
-    for key, msg in [] if quiet else result.warnings:
-        err_console.print(f"radprep: warning: {key}: {msg}", markup=False)
-    acc = result.accounting
-    if result.converted == 0 and not result.failures:
-        raise _nothing_found(inputs, len(acc.records))
-    records = acc.write(out / INPUTS_FILE)
-    console.print(acc.summary(), markup=False)
-    console.print(
-        f"{result.converted} series converted, {len(result.written)} file(s) written to {out}; "
-        f"{len(result.failures)} failed",
-        markup=False,
-    )
-    console.print(f"inputs:   {records}", markup=False)
-    for _, _, message in result.failures:
-        err_console.print(f"radprep: error: {message}", markup=False)
-    if result.failures:
-        raise typer.Exit(EXIT_FAILURES)

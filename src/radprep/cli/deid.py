@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import get_args
 
@@ -11,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from radprep._validate import check_choice
+from radprep.batch.engine import Where
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -21,15 +20,13 @@ from radprep.cli._common import (
     err_console,
     fail,
     handle_errors,
+    started,
 )
-from radprep.deid.audit import AuditRecord, audit_jsonl
 from radprep.deid.config import DeidConfig, PixelOcr, PixelText
-from radprep.deid.core import DeidResult, deidentify_file
-from radprep.deid.crosswalk import check_outside, write_crosswalk
+from radprep.deid.crosswalk import check_outside
 from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
 from radprep.errors import SpecError
-from radprep.io.write import atomic_write_bytes
-from radprep.run.executor import get_executor
+from radprep.jobs.deid import DeidTask, deid_files, find_inputs
 
 # --retain names -> DeidConfig fields (PS3.15 E.3 option names).
 RETAIN_OPTIONS: dict[str, str] = {
@@ -41,21 +38,6 @@ RETAIN_OPTIONS: dict[str, str] = {
     "uids": "retain_uids",
     "safe-private": "retain_safe_private",
 }
-
-
-@dataclass(frozen=True)
-class DeidTask:
-    """De-identify one file (picklable: it runs in worker processes or on a cluster)."""
-
-    out_root: str
-    config: DeidConfig
-    key: bytes
-    with_crosswalk: bool = False
-
-    def __call__(self, path: str) -> DeidResult:
-        return deidentify_file(
-            path, self.out_root, self.config, self.key, with_crosswalk=self.with_crosswalk
-        )
 
 
 def build_config(
@@ -114,21 +96,6 @@ def build_config(
         raise SpecError(f"de-identification options: {first['msg']}") from None
 
 
-def _inputs(src: Path, out: Path) -> list[str]:
-    if src.is_file():
-        return [str(src)]
-    out_resolved = out.resolve()
-    found = []
-    for p in sorted(src.rglob("*")):
-        if not p.is_file():
-            continue
-        rp = p.resolve()
-        if rp == out_resolved or out_resolved in rp.parents:
-            continue  # never read our own outputs back in
-        found.append(str(p))
-    return found
-
-
 @handle_errors
 def deid(
     src: Path = typer.Argument(..., help="A DICOM file, or a folder (read recursively)."),
@@ -168,6 +135,9 @@ def deid(
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."
+    ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Forget earlier progress (the ledger in OUT/.radprep); redo all."
     ),
     crosswalk: Path | None = typer.Option(
         None, "--crosswalk", help="Write original -> pseudonym here (outside OUT; mode 0600)."
@@ -211,93 +181,33 @@ def deid(
     else:
         key = load_key(key_file)
 
-    items = _inputs(src, out)
     task = DeidTask(str(out), config, key, with_crosswalk=crosswalk is not None)
-    records: list[AuditRecord] = []
-    rows: list[tuple[str, str, str]] = []
-    counts = {
-        "written": 0,
-        "unchanged": 0,
-        "duplicate": 0,
-        "quarantined": 0,
-        "skipped": 0,
-        "failed": 0,
-    }
-    failures: list[str] = []
-    first_input: dict[str, str] = {}  # output -> the input of this run that gave it
-    held_from: dict[str, str] = {}  # held copy -> the input of this run that gave it
-    with get_executor("processes", workers=workers, scheduler=scheduler) as ex:
-        for item, outcome in ex.map(task, items):
-            if outcome.ok and outcome.value is not None:
-                result: DeidResult = outcome.value
-                rec = result.record
-                if rec.status in ("written", "unchanged") and rec.output:
-                    if rec.output in first_input:
-                        rec = replace(rec, status="duplicate")
-                    else:
-                        first_input[rec.output] = item
-                records.append(rec)
-                if rec.note:
-                    err_console.print(f"radprep: warning: {item}: {rec.note}", markup=False)
-                rows.extend(result.crosswalk)
-                counts[rec.status] += 1
-                if rec.status == "skipped":
-                    if not quiet:
-                        console.print(f"skipped {item} ({rec.reason})", markup=False)
-                elif rec.status == "quarantined":
-                    held = f"; held in {result.path}" if result.path else ""
-                    if result.path is not None:
-                        first = held_from.setdefault(str(result.path), item)
-                        if first != item:
-                            held += f" (the same de-identified content as {first}: held once)"
-                    err_console.print(
-                        f"radprep: warning: {item}: needs pixel review ({rec.reason}); not written "
-                        f"to the output{held}",
-                        markup=False,
-                    )
-                elif rec.status == "duplicate":
-                    if not quiet:
-                        console.print(
-                            f"skipped {item}: a duplicate of {first_input[rec.output]} (the same "
-                            f"de-identified content, already written as {rec.output})",
-                            markup=False,
-                        )
-                elif not quiet:
-                    console.print(f"{rec.status} {item} -> {rec.output}", markup=False)
-            elif outcome.error == "NotDicomError":
-                records.append(AuditRecord(status="skipped", error=outcome.error))
-                counts["skipped"] += 1
-                if not quiet:
-                    console.print(f"skipped {item} (not DICOM)", markup=False)
-            else:
-                records.append(AuditRecord(status="failed", error=outcome.error))
-                counts["failed"] += 1
-                failures.append(outcome.message)
+    where = Where("dask", workers, scheduler) if scheduler else Where("processes", workers)
 
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    audit_path = atomic_write_bytes(out / "deid-audit" / f"{stamp}.jsonl", audit_jsonl(records))
-    if crosswalk is not None:
-        write_crosswalk(crosswalk, rows, out_root=out)
-    for message in failures:
-        err_console.print(f"radprep: error: {message}", markup=False)
-    n_done = counts["written"] + counts["unchanged"]
-    n_skipped = counts["quarantined"] + counts["skipped"] + counts["duplicate"]
-    console.print(
-        f"{len(items)} file(s) found: {n_done} done, {counts['failed']} failed, {n_skipped} "
-        f"skipped (held back {counts['quarantined']}, duplicates {counts['duplicate']}, not "
-        f"DICOM or a DICOMDIR {counts['skipped']}); {n_done} + {counts['failed']} + "
-        f"{n_skipped} = {n_done + counts['failed'] + n_skipped}",
-        markup=False,
+    def say(kind: str, text: str) -> None:
+        if kind == "warning":
+            err_console.print(f"radprep: warning: {text}", markup=False)
+        elif not quiet:
+            console.print(text, markup=False)
+
+    started(None, resumable=True)
+    batch = deid_files(
+        find_inputs(src, out), out, task, where=where, crosswalk=crosswalk, fresh=fresh, say=say
     )
+    for message in batch.failures:
+        err_console.print(f"radprep: error: {message}", markup=False)
+    counts = batch.counts
+    console.print(batch.accounting.summary(), markup=False)
+    n_done = counts["written"] + counts["unchanged"]
     console.print(
         f"{n_done} file(s) de-identified into {out} ({counts['unchanged']} already there); "
         f"{counts['duplicate']} duplicate(s) of another input skipped; "
         f"{counts['quarantined']} quarantined for pixel review; {counts['skipped']} skipped "
-        f"(not DICOM, or a DICOMDIR); {counts['failed']} failed; audit: {audit_path}"
+        f"(not DICOM, or a DICOMDIR); {counts['failed']} failed; audit: {batch.audit}"
         + (f"; crosswalk: {crosswalk}" if crosswalk is not None else ""),
         markup=False,
     )
-    if failures:
+    if batch.failures:
         raise typer.Exit(EXIT_FAILURES)
 
 

@@ -31,7 +31,7 @@ def sample_dataset(folder: Path) -> Path:
     marker = folder / ".radprep-demo-data"
     if marker.exists() and marker.read_text().strip() == DATA_VERSION:
         return folder
-    from radprep.datasets.cbis_mammograms import build_demo_dataset
+    from radprep.demo.mammograms import build_demo_dataset
 
     try:
         build_demo_dataset(folder)
@@ -59,7 +59,7 @@ def demo(
         progress="auto",
     )
     rate = (result.items - result.skipped) / result.seconds if result.seconds else 0.0
-    from radprep.datasets.cbis_mammograms import CREDIT
+    from radprep.demo.mammograms import CREDIT
 
     console.print(
         f"radprep demo: {result.items} real mammograms (sample data built in {built:.1f} s), "

@@ -18,26 +18,31 @@ from radprep.cli._common import (
     handle_errors,
     started,
     tick,
+    where_from,
 )
-from radprep.datasets.scan import scan_dicom, write_index
-
-
-def inputs_file(out: Path) -> Path:
-    """Where `index` lists every file it met: ``<out stem>.inputs.jsonl`` beside the table."""
-    return out.with_name(out.name.rsplit(".", 1)[0] + ".inputs.jsonl")
+from radprep.jobs.index import failures_file, index_folder, inputs_file
 
 
 @handle_errors
 def index(
     root: Path = typer.Argument(..., help="Folder to scan recursively."),
     out: Path = typer.Option(..., "--out", "-o", help="Parquet file to write."),
+    workers: int | None = typer.Option(
+        None, "--workers", "-j", help="Worker processes (default: read in this process)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
 ) -> None:
     """Index every DICOM instance under ROOT from its header (no pixel decoding).
 
     Every file met is listed in <out stem>.inputs.jsonl beside the table: done (indexed),
-    failed (its header cannot be read, with why) or skipped (not DICOM, duplicate).
+    failed (its header cannot be read, with why) or skipped (not DICOM, duplicate); failures
+    in <out stem>.failures.jsonl. Resumable: the same command again reads only what is new.
     """
+    where = where_from(workers, scheduler)
     check_inputs([root])
     if not root.is_dir():
         raise fail(
@@ -45,18 +50,16 @@ def index(
             EXIT_USAGE,
         )
     check_output(out, [root], is_file=True)
-    started(None, resumable=False)
+    started(None, resumable=True)
     t0 = time.perf_counter()
-    result = scan_dicom(root, on_file=lambda _p, _ok: tick())
+    result = index_folder(root, out, where=where, fresh=fresh, on_file=lambda _p, _ok: tick())
     acc = result.accounting
-    if not acc.records or (result.n_instances == 0 and not result.failed):
+    if result.table is None:
         raise fail(
             f"no DICOM file under {root} ({len(acc.records)} file(s) looked at, recursively; "
             "hidden files and folders left out)",
             EXIT_USAGE,
         )
-    write_index(result, out)
-    acc.write(inputs_file(out))
     dt = time.perf_counter() - t0
     rate = len(acc.records) / dt if dt > 0 else 0.0
     console.print(
@@ -64,10 +67,17 @@ def index(
         f"{rate:.0f} files/s",
         markup=False,
     )
+    if result.already_done:
+        console.print(f"{result.already_done} already done (resumed)", markup=False)
     console.print(f"inputs:   {inputs_file(out)}", markup=False)
+    if acc.failures:
+        console.print(f"failures: {failures_file(out)}", markup=False)
     for rec in acc.failures[:10]:
         err_console.print(f"radprep: error: {rec.reason}", markup=False)
     if len(acc.failures) > 10:
         err_console.print(f"radprep: ... and {len(acc.failures) - 10} more", markup=False)
     if acc.failures:
         raise typer.Exit(EXIT_FAILURES)
+
+
+__all__ = ["index", "inputs_file"]

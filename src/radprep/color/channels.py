@@ -1,16 +1,14 @@
-"""Channels from grey: several VOI windows stacked, or the grey copied to three channels."""
+"""Channels from grey: one LINEAR window, or the grey copied to three channels (several
+windows stacked: :func:`radprep.color.windows.window_stack`)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 
 from radprep._validate import check_array
-from radprep.errors import SpecError
 from radprep.intensity.window import window_values
 
-__all__ = ["grey_to_rgb", "linear_window", "window_channels"]
+__all__ = ["grey_to_rgb", "linear_window"]
 
 
 def linear_window(image: np.ndarray, /, center: float, width: float) -> np.ndarray:
@@ -27,27 +25,6 @@ def linear_window(image: np.ndarray, /, center: float, width: float) -> np.ndarr
     """
     check_array(image)
     return window_values(image, center, width, function="LINEAR")
-
-
-def window_channels(image: np.ndarray, /, windows: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Stack one LINEAR window per ``(center, width)`` as channels: ``(rows, cols, n)`` float32.
-
-    The usual CT trio is brain (40, 80), subdural (80, 200) and bone (600, 2800).
-
-    Raises
-    ------
-    SpecError
-        If there is no window, a window is not a (center, width) pair, or a width is below 1.
-    """
-    check_array(image, ndim=(2,))
-    if len(windows) == 0:
-        raise SpecError("windows is empty; give at least one (center, width) pair")
-    out = np.empty((*image.shape, len(windows)), dtype=np.float32)
-    for i, window in enumerate(windows):
-        if len(window) != 2:
-            raise SpecError(f"windows[{i}]={window!r} is not a (center, width) pair")
-        out[..., i] = linear_window(image, float(window[0]), float(window[1]))
-    return out
 
 
 def grey_to_rgb(image: np.ndarray, /) -> np.ndarray:

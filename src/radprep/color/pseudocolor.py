@@ -55,12 +55,15 @@ def colormap_lut(name: str) -> np.ndarray:
 
 
 def rgb_to_ycbcr(rgb: np.ndarray, /) -> np.ndarray:
-    """Convert uint8 RGB ``(rows, cols, 3)`` to YCbCr (Y, Cb, Cr) with OpenCV's BT.601 matrix."""
-    check_array(rgb, name="rgb", ndim=(3,))
-    if rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise SpecError(f"rgb must be uint8 (rows, cols, 3), got {rgb.dtype} {rgb.shape}")
-    ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)
-    return ycrcb[:, :, [0, 2, 1]]
+    """Convert uint8 RGB ``(rows, cols, 3)`` or ``(slices, rows, cols, 3)`` to YCbCr (Y, Cb, Cr)
+    with OpenCV's BT.601 matrix."""
+    check_array(rgb, name="rgb", ndim=(3, 4))
+    if rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+        raise SpecError(f"rgb must be uint8 ([slices,] rows, cols, 3), got {rgb.dtype} {rgb.shape}")
+    # Pixel by pixel: the slices of a volume go to OpenCV as one tall image.
+    flat = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[-2], 3)
+    ycrcb = cv2.cvtColor(flat, cv2.COLOR_RGB2YCrCb).reshape(rgb.shape)
+    return ycrcb[..., [0, 2, 1]]
 
 
 def pseudocolor(
@@ -71,12 +74,12 @@ def pseudocolor(
     ycbcr: bool = False,
     in_range: tuple[float, float] | Literal["dtype", "image"] = "dtype",
 ) -> np.ndarray:
-    """Map a grey image through a colour LUT, optionally on to YCbCr.
+    """Map a grey image or volume through a colour LUT, optionally on to YCbCr.
 
     Parameters
     ----------
     image : ndarray
-        A 2D grey image.
+        A 2D grey image or a 3D ``(slices, rows, cols)`` volume.
     cmap : str
         An OpenCV colormap name (``jet``: blue to red) or a matplotlib colormap name.
     ycbcr : bool
@@ -84,13 +87,15 @@ def pseudocolor(
     in_range : (float, float) or {"dtype", "image"}
         The grey values mapped to the LUT's first and last entries (see
         :func:`radprep._dtype.convert_dtype`); uint8 with ``"dtype"`` indexes the LUT directly.
+        ``"image"`` takes the min and max of the whole array: one range for every slice of a
+        volume, so colours compare across slices.
 
     Returns
     -------
     ndarray of uint8
-        ``(rows, cols, 3)``.
+        ``image.shape + (3,)``.
     """
-    check_array(image, ndim=(2,))
+    check_array(image, ndim=(2, 3))
     lut = colormap_lut(cmap)
     if image.dtype == np.uint8 and in_range == "dtype":
         grey = image

@@ -1,4 +1,4 @@
-"""CT windows stacked as channels, for slices or whole volumes, by preset name or number.
+"""CT windows stacked as channels, for images or whole volumes, by preset name or number.
 
 Three windows as the three channels of an RGB network (e.g. brain 40/80, subdural 80/200, bone
 600/2800 for head CT) let an ImageNet-pretrained model see soft tissue, blood and bone at once.
@@ -12,11 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from radprep._validate import check_array
-from radprep.color.pseudocolor import pseudocolor
 from radprep.errors import SpecError
 from radprep.intensity.window import CT_PRESETS, window_values
 
-__all__ = ["DEFAULT_WINDOWS", "pseudocolor_volume", "resolve_windows", "window_stack"]
+__all__ = ["DEFAULT_WINDOWS", "resolve_windows", "window_stack"]
 
 DEFAULT_WINDOWS: tuple[str, ...] = ("brain", "subdural", "bone")
 
@@ -60,10 +59,12 @@ def window_stack(
 ) -> np.ndarray:
     """Stack one LINEAR window per preset or ``(center, width)`` as the last axis.
 
+    The usual CT trio is brain (40, 80), subdural (80, 200) and bone (600, 2800).
+
     Parameters
     ----------
     image : ndarray
-        A 2D slice or a 3D volume of modality values (Hounsfield units).
+        A 2D image or a 3D volume of modality values (Hounsfield units).
     windows : sequence of str or (center, width)
         Default brain, subdural, bone.
 
@@ -71,6 +72,11 @@ def window_stack(
     -------
     ndarray of float32
         ``image.shape + (len(windows),)``, values in [0, 1].
+
+    Raises
+    ------
+    SpecError
+        If there is no window, an unknown preset, a malformed pair, or a width below 1.
     """
     check_array(image, ndim=(2, 3))
     pairs = resolve_windows(windows)
@@ -78,41 +84,3 @@ def window_stack(
     for i, (c, w) in enumerate(pairs):
         out[..., i] = window_values(image, c, w, function="LINEAR")
     return out
-
-
-def pseudocolor_volume(
-    volume: np.ndarray,
-    /,
-    *,
-    cmap: str = "jet",
-    ycbcr: bool = False,
-    in_range: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """Pseudo-colour every slice of a volume with one grey range for all slices.
-
-    Parameters
-    ----------
-    volume : ndarray
-        ``(slices, rows, cols)`` grey values.
-    cmap, ycbcr
-        As :func:`radprep.color.pseudocolor.pseudocolor`.
-    in_range : (float, float), optional
-        The grey values mapped to the LUT's ends; default the volume's min and max (the same for
-        every slice, so colours compare across slices).
-
-    Returns
-    -------
-    ndarray of uint8
-        ``(slices, rows, cols, 3)``.
-    """
-    check_array(volume, name="volume", ndim=(3,))
-    lo_hi = (
-        (float(np.min(volume)), float(np.max(volume)))
-        if in_range is None
-        else (float(in_range[0]), float(in_range[1]))
-    )
-    if lo_hi[1] <= lo_hi[0]:
-        lo_hi = (lo_hi[0], lo_hi[0] + 1.0)
-    return np.stack(
-        [pseudocolor(s, cmap=cmap, ycbcr=ycbcr, in_range=lo_hi) for s in volume], axis=0
-    )

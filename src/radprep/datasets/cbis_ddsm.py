@@ -1,5 +1,5 @@
-"""CBIS-DDSM: the case-description CSVs, the DICOM files in either download layout, and samples
-with ROI masks and per-abnormality labels.
+"""CBIS-DDSM: the case-description CSVs (read by :mod:`radprep.datasets.cbis_csv`), the DICOM
+files in either download layout, and samples with ROI masks and per-abnormality labels.
 
 The dataset is hard to use correctly. This source reads the four CSVs with TCIA's exact schema
 and its quirks (``breast density`` in the calc files and ``breast_density`` in the mass files,
@@ -14,9 +14,7 @@ union mask (or one sample each).
 
 from __future__ import annotations
 
-import csv
 import random
-import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,12 +25,20 @@ from typing import Any
 import cv2
 import numpy as np
 
+from radprep.datasets.cbis_csv import (
+    CSV_FILES,
+    PATHOLOGIES,
+    CaseRow,
+    parse_case_path,
+    read_case_csv,
+)
 from radprep.datasets.scan import scan_dicom
 from radprep.datasets.sources import Item, fingerprint, register_source, resolve
 from radprep.errors import InputError, RadprepWarning, SpecError
 from radprep.intensity.window import VOI
 from radprep.io.dicom import decode_stored, read_dicom, read_header
 from radprep.pipeline.spec import CbisDdsmSource
+from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.resize import resize, resize_mask
 
@@ -46,169 +52,7 @@ __all__ = [
     "read_case_csv",
 ]
 
-CSV_FILES = {
-    "mass_case_description_train_set.csv": ("mass", "train"),
-    "mass_case_description_test_set.csv": ("mass", "test"),
-    "calc_case_description_train_set.csv": ("calcification", "train"),
-    "calc_case_description_test_set.csv": ("calcification", "test"),
-}
-PATHOLOGIES = ("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
 _SEVERITY = {"MALIGNANT": 2, "BENIGN": 1, "BENIGN_WITHOUT_CALLBACK": 0}
-_MISSING = {"", "N/A", "NA", "NAN", "NONE", "NULL"}
-# The two spellings TCIA uses for the same columns, mapped to one name.
-_COLUMN_ALIASES = {
-    "breast density": "breast_density",
-    "breast_density": "breast_density",
-    "left or right breast": "laterality",
-    "image view": "view",
-    "abnormality id": "abnormality_id",
-    "abnormality type": "abnormality_type",
-    "calc type": "calc_type",
-    "calc distribution": "calc_distribution",
-    "mass shape": "mass_shape",
-    "mass margins": "mass_margins",
-    "image file path": "image_path",
-    "cropped image file path": "crop_path",
-    "roi mask file path": "mask_path",
-}
-_RANGES = {"breast_density": (1, 4), "assessment": (0, 5), "subtlety": (1, 5)}
-_CASE = re.compile(r"^(Mass|Calc)-(Training|Test)_(P_\d+)_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?$")
-
-
-@dataclass(frozen=True)
-class CaseRow:
-    """One abnormality as a CSV row describes it (values cleaned, problems listed)."""
-
-    patient_id: str
-    abnormality_id: int
-    abnormality_type: str
-    official_split: str
-    laterality: str
-    view: str
-    pathology: str
-    labels: Mapping[str, Any]
-    image_path: str
-    crop_path: str
-    mask_path: str
-    problems: tuple[str, ...] = ()
-
-    @property
-    def image_case(self) -> str:
-        """The full image's case folder, e.g. ``Mass-Training_P_00001_LEFT_CC``."""
-        return self.image_path.split("/", 1)[0]
-
-    @property
-    def roi_case(self) -> str:
-        """The ROI folder, e.g. ``Mass-Training_P_00001_LEFT_CC_1``."""
-        return (self.mask_path or self.crop_path).split("/", 1)[0]
-
-
-def parse_case_path(path: str) -> dict[str, str] | None:
-    """Split a CBIS-DDSM case folder name into its parts (or None if it is not one)."""
-    m = _CASE.match(path.split("/", 1)[0].strip())
-    if not m:
-        return None
-    kind, split, patient, side, view, roi = m.groups()
-    return {
-        "abnormality_type": "mass" if kind == "Mass" else "calcification",
-        "official_split": "train" if split == "Training" else "test",
-        "patient_id": patient,
-        "laterality": side,
-        "view": view,
-        "roi_number": roi or "",
-    }
-
-
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = " ".join(value.split())  # also removes the newlines TCIA left inside quoted paths
-    return None if v.upper() in _MISSING else v
-
-
-def _number(value: str | None, name: str, problems: list[str]) -> int | None:
-    v = _clean(value)
-    if v is None:
-        return None
-    try:
-        n = int(float(v))
-    except ValueError:
-        problems.append(f"{name}={v!r} is not a number")
-        return None
-    lo, hi = _RANGES.get(name, (None, None))
-    if lo is not None and not (lo <= n <= hi):  # type: ignore[operator]
-        problems.append(f"{name}={n} is outside {lo}..{hi}")
-    return n
-
-
-def read_case_csv(path: str | Path) -> list[CaseRow]:
-    """Read one CBIS-DDSM case-description CSV (mass or calc, train or test).
-
-    Raises
-    ------
-    SpecError
-        If the file name is not one of :data:`CSV_FILES` or a required column is missing.
-    """
-    p = Path(path)
-    if p.name not in CSV_FILES:
-        raise SpecError(
-            f"{p.name}: not a CBIS-DDSM case file; expected one of {', '.join(CSV_FILES)}"
-        )
-    kind, split = CSV_FILES[p.name]
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
-        names = {_COLUMN_ALIASES.get(k, k): v for k, v in header.items()}
-        needed = [
-            "patient_id",
-            "laterality",
-            "view",
-            "abnormality_id",
-            "pathology",
-            "image_path",
-            "mask_path",
-        ]
-        missing = [n for n in needed if n not in names]
-        if missing:
-            raise SpecError(
-                f"{p.name}: missing column(s) {', '.join(missing)}; is this a CBIS-DDSM CSV?"
-            )
-        rows = []
-        for raw in reader:
-            get = {k: raw.get(v) for k, v in names.items()}
-            problems: list[str] = []
-            pathology = (_clean(get.get("pathology")) or "").upper()
-            if pathology not in PATHOLOGIES:
-                problems.append(f"pathology={pathology!r} is not one of {', '.join(PATHOLOGIES)}")
-            labels = {
-                "abnormality_type": kind,
-                "pathology": pathology,
-                "assessment": _number(get.get("assessment"), "assessment", problems),
-                "breast_density": _number(get.get("breast_density"), "breast_density", problems),
-                "subtlety": _number(get.get("subtlety"), "subtlety", problems),
-                "calc_type": _clean(get.get("calc_type")),
-                "calc_distribution": _clean(get.get("calc_distribution")),
-                "mass_shape": _clean(get.get("mass_shape")),
-                "mass_margins": _clean(get.get("mass_margins")),
-            }
-            rows.append(
-                CaseRow(
-                    patient_id=_clean(get["patient_id"]) or "",
-                    abnormality_id=_number(get.get("abnormality_id"), "abnormality_id", problems)
-                    or 1,
-                    abnormality_type=kind,
-                    official_split=split,
-                    laterality=(_clean(get["laterality"]) or "").upper(),
-                    view=(_clean(get["view"]) or "").upper(),
-                    pathology=pathology,
-                    labels=labels,
-                    image_path=(_clean(get["image_path"]) or "").replace("\\", "/"),
-                    crop_path=(_clean(get.get("crop_path")) or "").replace("\\", "/"),
-                    mask_path=(_clean(get["mask_path"]) or "").replace("\\", "/"),
-                    problems=tuple(problems),
-                )
-            )
-    return rows
 
 
 def _find_csvs(root: Path, given: Sequence[str], base: Path) -> list[Path]:
@@ -392,6 +236,12 @@ def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
             "notes": notes,
             "mask_tolerance_px": None,
         },
+        official_split=labels.get("official_split"),
+        identifying=(
+            *(i.path for i in full),
+            rows[0].image_case,
+            *(str(c) for roi in rois for c in roi["candidates"]),
+        ),
     )
 
 
@@ -434,6 +284,51 @@ def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return resize(u8, grid, interpolation="area") > 0
 
 
+def _roi_mask(
+    roi: Mapping[str, Any], shape: tuple[int, int], grid: tuple[int, int], tolerance: int
+) -> np.ndarray:
+    """The ROI mask among an abnormality's files (two-valued, the image's size within
+    `tolerance`), as bool, or 0/255 as stored when it goes onto a reduced `grid` next."""
+    aid = roi["abnormality_id"]
+    found = None
+    # The candidate whose header says it is the image's size comes first: the mask is then
+    # found without decoding the cropped image at all.
+    headers = {c: read_header(c) for c in roi["candidates"]}
+    shapes = {c: _header_shape(headers[c]) for c in roi["candidates"]}
+    ordered = sorted(
+        roi["candidates"],
+        key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
+    )
+    for cand in ordered:
+        arr = _read_stored(cand, headers[cand])
+        if not _is_mask(arr):
+            continue
+        dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
+        if (dr, dc) == (0, 0):
+            # On a reduced grid the stored mask goes straight to it (no full-size bool).
+            found = arr if grid != shape and _is_0_255(arr) else arr > 0
+            break
+        if max(dr, dc) <= tolerance:
+            warnings.warn(
+                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
+                f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
+                RadprepWarning,
+                stacklevel=3,
+            )
+            found = resize_mask(arr > 0, shape)
+            break
+        raise InputError(
+            f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
+            f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
+        )
+    if found is None:
+        raise InputError(
+            f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
+            "ROI folder (a mask has the full image's size and two values)"
+        )
+    return found
+
+
 def load_cbis(item: Item, read: Any) -> Sample:
     """Load a CBIS-DDSM sample: the full image, and the ROI masks told apart from the crops."""
     if not item.path or not Path(item.path).exists():
@@ -458,49 +353,10 @@ def load_cbis(item: Item, read: Any) -> Sample:
     masks: dict[str, np.ndarray] = {}
     tolerance = item.extra.get("mask_tolerance_px") or max(8, round(0.005 * max(shape)))
     for roi in item.extra["rois"]:
-        aid = roi["abnormality_id"]
-        found = None
-        # The candidate whose header says it is the image's size comes first: the mask is then
-        # found without decoding the cropped image at all.
-        headers = {c: read_header(c) for c in roi["candidates"]}
-        shapes = {c: _header_shape(headers[c]) for c in roi["candidates"]}
-        ordered = sorted(
-            roi["candidates"],
-            key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
-        )
-        for cand in ordered:
-            arr = _read_stored(cand, headers[cand])
-            if not _is_mask(arr):
-                continue
-            dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
-            if (dr, dc) == (0, 0):
-                # On a reduced grid the stored mask goes straight to it (no full-size bool).
-                found = arr if grid != shape and _is_0_255(arr) else arr > 0
-                break
-            if max(dr, dc) <= tolerance:
-                warnings.warn(
-                    f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
-                    f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
-                    RadprepWarning,
-                    stacklevel=2,
-                )
-                found = resize_mask(arr > 0, shape)
-                break
-            raise InputError(
-                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
-                f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
-            )
-        if found is None:
-            raise InputError(
-                f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
-                "ROI folder (a mask has the full image's size and two values)"
-            )
-        masks[f"roi_{aid}"] = found
+        masks[f"roi_{roi['abnormality_id']}"] = _roi_mask(roi, shape, grid, tolerance)
     if grid != shape:
         masks = {name: _mask_onto(m, grid) for name, m in masks.items()}
-    union = np.zeros(grid, dtype=bool)
-    for m in masks.values():
-        union |= m
+    union = merge_masks(masks)
     masks = {"roi": union, **masks} if len(masks) > 1 else {"roi": union}
     return Sample(
         image=image, masks=masks, labels=dict(item.labels), id=item.id, source=dict(item.source)

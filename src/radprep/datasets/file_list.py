@@ -320,7 +320,17 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
         extra: dict[str, Any] = {"remote": options} if is_url(path) else {}
         if error:
             extra["error"] = error
-        items.append(Item(item_id, path, fp, labels=labels, source=source, extra=extra))
+        items.append(
+            Item(
+                item_id,
+                path,
+                fp,
+                labels=labels,
+                source=source,
+                extra=extra,
+                official_split=labels.get("official_split"),
+            )
+        )
     for row, error in bad:
         item_id = f"row-{row['_row']:06d}"
         items.append(Item(item_id, "", "unavailable", source={"path": ""}, extra={"error": error}))

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from radprep.io.write import atomic_open
 
 __all__ = [
     "BASE_COLUMNS",
+    "Record",
     "label_types",
     "manifest_table",
     "observe_labels",
@@ -48,7 +50,64 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("study_instance_uid", pa.string()),
     ("series_instance_uid", pa.string()),
     ("sop_instance_uid", pa.string()),
+    ("decoder", pa.string()),
 )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One written output as the manifest lists it (one row; labels become ``label_<name>``).
+
+    Built in one place (:func:`radprep.jobs.process.make_record`); stored in the ledger as
+    :meth:`to_row` gives it and read back with :meth:`from_row`.
+    """
+
+    sample_id: str
+    output: str
+    path: str
+    format: str
+    shape: tuple[int, ...]
+    dtype: str
+    steps: tuple[Mapping[str, Any], ...]
+    recipe_hash: str
+    patient_id: str | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    roi_bbox: tuple[int, ...] | None = None
+    patch_kind: str | None = None
+    patch_box: tuple[int, ...] | None = None
+    split: str | None = None
+    source_path: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    decoder: str | None = None
+    """What decoded the pixels (``native``, ``imagecodecs-htj2k``, ``pylibjpeg-openjpeg``, ...)."""
+
+    def to_row(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict (the manifest's columns, labels as a mapping)."""
+        row: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = [dict(x) if isinstance(x, Mapping) else x for x in v]
+            elif isinstance(v, Mapping):
+                v = dict(v)
+            row[f.name] = v
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Record:
+        """A record from :meth:`to_row`'s dict (as the ledger stores it)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known}
+        for name in ("shape", "steps", "roi_bbox", "patch_box"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    def with_split(self, split: str | None) -> Record:
+        """The record with its split assigned."""
+        return replace(self, split=split)
 
 
 def _label_value(v: Any) -> Any:

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
     INDEX_SCHEMA: pa.Schema
 
-__all__ = ["INDEX_SCHEMA", "ScanResult", "scan_dicom", "write_index"]
+__all__ = [
+    "INDEX_SCHEMA",
+    "ScanResult",
+    "index_file",
+    "index_table",
+    "scan_dicom",
+    "walk",
+    "write_index",
+]
 
 # (column, pydicom keyword or None for a derived value, arrow type). pyarrow loads when an index
 # is built, not on import: the sources import this module, and a run's workers build no index.
@@ -135,6 +143,34 @@ def _row(path: Path, root: Path) -> dict[str, Any]:
     return row
 
 
+def index_file(path: Path, root: Path) -> dict[str, Any]:
+    """The index row of one file, from its header (the unit of work of ``radprep index``).
+
+    Raises
+    ------
+    NotDicomError
+        For a file that is not DICOM.
+    InputError
+        A documented subclass naming the file, for a header that cannot be read.
+    """
+    try:
+        with warnings.catch_warnings():
+            # pydicom warns about odd values as they are read; the index keeps them.
+            warnings.simplefilter("ignore", UserWarning)
+            return _row(path, root)
+    except (NotDicomError, InputError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # one damaged header never stops a scan
+        raise header_error(e, str(path)) from None
+
+
+def index_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    """The index table of rows from :func:`index_file`, in their order."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(list(rows), schema=_schema())
+
+
 def scan_dicom(
     root: str | os.PathLike[str],
     *,
@@ -162,7 +198,7 @@ def scan_dicom(
     skipped: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
     acc = Accounting()
-    for files in _walk(base):
+    for files in walk(base):
         for path in files:
             rel = path.relative_to(base).as_posix()
             ok = False
@@ -171,40 +207,34 @@ def scan_dicom(
                 acc.skipped(rel, "duplicate")
             else:
                 try:
-                    with warnings.catch_warnings():
-                        # pydicom warns about odd values as they are read; the index keeps them.
-                        warnings.simplefilter("ignore", UserWarning)
-                        rows.append(_row(path, base))
+                    rows.append(index_file(path, base))
                     ok = True
                     acc.done(rel)
                 except NotDicomError:
                     skipped.append((rel, "not DICOM"))
                     acc.skipped(rel, "not DICOM")
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException as e:  # one damaged header never stops a scan
-                    err = e if isinstance(e, InputError) else header_error(e, str(path))
+                except InputError as err:
                     failed.append((rel, str(err)))
                     acc.failed(rel, str(err), type(err).__name__)
             if on_file is not None:
                 on_file(path, ok)
-    import pyarrow as pa
-
-    table = pa.Table.from_pylist(rows, schema=_schema())
+    table = index_table(rows)
     return ScanResult(table=table, skipped=skipped, failed=failed, accounting=acc)
 
 
-def _walk(base: Path) -> Iterable[list[Path]]:
+def walk(base: Path) -> Iterable[list[Path]]:
+    """The files under `base`, a folder at a time: sorted, hidden entries left out."""
     for root, dirs, files in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         yield [Path(root) / f for f in sorted(files) if not f.startswith(".")]
 
 
-def write_index(result: ScanResult, out: str | os.PathLike[str]) -> Path:
-    """Write the index table to Parquet atomically; return the path."""
+def write_index(result: ScanResult | pa.Table, out: str | os.PathLike[str]) -> Path:
+    """Write the index table (of a scan) to Parquet atomically; return the path."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(result.table, sink, compression="zstd")
+    table = result.table if isinstance(result, ScanResult) else result
+    pq.write_table(table, sink, compression="zstd")
     return atomic_write_bytes(out, sink.getvalue().to_pybytes())

@@ -22,9 +22,10 @@ from radprep.errors import RadprepError, RadprepWarning, SpecError
 from radprep.geometry import Geometry
 from radprep.image import AppliedStep
 from radprep.io.dicom import read_header
+from radprep.io.seg import label_file_to_grid, seg_to_grid
 from radprep.io.series import SeriesInfo, find_series, load_series, series_slice_count
 from radprep.pipeline.spec import SeriesFolderSource
-from radprep.roi.seg import label_file_to_grid, seg_to_grid
+from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.volume import slice_geometry
 
@@ -151,10 +152,7 @@ def _masks_on_grid(
                 masks[f"{name}_{v}"] = labels == v
     merged = extra.get("merge_masks")
     if merged and masks:
-        union = np.zeros(shape, dtype=bool)
-        for m in masks.values():
-            union |= m
-        masks = {merged: union}
+        masks = {merged: merge_masks(masks)}
     return masks
 
 

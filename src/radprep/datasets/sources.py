@@ -53,7 +53,15 @@ class Item:
     source : mapping
         Provenance: relative path, UIDs, patient id.
     extra : mapping
-        Source-specific inputs (e.g. mask files).
+        Source-specific inputs for the source's own loader (e.g. mask files); nothing outside
+        the source reads it.
+    official_split : str or None
+        The split the dataset itself assigns (e.g. CBIS-DDSM's train/test), for
+        ``split: {method: official}``; None where it assigns none.
+    identifying : tuple of str
+        Other values of the source that may identify the patient (folder and file names of
+        candidate files, case names): with de-identification on, they are removed from every
+        message, as the id, the path and the provenance values are.
     """
 
     id: str
@@ -62,6 +70,14 @@ class Item:
     labels: Mapping[str, Any] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    official_split: str | None = None
+    identifying: tuple[str, ...] = ()
+
+    @property
+    def patient_id(self) -> str | None:
+        """The patient the item belongs to (``source["patient_id"]``), None when unknown."""
+        value = self.source.get("patient_id")
+        return str(value) if value else None
 
 
 class ItemList(list[Item]):

@@ -13,11 +13,14 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radprep.errors import SpecError
 
-__all__ = ["SplitItem", "official_split", "patient_split", "split_counts"]
+if TYPE_CHECKING:
+    from radprep.datasets.sources import Item
+
+__all__ = ["SplitItem", "assign_splits", "official_split", "patient_split", "split_counts"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,10 @@ def official_split(
     official: dict[str, set[str]] = defaultdict(set)
     for it in items:
         if it.official not in ("train", "test"):
-            raise SpecError(f"item {it.id!r} has no official split (label official_split)")
+            raise SpecError(
+                f"item {it.id!r} has no official split (its source assigns none: "
+                "Item.official_split)"
+            )
         official[it.patient].add(it.official)
     in_both = sorted(p for p, s in official.items() if len(s) > 1)
     result: dict[str, str] = {}
@@ -142,3 +148,39 @@ def official_split(
 def split_counts(splits: Mapping[str, str]) -> dict[str, int]:
     """Items per split, sorted by split name."""
     return dict(sorted(Counter(splits.values()).items()))
+
+
+def assign_splits(spec: Any, items: Sequence[Item]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Assign a recipe's ``split`` section over Items: item id -> split, and its description
+    for the run record (method, seed, counts of items and patients per split).
+
+    Items are split by :attr:`Item.patient_id` (the item's own id when unknown); the
+    ``official`` method takes the split each item's source assigned
+    (:attr:`Item.official_split`).
+    """
+    if spec is None:
+        return {}, {}
+    split_items = [
+        SplitItem(
+            id=it.id,
+            patient=it.patient_id or it.id,
+            stratum=tuple(it.labels.get(k) for k in spec.stratify),
+            official=it.official_split,
+        )
+        for it in items
+    ]
+    info: dict[str, Any] = {"method": spec.method, "seed": spec.seed, "stratify": spec.stratify}
+    if spec.method == "official":
+        splits, in_both = official_split(
+            split_items, val_fraction=spec.val_fraction, both=spec.both_official, seed=spec.seed
+        )
+        info["patients_in_both_official_splits"] = len(in_both)
+        info["both_official_policy"] = spec.both_official
+    else:
+        splits = patient_split(split_items, spec.fractions, seed=spec.seed)
+    info["counts"] = split_counts(splits)
+    info["patients"] = {
+        name: len({s.patient for s in split_items if splits.get(s.id) == name})
+        for name in info["counts"]
+    }
+    return splits, info

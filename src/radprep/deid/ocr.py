@@ -1,9 +1,9 @@
-"""Read the text burned into an image: the display image, Tesseract OCR, and PHI matching.
+"""Read the text burned into an image: Tesseract OCR over the display image.
 
-The display image is what a person would see (PS3.3 C.11: Modality LUT, VOI, MONOCHROME1
-inverted), in 8 bits, scaled so that Tesseract sees characters at a size it reads well, and read
-in both polarities (dark text on light and light on dark). Word boxes are returned in stored
-pixel coordinates.
+The display image (:mod:`radprep.deid.display`) is scaled so that Tesseract sees characters at
+a size it reads well, and read in both polarities (dark text on light and light on dark). Word
+boxes are returned in stored pixel coordinates. What the words are matched against is in
+:mod:`radprep.deid.phi_match`.
 
 Tesseract is reached through the ``tesserocr`` binding (``pip install 'radprep[ocr]'``) and needs
 its English model (Debian: ``apt install tesseract-ocr tesseract-ocr-eng``). One engine is made
@@ -13,29 +13,25 @@ per process and kept; it runs on one thread (a process pool gives the parallelis
 from __future__ import annotations
 
 import contextlib
-import copy
 import glob
 import os
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import cv2
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from radprep.deid.display import display_frames, display_mapper, swap_other_words
+from radprep.deid.phi_match import PhiMatch, identifying_values, match_phi
+from radprep.deid.words import FAINT_CONFIDENCE, TEXT_CONFIDENCE, Word
 from radprep.errors import RadprepError
-from radprep.intensity.modality import apply_modality
-from radprep.intensity.window import VOI, apply_voi, resolve_voi
-from radprep.io.dicom import meta_from_dataset
 
 __all__ = [
+    "FAINT_CONFIDENCE",
     "OCR_EXTRA_HINT",
+    "TEXT_CONFIDENCE",
     "OcrUnavailableError",
     "PhiMatch",
     "Word",
@@ -59,10 +55,6 @@ OCR_EXTRA_HINT = (
 MIN_LONG_SIDE_PX = 1024
 MAX_LONG_SIDE_PX = 2048
 MAX_UPSCALE = 4.0
-# A word is text (not texture read as letters) at this confidence with three letters or digits;
-# next to text already found, FAINT_CONFIDENCE with two.
-TEXT_CONFIDENCE = 75.0
-FAINT_CONFIDENCE = 50.0
 
 _TESSDATA_GLOBS = (
     "/usr/share/tesseract-ocr/*/tessdata",
@@ -75,46 +67,6 @@ _TESSDATA_GLOBS = (
 
 class OcrUnavailableError(RadprepError, RuntimeError):
     """Tesseract or its English model cannot be loaded."""
-
-
-@dataclass(frozen=True)
-class Word:
-    """One word Tesseract read.
-
-    Attributes
-    ----------
-    text : str
-        What was read.
-    confidence : float
-        Tesseract's confidence, 0..100.
-    box : (y0, x0, y1, x1)
-        Inclusive box in stored pixel coordinates.
-    line : int
-        Words of the same text line (of the same frame and polarity) share this number.
-    """
-
-    text: str
-    confidence: float
-    box: tuple[int, int, int, int]
-    line: int
-
-    @property
-    def is_text(self) -> bool:
-        """True when this is confidently text, not texture read as letters.
-
-        Three letters or digits at TEXT_CONFIDENCE, or two at 90 in a box at least as wide as
-        half its height (texture gives short, narrow "words").
-        """
-        alnum = sum(c.isalnum() for c in self.text)
-        if alnum >= 3:
-            return self.confidence >= TEXT_CONFIDENCE
-        y0, x0, y1, x1 = self.box
-        return alnum == 2 and self.confidence >= 90 and (x1 - x0 + 1) * 2 >= (y1 - y0 + 1)
-
-    @property
-    def is_faint_text(self) -> bool:
-        """True for two letters or digits at FAINT_CONFIDENCE (trusted next to found text)."""
-        return sum(c.isalnum() for c in self.text) >= 2 and self.confidence >= FAINT_CONFIDENCE
 
 
 # Engine ----------------------------------------------------------------------------------------
@@ -190,114 +142,6 @@ def ocr_available() -> str | None:
     except OcrUnavailableError as e:
         return str(e)
     return None
-
-
-# Display image ---------------------------------------------------------------------------------
-
-
-Display = Callable[[np.ndarray], np.ndarray]
-
-
-def display_mapper(ds: Dataset, frame: np.ndarray) -> Display:
-    """Return the map from stored values (a frame or any part of one) to 8-bit grey display.
-
-    Mono images go through the Modality LUT and the VOI (the header's window or VOI LUT, else
-    a window over the 0.1-99.9 percentiles of `frame`, resolved once here), "higher is
-    brighter" (MONOCHROME1 inverted); palette and colour images become grey.
-    """
-    meta = meta_from_dataset(ds)
-    if meta.photometric_interpretation == "PALETTE COLOR":
-        palette = _palette_source(ds)
-
-        def from_palette(part: np.ndarray) -> np.ndarray:
-            rgb = apply_color_lut(part, palette)
-            return _grey8(rgb, bits=8 * rgb.dtype.itemsize)
-
-        return from_palette
-    if frame.ndim == 3:
-        return lambda part: _grey8(part, bits=meta.bits_stored)
-    header_voi = bool(meta.voi_luts or (meta.window_centers and meta.window_widths))
-    voi = VOI("header") if header_voi else VOI("auto", percentiles=(0.1, 99.9))
-    values = apply_modality(frame, meta)
-    try:
-        resolved = resolve_voi(values, meta, voi)
-    except RadprepError:  # a header window the values cannot use: show their range
-        resolved = resolve_voi(values, meta, VOI("minmax"))
-
-    def mono(part: np.ndarray) -> np.ndarray:
-        shown, _ = apply_voi(apply_modality(part, meta), meta, resolved, out_dtype="uint8")
-        return np.ascontiguousarray(shown)
-
-    return mono
-
-
-def display_frames(
-    ds: Dataset, stored: np.ndarray, frames: Sequence[int] | None = None
-) -> list[np.ndarray]:
-    """Return 8-bit grey display images of `stored` (decoded pixels of `ds`), one per frame.
-
-    Parameters
-    ----------
-    ds : Dataset
-        Gives the Modality LUT, the VOI and the photometric interpretation.
-    stored : ndarray
-        Stored values as pydicom decodes them (YBR already as RGB): ``(rows, cols[, 3])`` or
-        ``(frames, rows, cols[, 3])``.
-    frames : sequence of int, optional
-        Which frames of a multi-frame `stored` (all when None).
-
-    Returns
-    -------
-    list of ndarray
-        uint8 ``(rows, cols)`` arrays, "higher is brighter" (see :func:`display_mapper`).
-    """
-    stack = stored if int(ds.get("NumberOfFrames", 1) or 1) > 1 else stored[np.newaxis]
-    picked = stack if frames is None else stack[list(frames)]
-    return [display_mapper(ds, frame)(frame) for frame in picked]
-
-
-_OTHER_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-_PALETTE_KEYWORDS = tuple(
-    f"{kind}{colour}PaletteColorLookupTable{part}"
-    for colour in ("Red", "Green", "Blue", "Alpha")
-    for kind, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
-)
-
-
-def swap_other_words(ds: Dataset) -> None:
-    """Swap the bytes of OW/OF/OL/OD/OV values read from big endian (e.g. palette LUT data).
-
-    pydicom keeps such values as the raw bytes read; read or written as little endian they
-    must be swapped (PS3.5 7.3). Pixel Data is left alone.
-    """
-    for elem in ds.iterall():
-        width = _OTHER_WIDTH.get(str(elem.VR))
-        if width and isinstance(elem.value, bytes) and elem.tag != 0x7FE00010:
-            data = np.frombuffer(elem.value, dtype=f">u{width}")
-            elem.value = data.astype(f"<u{width}").tobytes()
-
-
-def _palette_source(ds: Dataset) -> Dataset:
-    """The palette of `ds`, as little endian (pydicom reads plain LUT data as native order)."""
-    fm = getattr(ds, "file_meta", None)
-    ts = UID(str(fm.get("TransferSyntaxUID", ""))) if fm is not None else None
-    if ts is None or not ts.is_transfer_syntax or ts.is_little_endian:
-        return ds
-    lut = Dataset()
-    for kw in _PALETTE_KEYWORDS:
-        if kw in ds:
-            lut.add(copy.deepcopy(ds[kw]))
-    lut.file_meta = FileMetaDataset()
-    lut.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    swap_other_words(lut)
-    return lut
-
-
-def _grey8(rgb: np.ndarray, *, bits: int) -> np.ndarray:
-    if rgb.dtype != np.uint8:
-        scale = 255.0 / float((1 << min(bits, 16)) - 1)
-        rgb = np.clip(rgb.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 # OCR -------------------------------------------------------------------------------------------
@@ -379,160 +223,3 @@ def _collect(api: Any, s: float, rows: int, cols: int, line: int) -> tuple[list[
         if not it.Next(level):
             break
     return out, line + 1
-
-
-# PHI matching ----------------------------------------------------------------------------------
-
-NAME_KEYWORDS = (
-    "PatientName",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "OperatorsName",
-)
-ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID")
-DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
-
-# OCR mixes these up; both sides are folded the same way before comparing.
-_CONFUSABLE = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1",
-                             "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-
-
-def _fold(text: str) -> str:
-    """Upper case, letters and digits only, confusable characters folded."""
-    return re.sub(r"[^0-9A-Z]", "", text.upper().translate(_CONFUSABLE))
-
-
-@dataclass(frozen=True)
-class _Needle:
-    keyword: str
-    folded: str
-    max_errors: int
-
-
-def _values(ds: Dataset, keyword: str) -> list[str]:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return [str(v) for v in value if str(v).strip()]
-    return [str(value)]
-
-
-def _date_forms(da: str) -> set[str]:
-    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", da.strip())
-    if not m:
-        return set()
-    y, mo, d = m.groups()
-    yy, mon = y[2:], _MONTHS[int(mo) - 1] if 1 <= int(mo) <= 12 else ""
-    mo1, d1 = str(int(mo)), str(int(d))
-    forms = {
-        f"{y}{mo}{d}",  # YYYYMMDD and YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD once folded
-        f"{d}{mo}{y}",  # DD/MM/YYYY, DD.MM.YYYY, DD-MM-YYYY
-        f"{mo}{d}{y}",  # MM/DD/YYYY
-        f"{mo1}{d1}{y}",  # M/D/YYYY
-        f"{d1}{mo1}{y}",  # D/M/YYYY
-        f"{d}{mo}{yy}",  # DD.MM.YY
-        f"{mo}{d}{yy}",  # MM/DD/YY
-    }
-    if mon:
-        forms |= {f"{d}{mon}{y}", f"{d1}{mon}{y}", f"{mon}{d}{y}", f"{mon}{d1}{y}", f"{d}{mon}{yy}"}
-    return {f for f in forms if len(f) >= 6}
-
-
-def identifying_values(ds: Dataset) -> list[_Needle]:
-    """Return what to look for in the image: the data set's own names, IDs and dates.
-
-    Names are split into their parts (any order matches); IDs are matched whole; dates in
-    the common written forms. Values are folded (:func:`_fold`); the keyword is kept so a match
-    can be reported without its value.
-    """
-    needles: list[_Needle] = []
-    sources: list[Dataset] = [ds, *(ds.get("OtherPatientIDsSequence") or [])]
-    for src in sources:
-        for kw in NAME_KEYWORDS:
-            for v in _values(src, kw):
-                for part in re.split(r"[\^\s,=]+", v):
-                    # A double-barrelled name is looked for whole and by each of its parts.
-                    for piece in {part, *part.split("-")}:
-                        f = _fold(piece)
-                        if len(f) >= 3:
-                            needles.append(_Needle(kw, f, 1 if len(f) >= 6 else 0))
-        for kw in ID_KEYWORDS:
-            for v in _values(src, kw):
-                f = _fold(v)
-                if len(f) >= 4:
-                    needles.append(_Needle(kw, f, 0 if len(f) < 7 else (1 if len(f) < 12 else 2)))
-        for kw in DATE_KEYWORDS:
-            for v in _values(src, kw):
-                for form in _date_forms(v):
-                    needles.append(_Needle(kw, _fold(form), 0 if len(form) < 8 else 1))
-    unique = {(n.keyword, n.folded): n for n in needles}
-    return list(unique.values())
-
-
-def _within(needle: str, hay: str, max_errors: int) -> bool:
-    """True when `needle` occurs in `hay` with at most `max_errors` edits (Sellers' algorithm)."""
-    if needle in hay:
-        return True
-    if max_errors == 0 or len(hay) < len(needle) - max_errors:
-        return False
-    prev = list(range(len(needle) + 1))
-    for ch in hay:
-        cur = [0]
-        for j, nc in enumerate(needle, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (nc != ch)))
-        if cur[-1] <= max_errors:
-            return True
-        prev = cur
-    return False
-
-
-@dataclass(frozen=True)
-class PhiMatch:
-    """Words that hold a data set's own identifying value, and which attributes matched."""
-
-    keywords: tuple[str, ...]
-    words: tuple[Word, ...]
-
-
-def match_phi(words: Iterable[Word], needles: Sequence[_Needle]) -> PhiMatch:
-    """Find the words (or runs of words of one line) that spell an identifying value.
-
-    Words are split at punctuation into tokens. A short value (under 5 characters) must equal a
-    token; a longer one may sit inside a run of up to six tokens of one line (a name or a date
-    split over words: ``DOE, JOHN``, ``08 / 29 / 1951``), with the value's allowed OCR errors.
-    Any confidence counts: a match against the file's own values is evidence enough.
-    """
-    by_line: dict[int, list[tuple[str, Word]]] = {}
-    for w in words:
-        for tok in re.split(r"[^0-9A-Za-z|]+", w.text):
-            f = _fold(tok)
-            if f:
-                by_line.setdefault(w.line, []).append((f, w))
-    keywords: set[str] = set()
-    hits: dict[tuple[int, int, int, int, int], Word] = {}
-    short = [n for n in needles if len(n.folded) < 5]
-    long = [n for n in needles if len(n.folded) >= 5]
-    for toks in by_line.values():
-        for i, (tok, w) in enumerate(toks):
-            for n in short:
-                if tok == n.folded:
-                    keywords.add(n.keyword)
-                    hits[(w.line, *w.box)] = w
-            joined = ""
-            for j in range(i, min(i + 6, len(toks))):
-                joined += toks[j][0]
-                for n in long:
-                    if len(joined) + n.max_errors < len(n.folded):
-                        continue
-                    if j > i and len(joined) - len(toks[j][0]) >= len(n.folded) + n.max_errors:
-                        continue  # the run already held the whole value without this token
-                    if _within(n.folded, joined, n.max_errors):
-                        keywords.add(n.keyword)
-                        for _, hw in toks[i : j + 1]:
-                            hits[(hw.line, *hw.box)] = hw
-    return PhiMatch(tuple(sorted(keywords)), tuple(hits.values()))

@@ -23,38 +23,27 @@ that needs it, a header saying YES where nothing is found, pixels that cannot be
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import pack_bits, pixel_array
-from pydicom.uid import (
-    JPEG2000,
-    UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from radprep.deid.config import DeidConfig, PixelRegion
-from radprep.deid.ocr import (
-    Display,
-    Word,
-    display_mapper,
-    identifying_values,
-    match_phi,
-    ocr_available,
-    read_words,
-    swap_other_words,
+from radprep.deid.ocr import identifying_values, match_phi, ocr_available
+from radprep.deid.pixel_store import _decode, _photometric_of_decoded, store_pixels
+from radprep.deid.text_boxes import (
+    Box,
+    _blank_regions,
+    _dilate,
+    _fill_boxes,
+    _modality,
+    _read,
+    _read_places,
+    _text_boxes,
 )
 from radprep.deid.writer import load_deferred
-from radprep.errors import PixelDecodeError, RadprepError
+from radprep.errors import PixelDecodeError
 
 __all__ = [
     "OVERLAY_MODALITIES",
@@ -86,26 +75,10 @@ SUSPECT_SOP_CLASSES = frozenset(
 # Long multi-frame objects (cine ultrasound, XA runs) are read on this many frames, spread
 # from the first to the last; the boxes found are cleaned in every frame (overlays are static).
 MAX_OCR_FRAMES = 3
-# Text boxes grow by this share of their height (and at least DILATE_MIN_PX) before filling.
-DILATE_FRACTION = 0.3
-DILATE_MIN_PX = 2
 # Clean, read again, clean what is still read: at most this many rounds, then hold.
 CLEAN_ROUNDS = 3
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
-
-# Source transfer syntax -> the one the cleaned pixels are stored in (lossless stays lossless;
-# a lossy source is not compressed lossily again). Native syntaxes keep theirs (big endian,
-# retired, becomes explicit little endian). Anything else (JPEG baseline and lossless process
-# 14, HTJ2K: no encoder) falls back to Explicit VR Little Endian, said in the audit.
-_REENCODE: dict[str, UID] = {
-    RLELossless: RLELossless,
-    JPEGLSLossless: JPEGLSLossless,
-    JPEGLSNearLossless: JPEGLSLossless,
-    JPEG2000Lossless: JPEG2000Lossless,
-    JPEG2000: JPEG2000Lossless,
-}
-_NATIVE_KEPT = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian)
 
 
 def burned_in_reason(ds: Dataset) -> str | None:
@@ -190,236 +163,31 @@ def _has_pixel_data(ds: Dataset) -> bool:
     return "PixelData" in ds
 
 
-def _modality(ds: Dataset) -> str:
-    return str(ds.get("Modality", "") or "").strip().upper()
-
-
 def _frames_to_read(n: int) -> list[int]:
     if n <= MAX_OCR_FRAMES:
         return list(range(n))
     return sorted({round(i * (n - 1) / (MAX_OCR_FRAMES - 1)) for i in range(MAX_OCR_FRAMES)})
 
 
-def _decode(ds: Dataset, where: str) -> np.ndarray:
-    try:
-        arr = pixel_array(ds)
-        if not arr.dtype.isnative:  # big endian data decoded as is
-            return arr.astype(arr.dtype.newbyteorder("="))
-        return arr if arr.flags.writeable and arr.flags.owndata else arr.copy()
-    except RadprepError:
-        raise
-    except Exception as e:
-        raise PixelDecodeError(
-            f"{where}: PixelData (7FE0,0010) cannot be decoded to look for burned-in text "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); check the "
-            "transfer syntax decoders"
-        ) from e
+@dataclass
+class _Work:
+    """The decoded pixels of one image and what cleaning them has done so far."""
 
+    arr: np.ndarray
+    multi: bool
+    notes: list[str] = field(default_factory=list)
+    boxes_done: list[Box] = field(default_factory=list)
+    phi: tuple[str, ...] = ()
+    ms: float = 0.0
+    changed: bool = False
 
-def _photometric_of_decoded(ds: Dataset, arr: np.ndarray) -> str:
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    if int(ds.get("SamplesPerPixel", 1) or 1) == 3 and photometric != "RGB":
-        return "RGB"  # pydicom gives YBR_FULL(_422), YBR_ICT and YBR_RCT as RGB
-    return photometric
-
-
-def _darkest(ds: Dataset, arr: np.ndarray) -> int:
-    if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
-        return int(arr.max())
-    return int(arr.min()) if arr.ndim == 2 or arr.shape[-1] != 3 else 0
-
-
-def _frame_view(arr: np.ndarray, multi: bool) -> np.ndarray:
-    return arr if multi else arr[np.newaxis]
-
-
-def _ultrasound_outside(ds: Dataset, rows: int, cols: int) -> np.ndarray | None:
-    """True outside the union of SequenceOfUltrasoundRegions (PS3.3 C.8.5.5), or None."""
-    items = ds.get("SequenceOfUltrasoundRegions") or []
-    inside = np.zeros((rows, cols), bool)
-    found = False
-    for item in items:
-        try:
-            x0, y0 = int(item.RegionLocationMinX0), int(item.RegionLocationMinY0)
-            x1, y1 = int(item.RegionLocationMaxX1), int(item.RegionLocationMaxY1)
-        except (AttributeError, TypeError, ValueError):
-            continue
-        if 0 <= x0 <= x1 and 0 <= y0 <= y1:
-            inside[y0 : y1 + 1, x0 : x1 + 1] = True
-            found = True
-    if not found or inside.all():
-        return None
-    return ~inside
-
-
-def _dilate(box: tuple[int, int, int, int], rows: int, cols: int) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    d = max(DILATE_MIN_PX, int(np.ceil(DILATE_FRACTION * (y1 - y0 + 1))))
-    return max(0, y0 - d), max(0, x0 - d), min(rows - 1, y1 + d), min(cols - 1, x1 + d)
-
-
-def _surround_value(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The most common stored value in a 2-pixel ring around `box` (the text's background)."""
-    rows, cols = frame.shape[:2]
-    y0, x0, y1, x1 = box
-    ry0, rx0, ry1, rx1 = (
-        max(0, y0 - 2),
-        max(0, x0 - 2),
-        min(rows - 1, y1 + 2),
-        min(cols - 1, x1 + 2),
-    )
-    outer = frame[ry0 : ry1 + 1, rx0 : rx1 + 1]
-    mask = np.ones(outer.shape[:2], bool)
-    mask[y0 - ry0 : y1 - ry0 + 1, x0 - rx0 : x1 - rx0 + 1] = False
-    ring = outer[mask]
-    if ring.size == 0:
-        return np.zeros(frame.shape[2:], frame.dtype)
-    flat = ring.reshape(len(ring), -1)
-    # One integer per pixel (up to 3 samples of 16 bits) for a fast 1-D mode.
-    keys = flat[:, 0].astype(np.int64)
-    for c in range(1, flat.shape[1]):
-        keys = keys + (flat[:, c].astype(np.int64) << (16 * c))
-    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    return flat[first[int(np.argmax(counts))]].reshape(frame.shape[2:])
-
-
-def _fill_boxes(arr: np.ndarray, multi: bool, boxes: Sequence[tuple[int, int, int, int]]) -> None:
-    for frame in _frame_view(arr, multi):
-        values = [_surround_value(frame, b) for b in boxes]  # before any box is filled
-        for (y0, x0, y1, x1), v in zip(boxes, values, strict=True):
-            frame[y0 : y1 + 1, x0 : x1 + 1, ...] = v
-
-
-def _text_boxes(
-    words: Sequence[Word], phi_words: Sequence[Word]
-) -> list[tuple[int, int, int, int]]:
-    """Boxes of every word on a line that holds confident text, and of the PHI words."""
-    text_lines = {w.line for w in words if w.is_text}
-    chosen = {w.box for w in words if w.line in text_lines} | {w.box for w in phi_words}
-    return sorted(chosen)
-
-
-def _read(
-    ds: Dataset, arr: np.ndarray, frames: list[int], multi: bool
-) -> tuple[list[Word], list[Display], float]:
-    """Read the sampled frames; return the words and each frame's display map."""
-    t = time.perf_counter()
-    words: list[Word] = []
-    mappers: list[Display] = []
-    for frame in _frame_view(arr, multi)[frames]:
-        show = display_mapper(ds, frame)
-        mappers.append(show)
-        words += read_words(show(frame), first_line=words[-1].line + 1 if words else 0)
-    return words, mappers, (time.perf_counter() - t) * 1000
-
-
-def _read_places(
-    arr: np.ndarray,
-    frames: list[int],
-    multi: bool,
-    mappers: Sequence[Display],
-    boxes: Sequence[tuple[int, int, int, int]],
-) -> tuple[list[Word], float]:
-    """Read again around each cleaned box (its line, with a margin), in the sampled frames."""
-    t = time.perf_counter()
-    words: list[Word] = []
-    rows, cols = arr.shape[1:3] if multi else arr.shape[:2]
-    places = _merge([_margin(b, rows, cols) for b in boxes])
-    for frame, show in zip(_frame_view(arr, multi)[frames], mappers, strict=True):
-        for y0, x0, y1, x1 in places:
-            crop = show(frame[y0 : y1 + 1, x0 : x1 + 1])
-            first = words[-1].line + 1 if words else 0
-            for w in read_words(crop, first_line=first):
-                b = w.box
-                box = (b[0] + y0, b[1] + x0, b[2] + y0, b[3] + x0)
-                words.append(Word(w.text, w.confidence, box, w.line))
-    return words, (time.perf_counter() - t) * 1000
-
-
-def _margin(box: tuple[int, int, int, int], rows: int, cols: int) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    m = max(8, (y1 - y0 + 1))
-    return max(0, y0 - m), max(0, x0 - 3 * m), min(rows - 1, y1 + m), min(cols - 1, x1 + 3 * m)
-
-
-def _merge(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Merge overlapping boxes until none overlap."""
-    merged = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        out: list[tuple[int, int, int, int]] = []
-        for b in merged:
-            for i, o in enumerate(out):
-                if b[0] <= o[2] and o[0] <= b[2] and b[1] <= o[3] and o[1] <= b[3]:
-                    out[i] = (min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3]))
-                    changed = True
-                    break
-            else:
-                out.append(b)
-        merged = out
-    return merged
-
-
-def store_pixels(new: Dataset, arr: np.ndarray, photometric: str, source_ts: UID) -> str:
-    """Store cleaned pixels in `new`, in the source transfer syntax when an encoder allows.
-
-    Native syntaxes are kept (big endian becomes explicit little endian); RLE, JPEG-LS and
-    JPEG 2000 are encoded again losslessly (a lossy JPEG-LS or JPEG 2000 source becomes its
-    lossless form); other encapsulated syntaxes (JPEG baseline and process 14, HTJ2K) fall
-    back to Explicit VR Little Endian.
-
-    Returns
-    -------
-    str
-        The transfer syntax UID used when it differs from `source_ts`, else "".
-    """
-    bits = int(new.get("BitsStored", 8 * arr.dtype.itemsize) or 8 * arr.dtype.itemsize)
-    bits = min(bits, 8 * arr.dtype.itemsize)
-    target = source_ts if source_ts in _NATIVE_KEPT else ExplicitVRLittleEndian
-    if not source_ts.is_little_endian:
-        swap_other_words(new)
-    if int(new.get("BitsAllocated", 8) or 8) == 1:  # single bit: packed again, never compressed
-        new.file_meta.TransferSyntaxUID = target
-        new.PixelData = pack_bits(arr)
-        new["PixelData"].VR = "OB"
-        return "" if target == source_ts else str(target)
-    new.file_meta.TransferSyntaxUID = target
-    new.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
-    encoded = _REENCODE.get(str(source_ts))
-    if encoded is not None:
-        try:
-            if encoded == JPEG2000Lossless and photometric == "RGB":
-                new.compress(encoded, generate_instance_uid=False, use_mct=False)
-            else:
-                new.compress(encoded, generate_instance_uid=False)
-            target = encoded
-        except Exception:
-            # No encoder for this bit depth or colour layout: keep the native pixels.
-            new.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            new.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
-            target = ExplicitVRLittleEndian
-    return "" if target == source_ts else str(target)
-
-
-def _blank_regions(
-    ds: Dataset, arr: np.ndarray, multi: bool, region: PixelRegion | None, notes: list[str]
-) -> bool:
-    """Blank the recipe's region and the outside of ultrasound regions; True if any."""
-    rows, cols = arr.shape[1:3] if multi else arr.shape[:2]
-    changed = False
-    if region is not None:
-        fill = _darkest(ds, arr)
-        for frame in _frame_view(arr, multi):
-            for y0, x0, y1, x1 in region.rectangles:
-                frame[y0 : y1 + 1, x0 : x1 + 1, ...] = fill
-        changed = True
-        notes.append("recipe region")
-    if _modality(ds) == "US" and (outside := _ultrasound_outside(ds, rows, cols)) is not None:
-        _frame_view(arr, multi)[:, outside] = _darkest(ds, arr)
-        changed = True
-        notes.append("outside ultrasound regions")
-    return changed
+    def fill(self, boxes: list[Box]) -> list[Box]:
+        """Grow `boxes`, fill them in every frame; return the grown boxes."""
+        rows, cols = self.arr.shape[1:3] if self.multi else self.arr.shape[:2]
+        dilated = [_dilate(b, rows, cols) for b in boxes]
+        _fill_boxes(self.arr, self.multi, dilated)
+        self.boxes_done += dilated
+        return dilated
 
 
 def apply_pixel_policy(
@@ -449,119 +217,138 @@ def apply_pixel_policy(
             return PixelOutcome(reason=header_reason, action="held")
         return PixelOutcome()
     region = find_region(ds, config.pixel_cleaning)
-    modality = _modality(ds)
-    mode = config.pixel_ocr
-    look = mode == "all" or (
-        mode == "suspect" and (header_reason is not None or modality in OVERLAY_MODALITIES)
-    )
+    look = _looks(ds, config, header_reason)
     if not look:
-        if mode == "off" and header_reason is not None and region is None:
+        if config.pixel_ocr == "off" and header_reason is not None and region is None:
             return PixelOutcome(reason=header_reason, action="held")
         if region is None:
             return PixelOutcome()
     elif (why := ocr_available()) is not None:
         return PixelOutcome(reason=f"burned-in text cannot be looked for: {why}", action="held")
-
     if "TransferSyntaxUID" not in (getattr(ds, "file_meta", None) or {}):
         ds = copy.copy(ds)  # decode with the transfer syntax inferred for the output
         ds.file_meta = new.file_meta
     try:
         arr = _decode(ds, where)
     except PixelDecodeError as e:
-        missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in ds]
-        cause = (
-            f"the Image Pixel module lacks {', '.join(missing)}"
-            if missing
-            else (type(e.__cause__).__name__ if e.__cause__ is not None else "no decoder")
-        )
-        return PixelOutcome(
-            reason=f"PixelData (7FE0,0010) cannot be decoded to look for burned-in text ({cause})",
-            action="held",
-        )
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    multi = n_frames > 1
-    rows, cols = arr.shape[1:3] if multi else arr.shape[:2]
+        return _undecodable(ds, e)
+    work = _Work(arr, int(ds.get("NumberOfFrames", 1) or 1) > 1)
     photometric = _photometric_of_decoded(ds, arr)
-    notes: list[str] = []
-    boxes_done: list[tuple[int, int, int, int]] = []
-    phi: tuple[str, ...] = ()
-    ms = 0.0
     if not look:
-        changed = _blank_regions(ds, arr, multi, region, notes)
-    else:
-        frames = _frames_to_read(n_frames)
-        words, mappers, ms = _read(ds, arr, frames, multi)
-        needles = identifying_values(ds)
-        found = match_phi(words, needles)
-        phi = found.keywords
-        clean_all = config.pixel_text == "all" or (
-            config.pixel_text == "overlay_modalities"
-            and (modality in OVERLAY_MODALITIES or header_reason is not None)
+        work.changed = _blank_regions(ds, arr, work.multi, region, work.notes)
+    elif (held := _look_and_clean(ds, work, config, header_reason, region)) is not None:
+        return held
+    if not work.changed:
+        return PixelOutcome(ocr=look, action="unchanged" if look else "none", ocr_ms=work.ms)
+    return _store(ds, new, work, photometric, look)
+
+
+def _looks(ds: Dataset, config: DeidConfig, header_reason: str | None) -> bool:
+    """Whether OCR reads this image under ``pixel_ocr``."""
+    mode = config.pixel_ocr
+    return mode == "all" or (
+        mode == "suspect" and (header_reason is not None or _modality(ds) in OVERLAY_MODALITIES)
+    )
+
+
+def _undecodable(ds: Dataset, e: PixelDecodeError) -> PixelOutcome:
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in ds]
+    cause = (
+        f"the Image Pixel module lacks {', '.join(missing)}"
+        if missing
+        else (type(e.__cause__).__name__ if e.__cause__ is not None else "no decoder")
+    )
+    return PixelOutcome(
+        reason=f"PixelData (7FE0,0010) cannot be decoded to look for burned-in text ({cause})",
+        action="held",
+    )
+
+
+def _look_and_clean(
+    ds: Dataset,
+    work: _Work,
+    config: DeidConfig,
+    header_reason: str | None,
+    region: PixelRegion | None,
+) -> PixelOutcome | None:
+    """Read the text, clean what the policy says and read again; the outcome when held."""
+    frames = _frames_to_read(int(ds.get("NumberOfFrames", 1) or 1))
+    words, mappers, work.ms = _read(ds, work.arr, frames, work.multi)
+    needles = identifying_values(ds)
+    found = match_phi(words, needles)
+    work.phi = found.keywords
+    clean_all = config.pixel_text == "all" or (
+        config.pixel_text == "overlay_modalities"
+        and (_modality(ds) in OVERLAY_MODALITIES or header_reason is not None)
+    )
+    boxes = _text_boxes(words, found.words) if (work.phi or clean_all) else []
+    work.changed = _blank_regions(ds, work.arr, work.multi, region, work.notes)
+    doubt = False
+    for _ in range(CLEAN_ROUNDS):
+        if not boxes:
+            break
+        dilated = work.fill(boxes)
+        work.changed = True
+        again, spent = _read_places(work.arr, frames, work.multi, mappers, dilated)
+        work.ms += spent
+        left = match_phi(again, needles)
+        work.phi = tuple(sorted(set(work.phi) | set(left.keywords)))
+        boxes = sorted({w.box for w in left.words})
+        doubt = bool(boxes)
+        if clean_all:
+            # Next to cleaned text, fainter words are text too (the rest of a label).
+            boxes = sorted(set(boxes) | {w.box for w in again if w.is_faint_text})
+            doubt = doubt or any(w.is_text for w in again)
+    return _after_rounds(ds, work, boxes, doubt)
+
+
+def _after_rounds(ds: Dataset, work: _Work, boxes: list[Box], doubt: bool) -> PixelOutcome | None:
+    if doubt:
+        return PixelOutcome(
+            reason="text is still read where burned-in text was cleaned; review it",
+            ocr=True,
+            boxes=len(work.boxes_done),
+            phi=work.phi,
+            action="held",
+            ocr_ms=work.ms,
         )
-        boxes = _text_boxes(words, found.words) if (phi or clean_all) else []
-        changed = _blank_regions(ds, arr, multi, region, notes)
-        doubt = False
-        for _ in range(CLEAN_ROUNDS):
-            if not boxes:
-                break
-            dilated = [_dilate(b, rows, cols) for b in boxes]
-            _fill_boxes(arr, multi, dilated)
-            boxes_done += dilated
-            changed = True
-            again, spent = _read_places(arr, frames, multi, mappers, dilated)
-            ms += spent
-            left = match_phi(again, needles)
-            phi = tuple(sorted(set(phi) | set(left.keywords)))
-            boxes = sorted({w.box for w in left.words})
-            doubt = bool(boxes)
-            if clean_all:
-                # Next to cleaned text, fainter words are text too (the rest of a label).
-                boxes = sorted(set(boxes) | {w.box for w in again if w.is_faint_text})
-                doubt = doubt or any(w.is_text for w in again)
-        if doubt:
-            return PixelOutcome(
-                reason="text is still read where burned-in text was cleaned; review it",
-                ocr=True,
-                boxes=len(boxes_done),
-                phi=phi,
-                action="held",
-                ocr_ms=ms,
-            )
-        if boxes:  # only faint words were left after the last round: clean them too
-            dilated = [_dilate(b, rows, cols) for b in boxes]
-            _fill_boxes(arr, multi, dilated)
-            boxes_done += dilated
-        flagged = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
-        if flagged and not changed:
-            return PixelOutcome(
-                reason="BurnedInAnnotation (0028,0301) is YES and no text was found to clean",
-                ocr=True,
-                action="held",
-                ocr_ms=ms,
-            )
-    if not changed:
-        return PixelOutcome(ocr=look, action="unchanged" if look else "none", ocr_ms=ms)
+    if boxes:  # only faint words were left after the last round: clean them too
+        work.fill(boxes)
+    flagged = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
+    if flagged and not work.changed:
+        return PixelOutcome(
+            reason="BurnedInAnnotation (0028,0301) is YES and no text was found to clean",
+            ocr=True,
+            action="held",
+            ocr_ms=work.ms,
+        )
+    return None
+
+
+def _store(ds: Dataset, new: Dataset, work: _Work, photometric: str, look: bool) -> PixelOutcome:
+    """Store the cleaned pixels in `new` and mark it BurnedInAnnotation NO; held if they
+    cannot be stored."""
     try:
         ts = UID(str(new.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian))
         load_deferred(new, ds)  # large values the reader left in the source file
-        new_ts = store_pixels(new, arr, photometric, ts)
+        new_ts = store_pixels(new, work.arr, photometric, ts)
     except (ValueError, TypeError, NotImplementedError, AttributeError) as e:
         return PixelOutcome(
             reason=f"the cleaned pixels cannot be stored ({type(e).__name__}); review the image",
             ocr=look,
-            boxes=len(boxes_done),
-            phi=phi,
+            boxes=len(work.boxes_done),
+            phi=work.phi,
             action="held",
-            ocr_ms=ms,
+            ocr_ms=work.ms,
         )
     new.BurnedInAnnotation = "NO"
     return PixelOutcome(
         cleaned=True,
         ocr=look,
-        boxes=len(boxes_done),
-        phi=phi,
+        boxes=len(work.boxes_done),
+        phi=work.phi,
         action="cleaned",
         transfer_syntax=new_ts,
-        ocr_ms=ms,
-        notes=tuple(notes),
+        ocr_ms=work.ms,
+        notes=tuple(work.notes),
     )

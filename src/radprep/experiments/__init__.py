@@ -3,7 +3,10 @@
 - :mod:`radprep.experiments.models`: ONNX (onnxruntime) and TorchScript classifiers behind one
   small interface, their input shape read from the model.
 - :mod:`radprep.experiments.occlusion`: scores with and without the ROI, a control box, and
-  sliding-occluder sensitivity maps (Zeiler & Fergus 2013) for every sample of a run.
+  sliding-occluder sensitivity maps (Zeiler & Fergus 2013) for every sample of a run: the run
+  (checks, resume, executor); :mod:`~radprep.experiments.occlusion_sample` one sample (settings,
+  model, job); :mod:`~radprep.experiments.occluder` the pure parts (maps, boxes, overlay);
+  :mod:`~radprep.experiments.occlusion_table` the table and run record.
 """
 
 from radprep.experiments.models import Model, load_model

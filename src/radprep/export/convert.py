@@ -1,14 +1,13 @@
-"""DICOM files and folders to PNG or NPY: the notebook's first step, done right.
+"""DICOM to PNG or NPY per file, and series to NIfTI/NRRD volumes: one unit of each.
 
-One bad file never stops a conversion: it is recorded with its reason and the rest go on.
+The batch around them (planning, resume, workers, accounting) is :mod:`radprep.jobs.convert`,
+on the batch engine.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,13 @@ import numpy as np
 from radprep._limits import format_bytes, max_decoded_bytes
 from radprep._validate import check_choice
 from radprep.errors import (
-    InputError,
-    NoPixelDataError,
     NotDicomError,
     RadprepError,
-    RadprepWarning,
     SizeLimitError,
 )
 from radprep.export.png import FORMATS, suffix_for, write_array
 from radprep.geometry import Geometry
 from radprep.intensity.window import VOI
-from radprep.io.accounting import Accounting
 from radprep.io.dicom import Frames, read_dicom, read_header
 from radprep.io.series import SeriesInfo
 from radprep.types import OutputFormat
@@ -34,34 +29,16 @@ from radprep.types import OutputFormat
 __all__ = [
     "VOLUME_FORMATS",
     "VOLUME_LAYOUTS",
-    "ConvertResult",
-    "convert",
     "convert_file",
-    "convert_series",
+    "convert_one_series",
     "iter_inputs",
+    "left_out",
+    "plan_series",
 ]
 
 VOLUME_FORMATS = ("nifti", "nrrd")
 VOLUME_LAYOUTS = ("4d", "split")
 _VOLUME_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
-
-
-@dataclass
-class ConvertResult:
-    """What a conversion did: files written, inputs that failed, inputs skipped."""
-
-    written: list[Path] = field(default_factory=list)
-    converted: int = 0
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    accounting: Accounting = field(default_factory=Accounting)
-    """Every input file found: done, failed (reason) or skipped (reason)."""
-
-    @property
-    def ok(self) -> bool:
-        """True when no input failed."""
-        return not self.failures
 
 
 def iter_inputs(
@@ -141,87 +118,6 @@ def convert_file(
     ]
 
 
-def convert(
-    inputs: Iterable[str | os.PathLike[str]],
-    out_dir: str | os.PathLike[str],
-    *,
-    fmt: OutputFormat = "png8",
-    voi: VOI | None = None,
-    frames: Frames = None,
-    strict: bool = False,
-    on_item: Callable[[Path, str], None] | None = None,
-) -> ConvertResult:
-    """Convert files and folder trees under `out_dir`, going on past bad files.
-
-    Inside folders, files that are not DICOM and DICOM objects without pixel data (reports,
-    plans, DICOMDIRs) are skipped and counted; every other error is a failure. A file named
-    explicitly that cannot be converted is always a failure.
-
-    Parameters
-    ----------
-    strict : bool
-        Treat a data quirk (:class:`~radprep.errors.RadprepWarning`) as a failure of that file.
-    on_item : callable, optional
-        Called as ``on_item(path, status)`` after each file, status one of ``"ok"``,
-        ``"skipped"``, ``"failed"`` (for progress display).
-    """
-    out = Path(out_dir)
-    result = ConvertResult()
-    acc = result.accounting
-    for path, stem, explicit in iter_inputs(inputs, exclude=out):
-        status = "ok"
-        if acc.seen(path):
-            # The same file reached twice (named and inside a named folder, or a link).
-            acc.skipped(path, "duplicate")
-            result.skipped.append((str(path), "duplicate"))
-            if on_item is not None:
-                on_item(path, "skipped")
-            continue
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("error" if strict else "always", RadprepWarning)
-                result.written.extend(
-                    convert_file(path, out / stem, fmt=fmt, voi=voi, frames=frames)
-                )
-            result.converted += 1
-            result.warnings.extend((str(path), str(w.message)) for w in caught)
-            acc.done(path)
-        except RadprepWarning as e:
-            result.failures.append((str(path), "RadprepWarning", f"{path}: {e} (--strict)"))
-            acc.failed(path, f"{path}: {e} (--strict)", "RadprepWarning")
-            status = "failed"
-        except (NotDicomError, NoPixelDataError) as e:
-            if explicit:
-                result.failures.append((str(path), type(e).__name__, str(e)))
-                acc.failed(path, str(e), type(e).__name__)
-                status = "failed"
-            else:
-                reason = "not DICOM" if isinstance(e, NotDicomError) else "no pixels"
-                result.skipped.append((str(path), reason))
-                acc.skipped(path, reason)
-                status = "skipped"
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # one file never stops a batch, whatever it raises
-            if not isinstance(e, InputError) and (
-                isinstance(e.__cause__, OSError)
-                or (isinstance(e, OSError) and not isinstance(e, RadprepError))
-            ):
-                raise  # the output cannot be written: every later file would fail the same way
-            message = (
-                str(e)
-                if isinstance(e, RadprepError)
-                else f"{path}: unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]}"
-            )
-            result.failures.append((str(path), type(e).__name__, message))
-            acc.failed(path, message, type(e).__name__)
-            status = "failed"
-        if on_item is not None:
-            on_item(path, status)
-    return result
-
-
 def _mask_target(mask: Path, series: list[SeriesInfo]) -> tuple[SeriesInfo | None, str]:
     """The series a mask file belongs to, and why none when it fits none or several."""
     from radprep.io.dicom import read_header
@@ -256,7 +152,7 @@ def _mask_target(mask: Path, series: list[SeriesInfo]) -> tuple[SeriesInfo | Non
 
 def _mask_labels(mask: Path, shape: tuple[int, ...], geometry: Geometry) -> np.ndarray:
     """A mask file on a volume's grid: SEG segments as their numbers, label files as they are."""
-    from radprep.roi.seg import label_file_to_grid, read_seg, seg_to_grid
+    from radprep.io.seg import label_file_to_grid, read_seg, seg_to_grid
 
     low = mask.name.lower()
     if low.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):
@@ -270,7 +166,7 @@ def _mask_labels(mask: Path, shape: tuple[int, ...], geometry: Geometry) -> np.n
     return out
 
 
-def _left_out(path: Path, *, explicit: bool) -> tuple[str, str, str]:
+def left_out(path: Path, *, explicit: bool) -> tuple[str, str, str]:
     """Why a file is in no series: ``(status, reason, error class)``.
 
     Files that are not DICOM, objects without pixels and objects that are not images of a
@@ -314,123 +210,77 @@ def _check_volume_size(info: SeriesInfo) -> None:
         )
 
 
-def convert_series(
-    inputs: Iterable[str | os.PathLike[str]],
+def plan_series(
+    files: Sequence[Path], masks: Iterable[str | os.PathLike[str]]
+) -> tuple[list[SeriesInfo], dict[str, list[Path]], list[tuple[str, str, str]]]:
+    """The series among `files`, the mask files placed on each (by SeriesInstanceUID), and
+    the masks that fit no series: ``(mask, error class, message)``."""
+    from radprep.io.series import find_series
+
+    series = find_series(files)
+    by_series: dict[str, list[Path]] = {}
+    unplaced: list[tuple[str, str, str]] = []
+    for m in (Path(p) for p in masks):
+        target, why = _mask_target(m, series)
+        if target is None:
+            unplaced.append((str(m), "InputError", f"{m}: mask not placed: {why}"))
+            continue
+        by_series.setdefault(target.series_instance_uid, []).append(m)
+    return series, by_series, unplaced
+
+
+def convert_one_series(
+    info: SeriesInfo,
+    masks: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
     fmt: str = "nifti",
-    masks: Iterable[str | os.PathLike[str]] = (),
     volumes: str = "4d",
-    strict: bool = False,
-    on_item: Callable[[Path, str], None] | None = None,
-) -> ConvertResult:
-    """Write one volume per DICOM series found under `inputs`, named without patient data.
+) -> tuple[list[Path], list[tuple[str, str, str]]]:
+    """Write one series as a volume named without patient data, and its masks on its grid.
 
-    Each series becomes ``<out>/<key><suffix>`` (:func:`radprep.io.series.series_key`:
+    The series becomes ``<out>/<key><suffix>`` (:func:`radprep.io.series.series_key`:
     modality, series number, a hash of the SeriesInstanceUID). Each mask file (a DICOM SEG,
-    attached to the series it references; or a NIfTI/NRRD label file, attached to the series
-    its name names, or to the only series) is brought onto its series' grid and written as
-    ``<key>__mask<n><suffix>`` (SEG segments as their SegmentNumber); with masks, a
-    ``radiomics_pairs.csv`` lists the pairs for pyradiomics' batch mode.
+    or a NIfTI/NRRD label file) is brought onto the series' grid and written as
+    ``<key>__mask<n><suffix>`` (SEG segments as their SegmentNumber). A 4D series (time
+    points, echoes, b-values; Siemens mosaics included) is one 4D file, or with
+    ``volumes="split"`` one 3D file per volume, ``<key>_v0000<suffix>``...; masks are placed
+    on the grid of one volume.
 
-    A 4D series (time points, echoes, b-values; Siemens mosaics included) is written as one
-    4D file, or with ``volumes="split"`` as one 3D file per volume, ``<key>_v0000<suffix>``...;
-    masks are placed on the grid of one volume.
+    Returns
+    -------
+    written : list of Path
+    pairs : list of (image, mask, label)
+        The image+mask pairs for pyradiomics' batch mode.
 
-    Parameters
-    ----------
-    fmt : {"nifti", "nrrd"}
-    volumes : {"4d", "split"}
-    strict : bool
-        Treat a data quirk of a series (missing slices, tilt...) as its failure.
+    Raises
+    ------
+    RadprepError
+        For a series that cannot be read or is past the decoded-size limit.
     """
-    from radprep.export.nifti import RadiomicsPair, write_image, write_pairs_csv
-    from radprep.io.series import find_series, load_series, volume_geometry
+    from radprep.export.nifti import write_image
+    from radprep.io.series import load_series, volume_geometry
 
     check_choice(fmt, VOLUME_FORMATS, name="format")
     check_choice(volumes, VOLUME_LAYOUTS, name="volumes")
     out = Path(out_dir)
     suffix = _VOLUME_SUFFIX[fmt]
-    result = ConvertResult()
-    acc = result.accounting
-    met: list[tuple[Path, bool]] = []  # every file found, in order, and whether met before
-    files: list[Path] = []
-    explicit: set[str] = set()
-    for p, _, named in iter_inputs(inputs, exclude=out):
-        duplicate = acc.seen(p)
-        met.append((p, duplicate))
-        if not duplicate:
-            files.append(p)
-            if named:
-                explicit.add(str(p))
-    series = find_series(files)
-    in_series = {p for info in series for p in info.paths}
-    fates: dict[str, tuple[str, str, str]] = {}  # file -> (status, reason, error class)
-    for p in files:
-        if str(p) not in in_series:
-            fates[str(p)] = fate = _left_out(p, explicit=str(p) in explicit)
-            if fate[0] == "failed":
-                result.failures.append((str(p), fate[2], fate[1]))
-    by_series: dict[str, list[Path]] = {}
-    for m in (Path(p) for p in masks):
-        target, why = _mask_target(m, series)
-        if target is None:
-            result.failures.append((str(m), "InputError", f"{m}: mask not placed: {why}"))
-            continue
-        by_series.setdefault(target.series_instance_uid, []).append(m)
+    written: list[Path] = []
+    _check_volume_size(info)
+    image = load_series(info.paths, series_instance_uid=info.series_instance_uid).image
+    grid = volume_geometry(image.geometry)
+    if image.pixels.ndim == 4 and volumes == "split":
+        for v, pixels in enumerate(image.pixels):
+            written.append(write_image(out / f"{info.key}_v{v:04d}{suffix}", pixels, grid))
+        vpath = out / f"{info.key}_v0000{suffix}"
+    else:
+        vpath = out / f"{info.key}{suffix}"
+        written.append(write_image(vpath, image.pixels, image.geometry))
+    shape3 = tuple(image.pixels.shape[-3:])
     pairs = []
-    for info in series:
-        where = Path(info.paths[0]).parent
-        status = "ok"
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("error" if strict else "always", RadprepWarning)
-                _check_volume_size(info)
-                image = load_series(info.paths, series_instance_uid=info.series_instance_uid).image
-                grid = volume_geometry(image.geometry)
-                if image.pixels.ndim == 4 and volumes == "split":
-                    for v, pixels in enumerate(image.pixels):
-                        vpath = out / f"{info.key}_v{v:04d}{suffix}"
-                        result.written.append(write_image(vpath, pixels, grid))
-                    vpath = out / f"{info.key}_v0000{suffix}"
-                else:
-                    vpath = out / f"{info.key}{suffix}"
-                    result.written.append(write_image(vpath, image.pixels, image.geometry))
-                shape3 = tuple(image.pixels.shape[-3:])
-                for n, m in enumerate(by_series.get(info.series_instance_uid, []), start=1):
-                    labels = _mask_labels(m, shape3, grid)
-                    mpath = out / f"{info.key}__mask{n}{suffix}"
-                    result.written.append(write_image(mpath, labels, grid))
-                    pairs.append(
-                        RadiomicsPair(str(vpath), str(mpath), None, f"{info.key}__mask{n}")
-                    )
-            result.converted += 1
-            result.warnings.extend((info.key, str(w.message)) for w in caught)
-        except RadprepWarning as e:
-            result.failures.append((info.key, "RadprepWarning", f"{info.key}: {e} (--strict)"))
-            status = "failed"
-        except RadprepError as e:
-            result.failures.append((info.key, type(e).__name__, f"{info.key}: {e}"))
-            status = "failed"
-        for member in info.paths:  # a series is done or fails as a whole, with all its files
-            if status == "ok":
-                fates[member] = ("done", "", "")
-            else:
-                _, error, message = result.failures[-1]
-                fates[member] = ("failed", f"{member}: in series {message}", error)
-        if on_item is not None:
-            on_item(where, status)
-    for p, duplicate in met:
-        status, reason, error = ("skipped", "duplicate", "") if duplicate else fates[str(p)]
-        if status == "done":
-            acc.done(p)
-        elif status == "failed":
-            acc.failed(p, reason, error)
-        else:
-            acc.skipped(p, reason)
-    if pairs:
-        result.written.append(
-            write_pairs_csv(pairs, out / "radiomics_pairs.csv", relative_to=str(out))
-        )
-    return result
+    for n, m in enumerate(masks, start=1):
+        labels = _mask_labels(Path(m), shape3, grid)
+        mpath = out / f"{info.key}__mask{n}{suffix}"
+        written.append(write_image(mpath, labels, grid))
+        pairs.append((str(vpath), str(mpath), f"{info.key}__mask{n}"))
+    return written, pairs

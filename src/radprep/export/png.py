@@ -11,11 +11,11 @@ import numpy as np
 
 from radprep._dtype import DTypeName, convert_dtype
 from radprep._validate import check_choice
-from radprep.errors import OutputError, SpecError
+from radprep.errors import EmptyImageError, OutputError, UnwritableImageError
 from radprep.io.write import atomic_write_bytes
 from radprep.types import OutputFormat
 
-__all__ = ["FORMATS", "encode", "quantize", "suffix_for", "write_array"]
+__all__ = ["FORMATS", "encode", "quantize", "require_pixels", "suffix_for", "write_array"]
 
 FORMATS: tuple[OutputFormat, ...] = ("png8", "png16", "npy")
 _SUFFIX = {"png8": ".png", "png16": ".png", "npy": ".npy"}
@@ -35,18 +35,24 @@ def quantize(display: np.ndarray, bits: int) -> np.ndarray:
 
     Raises
     ------
-    SpecError
+    UnwritableImageError
         For other types (modality values such as int16 HU are not display values).
     """
     target: DTypeName = "uint8" if bits == 8 else "uint16"
     if display.dtype == np.dtype(target):
         return display
     if display.dtype.kind != "f" and display.dtype not in (np.uint8, np.uint16):
-        raise SpecError(
+        raise UnwritableImageError(
             f"cannot write {display.dtype} pixels as PNG{bits}: give display values "
             "(float in [0, 1], uint8 or uint16), e.g. read with a window"
         )
     return convert_dtype(display, target)
+
+
+def require_pixels(array: np.ndarray) -> None:
+    """Raise :class:`EmptyImageError` when `array` has no pixels (nothing to write)."""
+    if array.size == 0:
+        raise EmptyImageError(f"the image has no pixels (shape {array.shape}); nothing to write")
 
 
 def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
@@ -61,8 +67,16 @@ def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
     Returns
     -------
     bytes
+
+    Raises
+    ------
+    EmptyImageError
+        For an array with no pixels.
+    UnwritableImageError
+        For PNG: pixels that are not display values, or not one grey or RGB image.
     """
     check_choice(fmt, FORMATS, name="format")
+    require_pixels(array)
     if fmt == "npy":
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -72,7 +86,7 @@ def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
     elif array.ndim == 2:
         array = quantize(array, 8 if fmt == "png8" else 16)
     else:
-        raise SpecError(
+        raise UnwritableImageError(
             f"PNG holds one (rows, cols) or (rows, cols, 3) image, got shape {array.shape}; "
             "pick a frame (--frame N) or write npy"
         )

@@ -1,7 +1,8 @@
 """Output writers by name: png8, png16, npy, npz, nifti, nrrd; more can be registered.
 
 A writer turns one array and its geometry (None when unknown) into bytes; the caller writes them
-atomically. Formats without geometry ignore it. An unknown name lists the known ones.
+atomically. Formats without geometry ignore it. An unknown name lists the known ones. An array
+with no pixels is refused (:class:`~radprep.errors.EmptyImageError`, a per-file input error).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from radprep.export.nifti import encode_nifti, encode_nrrd
-from radprep.export.png import encode
+from radprep.export.png import encode, require_pixels
 from radprep.geometry import Geometry
 from radprep.plugins import WRITERS
 
@@ -65,6 +66,7 @@ def suffix_of(name: str) -> str:
 
 
 def _npz(array: np.ndarray, geometry: Geometry | None = None) -> bytes:
+    require_pixels(array)
     # np.savez stamps the zip entry with the current time; a fixed stamp keeps the bytes the
     # same from run to run (resumed and distributed runs must write identical files).
     npy = io.BytesIO()
@@ -75,6 +77,16 @@ def _npz(array: np.ndarray, geometry: Geometry | None = None) -> bytes:
         info.compress_type = zipfile.ZIP_DEFLATED
         zf.writestr(info, npy.getvalue())
     return buf.getvalue()
+
+
+def _nifti(array: np.ndarray, geometry: Geometry | None = None) -> bytes:
+    require_pixels(array)
+    return encode_nifti(array, geometry)
+
+
+def _nrrd(array: np.ndarray, geometry: Geometry | None = None) -> bytes:
+    require_pixels(array)
+    return encode_nrrd(array, geometry)
 
 
 def _png8(array: np.ndarray, geometry: Geometry | None = None) -> bytes:
@@ -93,5 +105,5 @@ register_writer("png8", _png8, ".png")
 register_writer("png16", _png16, ".png")
 register_writer("npy", _npy, ".npy")
 register_writer("npz", _npz, ".npz")
-register_writer("nifti", encode_nifti, ".nii.gz")
-register_writer("nrrd", encode_nrrd, ".nrrd")
+register_writer("nifti", _nifti, ".nii.gz")
+register_writer("nrrd", _nrrd, ".nrrd")

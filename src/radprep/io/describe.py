@@ -10,15 +10,12 @@ from pydicom.uid import UID
 from radprep.errors import RadprepError
 from radprep.intensity.modality import apply_modality
 from radprep.intensity.window import value_range
-from radprep.io.dicom import (
-    boundary_error,
-    decode_stored,
-    geometry_from_dataset,
-    meta_from_dataset,
-    read_header,
-)
+from radprep.io.decode import decode_stored
+from radprep.io.error_map import boundary_error
+from radprep.io.header import read_header
+from radprep.io.meta import geometry_from_dataset, meta_from_dataset
 
-__all__ = ["describe"]
+__all__ = ["describe", "format_summary"]
 
 
 def describe(path: str | os.PathLike[str], *, pixels: bool = True) -> dict[str, Any]:
@@ -110,3 +107,41 @@ def _describe(path: str | os.PathLike[str], pixels: bool, stage: list[str]) -> d
             mlo, mhi = value_range(apply_modality(stored, meta))
             info["modality_min"], info["modality_max"] = mlo, mhi
     return info
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def format_summary(r: dict[str, Any]) -> str:
+    """Return :func:`describe`'s summary as text: the path, then one aligned line per fact."""
+    windows = ", ".join(
+        f"{w['center']:g}/{w['width']:g}" + (f" ({w['explanation']})" if w["explanation"] else "")
+        for w in r["windows"]
+    )
+    rescale = (
+        f"{_fmt(r['rescale_slope'])} x + {_fmt(r['rescale_intercept'])}"
+        if r["rescale_slope"] is not None or r["rescale_intercept"] is not None
+        else ("LUT" if r["modality_lut"] else "-")
+    )
+    signed = "signed" if r["signed"] else "unsigned"
+    items = [
+        ("modality", r["modality"]),
+        ("size", f"{r['rows']} x {r['columns']}, {r['frames']} frame(s)"),
+        ("photometric", r["photometric_interpretation"]),
+        ("bits", f"{r['bits_stored']}/{r['bits_allocated']} {signed}"),
+        ("transfer syntax", f"{r['transfer_syntax']} ({r['transfer_syntax_uid']})"),
+        ("windows", windows or "-"),
+        ("VOI LUTs", r["voi_luts"]),
+        ("rescale", rescale),
+    ]
+    if "stored_min" in r:
+        items.append(("stored min/max", f"{_fmt(r['stored_min'])} / {_fmt(r['stored_max'])}"))
+    if "modality_min" in r:
+        items.append(("modality min/max", f"{_fmt(r['modality_min'])} / {_fmt(r['modality_max'])}"))
+    width = max(len(k) for k, _ in items)
+    return "\n".join([str(r["path"]), *(f"{k:<{width}}  {_fmt(v)}" for k, v in items)])

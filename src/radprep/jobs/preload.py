@@ -1,7 +1,7 @@
 """What a run's worker processes load before their first item.
 
 The forkserver the workers are forked from imports this module once, at the start of the run
-(:func:`radprep.run.executor.start_forkserver`), so that every worker starts with the item job's
+(:func:`radprep.batch.executor.start_forkserver`), so that every worker starts with the item job's
 libraries loaded: one thread per numerical library first (as each worker sets it), then the job.
 """
 

@@ -9,7 +9,6 @@ run join on it.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -18,11 +17,13 @@ from typing import Any
 
 from radprep.datasets.sources import Item
 from radprep.deid import ephemeral_key, load_key, map_uid, pseudonymize_id
+from radprep.deid.redact import Redactor
 from radprep.errors import RadprepWarning, SpecError
 
 __all__ = ["Privacy"]
 
 _UID_KEYS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid")
+_NO_VALUES = Redactor()  # an item the run does not know: its messages lose paths, UIDs, dates
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Privacy:
     sample_id_format: str
     patient_id_format: str
     key_source: str
-    originals: dict[str, list[str]]
+    originals: dict[str, Redactor]
 
     @classmethod
     def from_spec(cls, spec: Any, base: Path) -> Privacy:
@@ -62,7 +63,7 @@ class Privacy:
     def item(self, item: Item) -> Item:
         """The item with keyed ids, mapped UIDs and no source path."""
         new_id = pseudonymize_id(item.id, self.key, self.sample_id_format)
-        patient = item.source.get("patient_id")
+        patient = item.patient_id
         source: dict[str, Any] = {
             "path": None,
             "patient_id": pseudonymize_id(str(patient), self.key, self.patient_id_format)
@@ -74,13 +75,8 @@ class Privacy:
                 source[k] = map_uid(str(item.source[k]), self.key)
         secrets = [item.id, item.path, *(str(v) for v in item.source.values() if v)]
         secrets += [Path(item.path).name, str(Path(item.path).parent)] if item.path else []
-        secrets += [str(v) for v in item.extra.get("full_candidates", [])]
-        secrets += [str(item.extra.get("image_case", ""))]
-        for roi in item.extra.get("rois", []):
-            secrets += [str(c) for c in roi.get("candidates", [])]
-        self.originals[new_id] = sorted(
-            {s for s in secrets if s and len(s) >= 3}, key=len, reverse=True
-        )
+        secrets += [str(v) for v in item.identifying]
+        self.originals[new_id] = Redactor(secrets)
         return replace(item, id=new_id, source=source)
 
     def items(self, items: Sequence[Item]) -> list[Item]:
@@ -96,10 +92,9 @@ class Privacy:
         return out
 
     def scrub(self, text: str, item_id: str) -> str:
-        """Replace every original value of the item (and any absolute path) in a message."""
-        for secret in self.originals.get(item_id, []):
-            text = text.replace(secret, "<redacted>")
-        return re.sub(r"(?<![\w<])/[^\s:;,'\"()]+", "<path>", text)
+        """Replace every original value of the item in a message, then paths, UIDs, dates and
+        identifying attributes' values (:class:`radprep.deid.redact.Redactor`)."""
+        return self.originals.get(item_id, _NO_VALUES)(text)
 
     def scrub_all(self, texts: Iterable[str], item_id: str) -> list[str]:
         """Scrub several messages."""

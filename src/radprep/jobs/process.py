@@ -24,6 +24,7 @@ import cloudpickle
 import numpy as np
 
 from radprep.clean.foreground import foreground_mask
+from radprep.datasets.manifest import Record
 from radprep.datasets.sources import Item, get_source
 from radprep.errors import InputError, RadprepWarning
 from radprep.export.writers import get_writer, suffix_of
@@ -40,6 +41,7 @@ __all__ = [
     "ItemJob",
     "ProcessedItem",
     "list_items",
+    "make_record",
     "output_path",
     "peak_rss_mb",
     "process_item",
@@ -117,18 +119,42 @@ def _roi_bbox(branch: Sample) -> list[int] | None:
     return [int(i.min()) for i in idx] + [int(i.max()) for i in idx]
 
 
-def _base_record(item: Item, branch: Sample, run_hash: str) -> dict[str, Any]:
-    return {
-        "sample_id": item.id,
-        "patient_id": item.source.get("patient_id"),
-        "steps": [s.to_dict() for s in branch.image.history],
-        "recipe_hash": run_hash,
-        "labels": dict(branch.labels),
-        "source_path": item.source.get("path"),
-        "study_instance_uid": item.source.get("study_instance_uid"),
-        "series_instance_uid": item.source.get("series_instance_uid"),
-        "sop_instance_uid": item.source.get("sop_instance_uid"),
-    }
+def make_record(
+    item: Item,
+    branch: Sample,
+    run_hash: str,
+    *,
+    output: str,
+    path: str,
+    fmt: str,
+    array: np.ndarray,
+    roi_bbox: list[int] | None = None,
+    patch: tuple[str, list[int]] | None = None,
+) -> Record:
+    """The manifest record of one written output (the one place records are built).
+
+    `patch` is ``(kind, box)`` of a patch output.
+    """
+    return Record(
+        sample_id=item.id,
+        patient_id=item.source.get("patient_id"),
+        output=output,
+        path=path,
+        format=fmt,
+        shape=tuple(int(v) for v in array.shape),
+        dtype=_written_dtype(fmt, array),
+        steps=tuple(s.to_dict() for s in branch.image.history),
+        recipe_hash=run_hash,
+        labels=dict(branch.labels),
+        roi_bbox=tuple(roi_bbox) if roi_bbox is not None else None,
+        patch_kind=patch[0] if patch else None,
+        patch_box=tuple(int(v) for v in patch[1]) if patch else None,
+        source_path=item.source.get("path"),
+        study_instance_uid=item.source.get("study_instance_uid"),
+        series_instance_uid=item.source.get("series_instance_uid"),
+        sop_instance_uid=item.source.get("sop_instance_uid"),
+        decoder=branch.image.meta.decoder,
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +163,7 @@ class _Output:
 
     array: np.ndarray
     geometry: Geometry | None
-    record: dict[str, Any]
+    record: Record
 
 
 def _patch_outputs(
@@ -162,17 +188,16 @@ def _patch_outputs(
     outputs = []
     for k, p in enumerate(patches):
         side = p.box[2] - p.box[0] + 1
-        record = {
-            **_base_record(item, branch, run_hash),
-            "output": name,
-            "path": f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}",
-            "format": spec.format,
-            "shape": [int(v) for v in p.pixels.shape],
-            "dtype": _written_dtype(spec.format, p.pixels),
-            "roi_bbox": None,
-            "patch_kind": p.kind,
-            "patch_box": [int(v) for v in p.box],
-        }
+        record = make_record(
+            item,
+            branch,
+            run_hash,
+            output=name,
+            path=f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}",
+            fmt=spec.format,
+            array=p.pixels,
+            patch=(p.kind, list(p.box)),
+        )
         outputs.append(_Output(p.pixels, None, record))
     return outputs
 
@@ -193,15 +218,16 @@ def _item_outputs(
             continue
         array = _array_to_write(branch, spec.write)
         shown[name] = (array, spec.write != "image")
-        record = {
-            **_base_record(item, branch, run_hash),
-            "output": name,
-            "path": output_path(name, item.id, spec.format),
-            "format": spec.format,
-            "shape": [int(v) for v in array.shape],
-            "dtype": _written_dtype(spec.format, array),
-            "roi_bbox": _roi_bbox(branch),
-        }
+        record = make_record(
+            item,
+            branch,
+            run_hash,
+            output=name,
+            path=output_path(name, item.id, spec.format),
+            fmt=spec.format,
+            array=array,
+            roi_bbox=_roi_bbox(branch),
+        )
         outputs.append(_Output(array, branch.image.geometry, record))
     return outputs, shown
 
@@ -254,13 +280,21 @@ class ItemJob:
             branches = pipe.process(sample)
             t2 = time.perf_counter()
             outputs, written = _item_outputs(item, recipe, branches, self.run_hash)
+            encoded: dict[str, bytes] = {}  # the report shows an 8-bit PNG output as written
             for o in outputs:
-                spec = recipe.outputs[o.record["output"]]
+                spec = recipe.outputs[o.record.output]
                 writer = get_writer(spec.format, spec.format_options)
-                atomic_write_bytes(out / o.record["path"], writer(o.array, o.geometry))
-            records = [o.record for o in outputs]
+                data = writer(o.array, o.geometry)
+                atomic_write_bytes(out / o.record.path, data)
+                if spec.format == "png8" and spec.write != "patches":
+                    encoded[o.record.output] = data
+            records = [o.record.to_row() for o in outputs]
             t3 = time.perf_counter()
-            report = item_report(sample, written, out) if recipe.report.enabled else None
+            report = (
+                item_report(sample, written, out, encoded=encoded)
+                if recipe.report.enabled
+                else None
+            )
             t4 = time.perf_counter()
         return {
             "records": records,
@@ -369,6 +403,7 @@ def process_item(
         fields_.setdefault("fingerprint", "")
         for key in ("labels", "source", "extra"):
             fields_[key] = dict(fields_.get(key) or {})
+        fields_["identifying"] = tuple(fields_.get("identifying") or ())
         item = Item(**fields_)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore")
@@ -376,7 +411,7 @@ def process_item(
         sample = load(item, recipe_obj.read)
         outputs, _ = _item_outputs(item, recipe_obj, pipe.process(sample), recipe_hash(recipe_obj))
     return ProcessedItem(
-        records=[o.record for o in outputs],
+        records=[o.record.to_row() for o in outputs],
         arrays=[o.array for o in outputs],
         warnings=sorted({str(w.message) for w in caught}),
     )

@@ -18,10 +18,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from radprep.datasets.manifest import label_types, observe_labels, write_manifest_batches
+from radprep.batch.engine import (
+    STATE_DIR,
+    Executed,
+    PlannedInput,
+    Where,
+    account,
+    entries,
+    execute,
+    open_ledger,
+    write_records,
+)
+from radprep.batch.executor import Outcome, start_forkserver
+from radprep.batch.ledger import Ledger
+from radprep.datasets.manifest import Record, label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item, get_source, resolve
-from radprep.datasets.split import SplitItem, official_split, patient_split, split_counts
-from radprep.errors import OutputError, SpecError
+from radprep.datasets.split import assign_splits
+from radprep.errors import SpecError
 from radprep.export.nifti import write_pairs_for_run
 from radprep.io.accounting import Accounting
 from radprep.io.write import atomic_open, atomic_write_bytes
@@ -29,13 +42,8 @@ from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report import build_report
-from radprep.run.executor import get_executor, start_forkserver
-from radprep.run.ledger import Ledger
-from radprep.run.progress import Progress
 
 __all__ = ["RunResult", "run_recipe"]
-
-STATE_DIR = ".radprep"
 
 
 @dataclass
@@ -96,47 +104,6 @@ def _inside(child: Path, parent: Path) -> bool:
         return False
 
 
-def _clean_temporaries(out: Path) -> int:
-    """Remove temporary files a killed run left (atomic writes name them ``.<name>.*.tmp``)."""
-    n = 0
-    for p in out.rglob(".*.tmp"):
-        if p.is_file():
-            p.unlink()
-            n += 1
-    return n
-
-
-def _splits(recipe: Recipe, items: Sequence[Item]) -> tuple[dict[str, str], dict[str, Any]]:
-    """Assign patient-level splits (item id -> split) and describe them for run.json."""
-    spec = recipe.split
-    if spec is None:
-        return {}, {}
-    split_items = [
-        SplitItem(
-            id=it.id,
-            patient=str(it.source.get("patient_id") or it.id),
-            stratum=tuple(it.labels.get(k) for k in spec.stratify),
-            official=it.labels.get("official_split"),
-        )
-        for it in items
-    ]
-    info: dict[str, Any] = {"method": spec.method, "seed": spec.seed, "stratify": spec.stratify}
-    if spec.method == "official":
-        splits, in_both = official_split(
-            split_items, val_fraction=spec.val_fraction, both=spec.both_official, seed=spec.seed
-        )
-        info["patients_in_both_official_splits"] = len(in_both)
-        info["both_official_policy"] = spec.both_official
-    else:
-        splits = patient_split(split_items, spec.fractions, seed=spec.seed)
-    info["counts"] = split_counts(splits)
-    info["patients"] = {
-        name: len({s.patient for s in split_items if splits.get(s.id) == name})
-        for name in info["counts"]
-    }
-    return splits, info
-
-
 def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
     """With one volume image output and one volume mask output, write the image+mask pairs as
     the CSV pyradiomics' batch mode reads (``radiomics_pairs.csv``)."""
@@ -148,52 +115,55 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
-def run_recipe(
+@dataclass
+class _Plan:
+    """A planned run: the recipe, where it writes, its items, and every input file met."""
+
+    recipe: Recipe
+    base: Path
+    out_dir: Path
+    run_hash: str
+    items: list[Item]
+    inputs: list[PlannedInput]
+    privacy: Privacy | None
+    splits: dict[str, str]
+    split_info: dict[str, Any]
+
+
+@dataclass
+class _Tally:
+    """What the items' results add up to while they come back."""
+
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
+    )
+    worker_rss: float = 0.0
+    started: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def counter(
+        self, on_result: Callable[[Item, bool], None] | None
+    ) -> Callable[[Item, Outcome[Any], Any], None]:
+        """The engine's callback: add an item's times and memory, then tell `on_result`."""
+
+        def count(item: Item, outcome: Outcome[Any], payload: Any) -> None:
+            if outcome.ok:
+                for k, v in payload["timings"].items():
+                    self.timings[k] += v
+                self.worker_rss = max(self.worker_rss, payload.get("peak_rss_mb") or 0.0)
+            if on_result is not None:
+                on_result(item, outcome.ok)
+
+        return count
+
+
+def _recipe_and_out(
     recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
-    *,
-    out: str | os.PathLike[str] | None = None,
-    overrides: Sequence[str] = (),
-    executor: str = "processes",
-    workers: int | None = None,
-    scheduler: str | None = None,
-    limit: int | None = None,
-    fresh: bool = False,
-    strict: bool = False,
-    progress: str = "auto",
-    on_result: Callable[[Item, bool], None] | None = None,
-) -> RunResult:
-    """Run a recipe over its source and write outputs, manifest, failures and run record.
-
-    Parameters
-    ----------
-    recipe : Recipe, path, built-in name or mapping
-        What to run (see :func:`radprep.pipeline.load_recipe`).
-    out : path, optional
-        The output folder (else the recipe's ``out``). Refused inside the source folder.
-    overrides : sequence of str
-        ``KEY=VALUE`` recipe overrides (dotted keys).
-    executor : {"processes", "serial", "dask"}
-        Where items run; `scheduler` implies Dask (``tcp://host:port`` or ``local``).
-    workers : int, optional
-        Worker processes (default: all cores).
-    limit : int, optional
-        Only the first `limit` items (sorted by id).
-    fresh : bool
-        Forget earlier progress and redo every item.
-    strict : bool
-        Fail an item on any data quirk (RadprepWarning).
-    progress : {"auto", "bar", "lines", "quiet"}
-        How to show progress.
-
-    Returns
-    -------
-    RunResult
-
-    Raises
-    ------
-    SpecError
-        For a bad recipe, a missing or misplaced output folder, or a bad executor choice.
-    """
+    overrides: Sequence[str],
+    out: str | os.PathLike[str] | None,
+) -> tuple[Recipe, Path, Path]:
+    """The validated recipe, its base folder and the output folder (created; never inside
+    the source folder)."""
     base: Path | None = None
     if not isinstance(recipe, Recipe):
         recipe, base = load_recipe(recipe, overrides=overrides)
@@ -211,19 +181,19 @@ def run_recipe(
             "inputs are never written to: choose an output folder elsewhere"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    # From here on the run goes ahead: the workers' imports load while the source is indexed.
-    if executor == "processes" and not scheduler:
-        start_forkserver(["radprep.jobs.preload"])
-    rhash = recipe_hash(recipe)
-    started = time.time()
-    t0 = time.perf_counter()
+    return recipe, base, out_dir
 
+
+def _enumerate(recipe: Recipe, base: Path) -> tuple[list[Item], list[tuple[str, str, str]]]:
+    """The source's items (sorted by id) and the files it met that are not items; refuse a
+    source with nothing in it."""
     enumerate_items, _ = get_source(recipe.source.kind)
     found = enumerate_items(recipe.source, base)
     # Files the source met that are not items (not DICOM, no pixels, unreadable headers).
     left_out: list[tuple[str, str, str]] = list(getattr(found, "left_out", []))
     items = sorted(found, key=lambda it: it.id)
     if not items and not any(status == "failed" for _, status, _ in left_out):
+        root = getattr(recipe.source, "root", None)
         where = resolve(base, root) if root is not None else recipe.source.kind
         reasons = ", ".join(
             f"{why} {n}" for why, n in sorted(_count(why for _, _, why in left_out).items())
@@ -233,164 +203,122 @@ def run_recipe(
             f"recursively, hidden ones left out{': ' + reasons if reasons else ''}); "
             "check source.root"
         )
+    return items, left_out
+
+
+def _plan(recipe: Recipe, base: Path, out_dir: Path, limit: int | None) -> _Plan:
+    """Plan a run: items (pseudonymised under de-identification), splits, and every input
+    file in the order it is accounted for (items, then the files left out)."""
+    items, left_out = _enumerate(recipe, base)
     if limit is not None:
         items = items[:limit]
     privacy = None
     if recipe.deid is not None and recipe.deid.enabled:
         privacy = Privacy.from_spec(recipe.deid, base)
         items = sorted(privacy.items(items), key=lambda it: it.id)
-    splits, split_info = _splits(recipe, items)
-    result = RunResult(out_dir=out_dir, recipe_hash=rhash, items=len(items))
-    job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), rhash, strict)
-    timings = {"load": 0.0, "steps": 0.0, "write": 0.0, "report": 0.0}
-    worker_rss = 0.0
-
-    with Ledger(out_dir / STATE_DIR / "ledger.sqlite") as ledger:
-        if fresh:
-            ledger.clear()
-        _clean_temporaries(out_dir)
-        finished = ledger.finished(rhash)
-        todo = [it for it in items if finished.get(it.id) != it.fingerprint]
-        result.skipped = len(items) - len(todo)
-        bar = Progress(len(todo), mode=progress, label="items")
-        try:
-            with get_executor(executor, workers=workers, scheduler=scheduler) as ex:
-                for item, outcome in ex.map(job, todo):
-                    if outcome.disk_full:
-                        # Not this item's fault: the output cannot take anything more. Stop
-                        # (what is done stays in the ledger; a resumed run goes on from there).
-                        raise OutputError(
-                            f"{out_dir}: {outcome.message}; free space or choose another --out, "
-                            "then run the same command again to resume"
-                        )
-                    payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
-                    message = outcome.message
-                    if privacy is not None:
-                        message = privacy.scrub(message, item.id)
-                        if payload:
-                            payload["warnings"] = privacy.scrub_all(payload["warnings"], item.id)
-                    ledger.record(
-                        item.id,
-                        run_hash=rhash,
-                        fingerprint=item.fingerprint,
-                        ok=outcome.ok,
-                        payload=payload,
-                        error=outcome.error,
-                        message=message,
-                        seconds=outcome.seconds,
-                    )
-                    if outcome.ok:
-                        for k, v in payload["timings"].items():
-                            timings[k] += v
-                        worker_rss = max(worker_rss, payload.get("peak_rss_mb") or 0.0)
-                    bar.update(outcome.ok)
-                    if on_result is not None:
-                        on_result(item, outcome.ok)
-                executor_info = ex.describe()
-        finally:
-            bar.close()
-
-        # Two passes over the ledger, one item at a time, so that memory stays flat however
-        # many items the run has: the logs, failures and label types first, then the manifest.
-        wanted = [it.id for it in items]
-        failures: list[dict[str, Any]] = []
-        seen_labels: dict[str, set[type]] = {}
-        n_outputs = n_warnings = 0
-        with contextlib.ExitStack() as stack:
-            wfh = stack.enter_context(atomic_open(out_dir / "warnings.jsonl", "w"))
-            rfh = (
-                stack.enter_context(atomic_open(out_dir / "report" / "items.jsonl", "w"))
-                if recipe.report.enabled
-                else None
-            )
-            for entry in ledger.entries(wanted):
-                if entry.run_hash != rhash:
-                    continue
-                if not entry.ok:
-                    failures.append(
-                        {"item_id": entry.item_id, "error": entry.error, "message": entry.message}
-                    )
-                    continue
-                recs = entry.payload["records"]
-                n_outputs += len(recs)
-                observe_labels(recs, seen_labels)
-                for w in entry.payload["warnings"]:
-                    n_warnings += 1
-                    line = {"sample_id": entry.item_id, "warning": w}
-                    wfh.write(json.dumps(line, sort_keys=True) + "\n")
-                if rfh is not None and entry.payload.get("report"):
-                    item_line = {
-                        "sample_id": entry.item_id,
-                        "labels": recs[0].get("labels", {}) if recs else {},
-                        "warnings": entry.payload["warnings"],
-                        **entry.payload["report"],
-                    }
-                    rfh.write(json.dumps(item_line, sort_keys=True) + "\n")
-
-        def batches() -> Iterator[list[dict[str, Any]]]:
-            batch: list[dict[str, Any]] = []
-            for entry in ledger.entries(wanted):
-                if entry.run_hash != rhash or not entry.ok:
-                    continue
-                for r in sorted(entry.payload["records"], key=lambda r: str(r["output"])):
-                    r["split"] = splits.get(r["sample_id"])
-                    batch.append(r)
-                if len(batch) >= 500:  # bounded: the manifest costs the same for any run size
-                    yield batch
-                    batch = []
-            yield batch
-
-        result.manifest = write_manifest_batches(
-            batches(), label_types(seen_labels), out_dir, csv_copy=recipe.manifest.csv
-        )
-    failed_by_id = {f["item_id"]: f for f in failures}
-    acc = result.accounting
+    splits, split_info = assign_splits(recipe.split, items)
     # With de-identification on, folder names may carry patient names: inputs are named by
     # their sample pseudonym, files that made no sample by `source-file-N` (as in failures).
-    for it in items:
-        f = failed_by_id.get(it.id)
-        name = it.path if privacy is None else it.id
-        if f is not None:
-            acc.failed(name, f["message"], f["error"])
-        else:
-            acc.done(name)
+    inputs = [PlannedInput(it.path if privacy is None else it.id, it.id) for it in items]
     for k, (path, status, why) in enumerate(left_out):
         name = path if privacy is None else f"source-file-{k}"
         if status == "failed":
             message = why if privacy is None else privacy.scrub(why.replace(path, name), name)
-            acc.failed(name, message, "InputError")
-            failures.append({"item_id": name, "error": "InputError", "message": message})
+            inputs.append(PlannedInput(name, None, "failed", message, "InputError"))
         else:
-            acc.skipped(name, why)
-    result.done = len(items) - len(failed_by_id)
-    result.failed = len(failures)
-    result.failures = failures
-    result.inputs_file = acc.write(out_dir / "inputs.jsonl")
-    result.outputs = n_outputs
-    result.warnings = n_warnings
-    if n_outputs:
-        _radiomics_pairs(recipe, out_dir)
-    lines = "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
-    result.failures_file = atomic_write_bytes(out_dir / "failures.jsonl", lines.encode())
-    result.seconds = time.perf_counter() - t0
-    recorded_recipe = recipe.model_dump(mode="json", exclude={"out"})
-    if privacy is not None:
-        # Folder names may carry patient names; the run record keeps none.
-        recorded_recipe["source"] = {
-            k: ("<redacted>" if k in ("root", "csv", "labels_csv") else v)
-            for k, v in recorded_recipe["source"].items()
-        }
-        atomic_write_bytes(
-            out_dir / "deid_summary.json",
-            (json.dumps(privacy.summary(len(items)), indent=2, sort_keys=True) + "\n").encode(),
+            inputs.append(PlannedInput(name, None, "skipped", why))
+    return _Plan(
+        recipe, base, out_dir, recipe_hash(recipe), items, inputs, privacy, splits, split_info
+    )
+
+
+def _store(privacy: Privacy | None) -> Callable[[Item, Outcome[Any]], tuple[Any, str]]:
+    """What the ledger keeps of an item's result: under de-identification, its messages with
+    every original value of the item removed."""
+
+    def store(item: Item, outcome: Outcome[Any]) -> tuple[Any, str]:
+        payload: dict[str, Any] = outcome.value if outcome.ok and outcome.value else {}
+        message = outcome.message
+        if privacy is not None:
+            message = privacy.scrub(message, item.id)
+            if payload:
+                payload["warnings"] = privacy.scrub_all(payload["warnings"], item.id)
+        return payload, message
+
+    return store
+
+
+def _write_logs(plan: _Plan, ledger: Ledger) -> tuple[int, int, dict[str, set[type]]]:
+    """From the ledger, one item at a time: ``warnings.jsonl`` and the report's
+    ``items.jsonl``; return the outputs and warnings counted and the labels' types seen."""
+    seen_labels: dict[str, set[type]] = {}
+    n_outputs = n_warnings = 0
+    with contextlib.ExitStack() as stack:
+        wfh = stack.enter_context(atomic_open(plan.out_dir / "warnings.jsonl", "w"))
+        rfh = (
+            stack.enter_context(atomic_open(plan.out_dir / "report" / "items.jsonl", "w"))
+            if plan.recipe.report.enabled
+            else None
         )
-    run_info = {
+        for entry in entries(ledger, plan.run_hash, [it.id for it in plan.items]):
+            if not entry.ok:
+                continue
+            recs = entry.payload["records"]
+            n_outputs += len(recs)
+            observe_labels(recs, seen_labels)
+            for w in entry.payload["warnings"]:
+                n_warnings += 1
+                line = {"sample_id": entry.item_id, "warning": w}
+                wfh.write(json.dumps(line, sort_keys=True) + "\n")
+            if rfh is not None and entry.payload.get("report"):
+                item_line = {
+                    "sample_id": entry.item_id,
+                    "labels": recs[0].get("labels", {}) if recs else {},
+                    "warnings": entry.payload["warnings"],
+                    **entry.payload["report"],
+                }
+                rfh.write(json.dumps(item_line, sort_keys=True) + "\n")
+    return n_outputs, n_warnings, seen_labels
+
+
+def _write_manifest(plan: _Plan, ledger: Ledger, seen_labels: dict[str, set[type]]) -> Path:
+    """The manifest from the ledger, 500 records at a time (memory flat for any run size)."""
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for entry in entries(ledger, plan.run_hash, [it.id for it in plan.items]):
+            if not entry.ok:
+                continue
+            records = (Record.from_row(r) for r in entry.payload["records"])
+            for r in sorted(records, key=lambda r: r.output):
+                batch.append(r.with_split(plan.splits.get(r.sample_id)).to_row())
+            if len(batch) >= 500:
+                yield batch
+                batch = []
+        yield batch
+
+    return write_manifest_batches(
+        batches(), label_types(seen_labels), plan.out_dir, csv_copy=plan.recipe.manifest.csv
+    )
+
+
+def _run_info(plan: _Plan, result: RunResult, executed: Executed, tally: _Tally) -> dict[str, Any]:
+    """The run record (``run.json``): recipe, versions, machine, counts, times, splits."""
+    recorded_recipe = plan.recipe.model_dump(mode="json", exclude={"out"})
+    if plan.privacy is not None:
+        # Where the data lives may name patients (folder names); the run record keeps none.
+        hidden = set(type(plan.recipe.source).location_fields) | {"root", "csv", "labels_csv"}
+        recorded_recipe["source"] = {
+            k: ("<redacted>" if k in hidden else v) for k, v in recorded_recipe["source"].items()
+        }
+    acc = result.accounting
+    return {
         "recipe": recorded_recipe,
-        "recipe_hash": rhash,
+        "recipe_hash": plan.run_hash,
         "versions": _versions(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "executor": executor_info,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "executor": executed.executor,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(tally.started)),
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime()),
         "seconds": round(result.seconds, 3),
         "counts": {
@@ -403,16 +331,98 @@ def run_recipe(
             "outputs": result.outputs,
             "warnings": result.warnings,
         },
-        "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "stage_seconds": {k: round(v, 3) for k, v in tally.timings.items()},
         # Peak memory: the largest worker's (the run's own process when serial), and this one's
         # before the report (None where the OS does not say).
-        "peak_rss_mb": {"worker": worker_rss or None, "main": peak_rss_mb()},
-        "split": split_info,
-        "deid": privacy.summary(len(items)) if privacy is not None else None,
+        "peak_rss_mb": {"worker": tally.worker_rss or None, "main": peak_rss_mb()},
+        "split": plan.split_info,
+        "deid": plan.privacy.summary(len(plan.items)) if plan.privacy is not None else None,
     }
+
+
+def _finish(
+    plan: _Plan, ledger: Ledger, result: RunResult, executed: Executed, tally: _Tally
+) -> None:
+    """The sinks fed from the ledger: logs, manifest, inputs, failures, radiomics pairs,
+    the de-identification summary and the run record."""
+    out_dir = plan.out_dir
+    result.outputs, result.warnings, seen_labels = _write_logs(plan, ledger)
+    result.manifest = _write_manifest(plan, ledger, seen_labels)
+    acc, failures = account(plan.inputs, ledger, plan.run_hash)
+    result.accounting = acc
+    result.failures = [f.to_dict() for f in failures]
+    result.failed = len(failures)
+    item_ids = {it.id for it in plan.items}
+    result.done = len(plan.items) - sum(1 for f in failures if f.item_id in item_ids)
+    result.inputs_file, result.failures_file = write_records(out_dir, acc, failures)
+    if result.outputs:
+        _radiomics_pairs(plan.recipe, out_dir)
+    result.seconds = time.perf_counter() - tally.t0
+    if plan.privacy is not None:
+        summary = plan.privacy.summary(len(plan.items))
+        text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        atomic_write_bytes(out_dir / "deid_summary.json", text.encode())
+    info = _run_info(plan, result, executed, tally)
     result.run_file = atomic_write_bytes(
-        out_dir / "run.json", (json.dumps(run_info, indent=2, sort_keys=True) + "\n").encode()
+        out_dir / "run.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     )
+
+
+def run_recipe(
+    recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    executor: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    limit: int | None = None,
+    fresh: bool = False,
+    strict: bool = False,
+    progress: str = "auto",
+    on_result: Callable[[Item, bool], None] | None = None,
+) -> RunResult:
+    """Run a recipe over its source and write outputs, manifest, failures and run record
+    (a :class:`RunResult` says what was done and where).
+
+    Parameters
+    ----------
+    recipe : Recipe, path, built-in name or mapping
+        What to run (see :func:`radprep.pipeline.load_recipe`).
+    out : path, optional
+        The output folder (else the recipe's ``out``). Refused inside the source folder.
+    overrides : sequence of str
+        ``KEY=VALUE`` recipe overrides (dotted keys).
+    executor, workers, scheduler
+        Where items run: ``processes`` (`workers`, default all cores), ``serial``, or Dask
+        (`scheduler`: ``tcp://host:port`` or ``local``).
+    limit : int, optional
+        Only the first `limit` items (sorted by id).
+    fresh, strict : bool
+        Forget earlier progress and redo every item; fail an item on any data quirk.
+    progress : {"auto", "bar", "lines", "quiet"}
+        How to show progress.
+
+    Raises
+    ------
+    SpecError
+        For a bad recipe, a missing or misplaced output folder, or a bad executor choice.
+    """
+    recipe, base, out_dir = _recipe_and_out(recipe, overrides, out)
+    # From here on the run goes ahead: the workers' imports load while the source is indexed.
+    if executor == "processes" and not scheduler:
+        start_forkserver(["radprep.jobs.preload"])
+    tally = _Tally()
+    plan = _plan(recipe, base, out_dir, limit)
+    result = RunResult(out_dir=out_dir, recipe_hash=plan.run_hash, items=len(plan.items))
+    job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), plan.run_hash, strict)
+
+    where = Where(executor, workers, scheduler)
+    with open_ledger(out_dir / STATE_DIR / "ledger.sqlite", fresh=fresh, clean=out_dir) as ledger:
+        run = execute(job, plan.items, ledger, plan.run_hash, where, progress=progress,
+                      store=_store(plan.privacy), on_result=tally.counter(on_result))  # fmt: skip
+        result.skipped = run.already_done
+        _finish(plan, ledger, result, run, tally)
     if recipe.report.enabled:
         result.report = build_report(out_dir)
     return result

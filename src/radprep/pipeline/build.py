@@ -85,7 +85,9 @@ class Pipeline:
 
         When the file was read reduced, the steps before the first resize get their pixel
         options converted from the file's pixels (:meth:`Transform.at_scale`), so that a
-        reduced read changes no op's meaning.
+        reduced read changes no op's meaning. Branches that begin with the same deterministic
+        steps (``full`` and ``roi_mask`` of a recipe: the same crop and resize) run them once
+        and share the result, which is the same Sample either would have made.
         """
         rng = sample_rng(self.seed, sample.id)
         scale = read_scale(sample.image)
@@ -93,11 +95,17 @@ class Pipeline:
         for i, t in enumerate(steps):
             sample = _apply(t, sample, rng, f"steps[{i}]")
         out = {}
+        # What the branches ran so far, as long as no step drew random parameters: a branch
+        # whose steps begin with the same steps starts from that result (the same bytes).
+        done: list[tuple[list[Transform], Sample]] = []
         for name, (branch_steps, _) in self.outputs.items():
-            branch = sample
+            todo = self._at_scale(name, branch_steps, after)[0]
+            branch, start = _shared_prefix(done, todo, sample)
             branch_rng = sample_rng(self.seed, sample.id, name)
-            for i, t in enumerate(self._at_scale(name, branch_steps, after)[0]):
-                branch = _apply(t, branch, branch_rng, f"outputs.{name}.steps[{i}]")
+            for i in range(start, len(todo)):
+                branch = _apply(todo[i], branch, branch_rng, f"outputs.{name}.steps[{i}]")
+                if all(_deterministic(t) for t in todo[: i + 1]):
+                    done.append((todo[: i + 1], branch))
             out[name] = branch
         return out
 
@@ -122,6 +130,35 @@ def read_scale(image: Image) -> float:
     if image.history and image.history[0].name == "read_dicom":
         return float(2 ** int(image.history[0].params.get("reduce") or 0))
     return 1.0
+
+
+def _deterministic(t: Transform) -> bool:
+    """True for a step that draws no random parameters (:meth:`Transform.make_params`)."""
+    return type(t).make_params is Transform.make_params
+
+
+def _same(a: Transform, b: Transform) -> bool:
+    """True for the same op with the same options (a step whose options cannot be compared,
+    an array for instance, is never taken for another)."""
+    try:
+        return a is b or bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _shared_prefix(
+    done: Sequence[tuple[Sequence[Transform], Sample]], todo: Sequence[Transform], sample: Sample
+) -> tuple[Sample, int]:
+    """The result of the longest run of deterministic steps that `todo` begins with and another
+    branch already ran, and its length; `sample` and 0 when there is none."""
+    best, start = sample, 0
+    for prefix, result in done:
+        n = len(prefix)
+        if start < n <= len(todo) and all(
+            _same(a, b) for a, b in zip(prefix, todo[:n], strict=True)
+        ):
+            best, start = result, n
+    return best, start
 
 
 def _apply(t: Transform, sample: Sample, rng: np.random.Generator, where: str) -> Sample:

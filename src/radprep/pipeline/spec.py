@@ -3,7 +3,10 @@
 Validated by pydantic v2 (``extra="forbid"``), with error locations such as
 ``outputs.occluded.steps[1].buffer_px``. Steps are transform specs (``{op: name, ...}``) checked
 against the registered transforms' own fields and rules. A canonical hash of the validated
-recipe is recorded with every output.
+recipe is recorded with every output. The source models are in
+:mod:`radprep.pipeline.source_options`, step validation in :mod:`radprep.pipeline.steps` and
+loading (YAML, built-in names, ``--set``) in :mod:`radprep.pipeline.load`; all are importable
+from here.
 """
 
 from __future__ import annotations
@@ -11,21 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
-from importlib import resources
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializeAsAny,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -33,8 +27,23 @@ from pydantic import (
 
 from radprep._validate import check_pseudonym_format
 from radprep.errors import SpecError
-from radprep.plugins import SOURCES, WRITERS, load_entry_points, load_plugins
-from radprep.transforms.base import _REGISTRY, Transform, known_ops
+from radprep.pipeline.source_options import (
+    CbisDdsmSource,
+    DicomFolderSource,
+    DicomwebSource,
+    FileListSource,
+    SelectSpec,
+    SeriesFolderSource,
+    SourceOptions,
+    _source_options,
+    _Strict,
+)
+from radprep.pipeline.steps import canonical_step, validate_step
+from radprep.plugins import WRITERS, load_plugins
+from radprep.transforms.base import Transform
+
+if TYPE_CHECKING:
+    from radprep.pipeline.load import builtin_recipes, load_recipe, parse_overrides
 
 __all__ = [
     "CbisDdsmSource",
@@ -44,189 +53,30 @@ __all__ = [
     "OutputSpec",
     "ReadSpec",
     "Recipe",
+    "SelectSpec",
     "SeriesFolderSource",
     "SourceOptions",
     "builtin_recipes",
     "canonical_step",
     "load_recipe",
+    "parse_overrides",
     "recipe_hash",
     "validate_step",
 ]
 
+_LOADING = ("builtin_recipes", "load_recipe", "parse_overrides")
+
+
+def __getattr__(name: str) -> Any:
+    # Loading lives in pipeline/load.py, which imports Recipe from here: resolved on first use.
+    if name in _LOADING:
+        from radprep.pipeline import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 RECIPE_VERSION = 1
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceOptions(_Strict):
-    """Base of a source's options model (``register_source(kind, ..., options=Model)``).
-
-    `location_fields` name the options that say where the data lives (folders, files): they are
-    left out of the recipe hash, so moving the data redoes nothing (each item's fingerprint
-    still notices a changed file).
-    """
-
-    location_fields: ClassVar[tuple[str, ...]] = ()
-    kind: str
-
-
-class DicomFolderSource(SourceOptions):
-    """Every image instance under a folder (found by header, not by file name)."""
-
-    location_fields: ClassVar[tuple[str, ...]] = ("root", "labels_csv")
-    kind: Literal["dicom-folder"] = "dicom-folder"
-    root: str = Field(description="The folder to scan recursively.")
-    labels_csv: str | None = Field(
-        default=None, description="A CSV of labels joined on `labels_key` (optional)."
-    )
-    labels_key: str = Field(
-        default="path",
-        description="Join column: 'path' (relative path), 'sop_instance_uid', 'patient_id' ...",
-    )
-
-
-class SelectSpec(_Strict):
-    """Which samples to keep: filters on labels, then N per stratum (seeded), as the notebook's
-    balanced pick of cases per abnormality type x pathology x subtlety."""
-
-    where: dict[str, Any] = Field(default_factory=dict, description="label -> allowed value(s)")
-    per_stratum: int | None = Field(default=None, ge=1)
-    strata: list[str] = Field(default_factory=lambda: ["abnormality_type", "pathology", "subtlety"])
-    seed: int = 0
-
-
-class CbisDdsmSource(SourceOptions):
-    """A CBIS-DDSM download (classic or NBIA layout) with its case-description CSVs."""
-
-    location_fields: ClassVar[tuple[str, ...]] = ("root", "csv")
-    kind: Literal["cbis-ddsm"] = "cbis-ddsm"
-    root: str = Field(description="The download folder (DICOM tree; the CSVs may sit in it).")
-    csv: list[str] = Field(
-        default_factory=list, description="Case-description CSVs (default: found under root)."
-    )
-    per: Literal["image", "abnormality"] = Field(
-        default="image",
-        description="One sample per image (union mask, per-abnormality labels) or per abnormality",
-    )
-    pathology_binary: dict[str, int] = Field(
-        default_factory=lambda: {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
-    )
-    select: SelectSpec | None = None
-
-
-class SeriesFolderSource(SourceOptions):
-    """Every image series under a folder as a volume (one item per series, or per slice).
-
-    DICOM SEG objects in the folder attach to the series they reference; NIfTI/NRRD label files
-    in `masks` attach by name: ``<series key or SeriesInstanceUID>[__<mask name>].nii.gz``.
-    """
-
-    location_fields: ClassVar[tuple[str, ...]] = ("root", "masks")
-    kind: Literal["series-folder"] = "series-folder"
-    root: str = Field(description="The folder to scan recursively.")
-    per: Literal["series", "slice"] = Field(
-        default="series", description="One item per series (a volume) or per slice (2D)."
-    )
-    modalities: list[str] = Field(
-        default_factory=list, description="Keep only these modalities (e.g. [CT]); all if empty."
-    )
-    masks: str | None = Field(
-        default=None, description="A folder of NIfTI/NRRD label files named by series (optional)."
-    )
-    merge_masks: str | None = Field(
-        default=None, description="Merge every mask of a series into one mask of this name."
-    )
-    irregular: Literal["warn", "resample", "error"] = Field(
-        default="warn", description="Missing slices or uneven spacing: warn, resample or error."
-    )
-    tilt: Literal["resample", "keep", "error"] = Field(
-        default="resample", description="Gantry tilt: resample, keep (sheared) or error."
-    )
-
-
-class _RemoteOptions(SourceOptions):
-    """Retries and timeouts of every request to a remote source."""
-
-    retries: int = Field(default=3, ge=0, le=10, description="Retries of a transient failure.")
-    timeout_s: float = Field(default=30.0, gt=0, description="Connect and read timeout.")
-    backoff_s: float = Field(default=0.5, ge=0, description="First wait; doubles each retry.")
-
-
-class FileListSource(_RemoteOptions):
-    """A CSV or Parquet of files (local paths or s3://, gs://, https:// URLs) and their labels,
-    or an s5cmd manifest / idc-index export as it is; each worker fetches its own files."""
-
-    location_fields: ClassVar[tuple[str, ...]] = ("list", "storage_options")
-    kind: Literal["file-list"] = "file-list"
-    list: str = Field(description="The list: CSV, Parquet or s5cmd manifest (a path or URL).")
-    path_column: str | None = Field(
-        default=None, description="Column of paths/URLs (default: path, url, series_aws_url...)."
-    )
-    id_column: str | None = Field(
-        default=None, description="Column of item ids (default: 'id', else from the path)."
-    )
-    storage_options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="fsspec options (endpoint_url, anon...); credentials belong in the "
-        "environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS)",
-    )
-
-
-class DicomwebSource(_RemoteOptions):
-    """Instances from a DICOMweb server (QIDO-RS to list, WADO-RS to retrieve): one study, a
-    list of studies, series, or a QIDO query; each worker retrieves its own instances."""
-
-    location_fields: ClassVar[tuple[str, ...]] = ("url", "labels_csv")
-    kind: Literal["dicomweb"] = "dicomweb"
-    url: str = Field(description="The DICOMweb root, e.g. https://pacs.example.org/dicom-web")
-    study: str | list[str] | None = Field(default=None, description="StudyInstanceUID(s).")
-    series: str | list[str] | None = Field(default=None, description="SeriesInstanceUID(s).")
-    query: dict[str, str] | None = Field(
-        default=None, description="QIDO-RS instance query, e.g. {Modality: CT, PatientID: X}."
-    )
-    username: str | None = Field(default=None, description="Basic authentication user.")
-    password_env: str = Field(
-        default="RADPREP_DICOMWEB_PASSWORD", description="Variable holding the basic password."
-    )
-    token_env: str = Field(
-        default="RADPREP_DICOMWEB_TOKEN", description="Variable holding a bearer token."
-    )
-    http_compression: bool = Field(
-        default=False,
-        description="Let the server gzip its answers (helps on slow links; costs server CPU: "
-        "6x slower retrieval from Orthanc on one machine)",
-    )
-    labels_csv: str | None = Field(default=None, description="Labels joined on `labels_key`.")
-    labels_key: Literal["study_instance_uid", "series_instance_uid", "sop_instance_uid"] = (
-        "sop_instance_uid"
-    )
-
-    @model_validator(mode="after")
-    def _something(self) -> DicomwebSource:
-        if self.study is None and self.series is None and self.query is None:
-            raise ValueError("give study, series or query (what to retrieve)")
-        return self
-
-
-def _source_options(value: Any) -> SourceOptions:
-    """Validate a ``source`` section with the options model its ``kind`` registered."""
-    if isinstance(value, SourceOptions):
-        return value
-    if not isinstance(value, Mapping) or "kind" not in value:
-        raise ValueError(f"a source is a mapping with a 'kind'; known kinds: {_known(SOURCES)}")
-    try:
-        model = SOURCES.options(str(value["kind"]))
-    except SpecError as e:
-        raise ValueError(str(e)) from None
-    built = model.model_validate(value)
-    assert isinstance(built, SourceOptions)
-    return built
-
-
-def _known(registry: Any) -> str:
-    return ", ".join(registry.known())
 
 
 class SplitSpec(_Strict):
@@ -300,70 +150,6 @@ class ReadSpec(_Strict):
 
         VOI.parse(value)
         return value
-
-
-_TYPE_TAGS = {"int", "float", "str", "bool", "none", "tuple", "list", "dict"}
-
-
-def _is_type_tag(part: Any) -> bool:
-    """pydantic names the member of a union it tried (``int``, ``tuple[int, int]``) in the
-    location; a reader wants the option's name only."""
-    if not isinstance(part, str):
-        return False
-    return part.lower() in _TYPE_TAGS or "[" in part or part.startswith(("function-", "literal"))
-
-
-def validate_step(spec: Any, where: str) -> Transform:
-    """Build one step from its spec, or raise SpecError naming where it is.
-
-    Parameters
-    ----------
-    spec : mapping
-        ``{"op": name, option: value, ...}``.
-    where : str
-        Its location in the recipe, e.g. ``outputs.occluded.steps[1]``.
-    """
-    if not isinstance(spec, Mapping):
-        raise SpecError(f"{where}: a step is a mapping with an 'op', got {spec!r}")
-    load_entry_points()
-    if "op" not in spec:
-        raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
-    op = spec["op"]
-    if op not in _REGISTRY:
-        raise SpecError(f"{where}.op: unknown op {op!r}; known ops: {', '.join(known_ops())}")
-    cls = _REGISTRY[op]
-    options = {k: v for k, v in spec.items() if k != "op"}
-    allowed = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    extra = sorted(set(options) - allowed)
-    if extra:
-        raise SpecError(
-            f"{where}.{extra[0]}: {op} has no option {extra[0]!r}; its options: "
-            f"{', '.join(sorted(allowed)) or '(none)'}"
-        )
-    try:
-        built: Transform = cls.options_model().validate_python(options)
-        return built
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if not _is_type_tag(p))
-        msg = err["msg"].removeprefix("Value error, ")
-    except SpecError as e:
-        loc, msg = "", str(e)
-    if not loc:
-        # "buffer_px must be >= 0" names the option first: put it in the location.
-        name, _, rest = msg.partition(" ")
-        if name in allowed and rest:
-            loc, msg = name, rest
-    raise SpecError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
-
-
-def canonical_step(spec: Any, where: str) -> dict[str, Any]:
-    """Return a step's canonical spec: validated, typed, every option written out.
-
-    ``{op: occlude_roi}``, ``{op: occlude_roi, buffer_px: 50}`` and ``buffer_px: "50"`` give
-    the same mapping, so that they give the same recipe hash.
-    """
-    return validate_step(spec, where).to_spec()
 
 
 class PatchSpec(_Strict):
@@ -607,133 +393,3 @@ class Recipe(_Strict):
 def recipe_hash(recipe: Recipe) -> str:
     """Return the SHA-256 of the canonical recipe, first 16 hex digits."""
     return hashlib.sha256(recipe.canonical().encode()).hexdigest()[:16]
-
-
-def _format_validation(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        loc = ""
-        for p in err["loc"]:
-            if _is_type_tag(p):
-                continue
-            loc += f"[{p}]" if isinstance(p, int) else (f".{p}" if loc else str(p))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "missing required field"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-def builtin_recipes() -> dict[str, str]:
-    """Return the built-in recipes: name -> YAML text."""
-    out = {}
-    for entry in sorted(resources.files("radprep.recipes").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".yaml"):
-            out[entry.name.removesuffix(".yaml")] = entry.read_text()
-    return out
-
-
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    # ``steps[1].size`` and ``steps.1.size`` name the same place.
-    parts = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
-    node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        if part not in node or node[part] is None:
-            node[part] = {}
-        node = node[part]
-        if not isinstance(node, (dict, list)):
-            raise SpecError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def parse_overrides(pairs: Sequence[str]) -> list[tuple[str, Any]]:
-    """Parse ``KEY=VALUE`` overrides; VALUE is read as YAML (``3``, ``true``, ``[1, 2]``)."""
-    out = []
-    for pair in pairs:
-        if "=" not in pair:
-            raise SpecError(f"--set {pair!r}: use KEY=VALUE, e.g. source.root=/data/CBIS-DDSM")
-        key, raw = pair.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out.append((key.strip(), value))
-    return out
-
-
-def load_recipe(
-    source: str | os.PathLike[str] | Mapping[str, Any],
-    *,
-    overrides: Sequence[str] = (),
-) -> tuple[Recipe, Path | None]:
-    """Load and validate a recipe: a YAML path, a built-in name, or a mapping.
-
-    Parameters
-    ----------
-    source : path, str or mapping
-        A YAML file, the name of a built-in recipe (``radprep recipes`` lists them), or the data.
-    overrides : sequence of str
-        ``KEY=VALUE`` with dotted keys (``source.root=/data``), applied before validation.
-
-    Returns
-    -------
-    recipe : Recipe
-    base : Path or None
-        The folder relative paths in the recipe are taken from (the YAML file's folder; the
-        working folder for built-in recipes and mappings).
-
-    Raises
-    ------
-    SpecError
-        With the location of each problem (``outputs.full.format: ...``) and, for steps, what
-        the op accepts.
-    """
-    base: Path | None = None
-    if isinstance(source, Mapping):
-        data = json.loads(json.dumps(source))
-        label = "recipe"
-    else:
-        text_source = os.fspath(source)
-        path = Path(text_source)
-        builtins = builtin_recipes()
-        if path.is_file():
-            text = path.read_text()
-            base = path.resolve().parent
-            label = str(path)
-        elif text_source in builtins:
-            text = builtins[text_source]
-            label = f"built-in recipe {text_source!r}"
-        else:
-            raise SpecError(
-                f"recipe {text_source!r} is neither a file nor a built-in recipe; "
-                f"built-in: {', '.join(builtins) or '(none)'}"
-            )
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise SpecError(f"{label}: not valid YAML ({' '.join(str(e).split())})") from None
-        if not isinstance(data, dict):
-            raise SpecError(f"{label}: a recipe is a mapping (version, source, outputs ...)")
-    for key, value in parse_overrides(overrides):
-        try:
-            _set_dotted(data, key, value)
-        except (IndexError, ValueError, TypeError):
-            raise SpecError(f"--set {key}: no such place in the recipe") from None
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(f"{label}: {_format_validation(e)}") from None
-    try:
-        recipe.transforms()
-    except SpecError as e:
-        raise SpecError(f"{label}: {e}") from None
-    return recipe, base

@@ -7,24 +7,30 @@ into tables, counts and shapes for :mod:`radprep.report.render` and
 
 The report never shows a source path, a patient ID or a UID from the manifest: only sample
 ids (pseudonyms when de-identification is on), labels and counts. Free text (failure messages,
-warnings) goes through :class:`Redactor` first.
+warnings) goes through a :class:`radprep.deid.redact.Redactor` first (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from radprep.errors import SpecError
+from radprep.deid.redact import Redactor
+from radprep.report.gallery import GalleryItem, crop_boxes, gallery_items
+from radprep.report.run_folder import (
+    NO_SPLIT,
+    PHI_COLUMNS,
+    RunData,
+    load_run,
+    sample_labels,
+    sample_splits,
+)
 
 __all__ = [
     "NO_SPLIT",
+    "PHI_COLUMNS",
     "WARNING_KINDS",
     "GalleryItem",
     "Redactor",
@@ -43,18 +49,6 @@ __all__ = [
     "warning_kind_counts",
 ]
 
-NO_SPLIT = "(none)"
-"""The split shown for samples the manifest gives no split."""
-
-# Manifest columns that may hold PHI: the report never prints them.
-PHI_COLUMNS = (
-    "patient_id",
-    "source_path",
-    "study_instance_uid",
-    "series_instance_uid",
-    "sop_instance_uid",
-)
-
 # (kind, pattern) in order: the first pattern found in a warning names its kind.
 WARNING_KINDS: tuple[tuple[str, str], ...] = (
     ("quarantined for burned-in text", r"quarantin|burned.?in"),
@@ -65,209 +59,7 @@ WARNING_KINDS: tuple[tuple[str, str], ...] = (
 )
 _OTHER_KIND = "other"
 
-_MIN_SECRET = 4  # shorter manifest values (ids like "1") are not searched for in messages
 _MAX_LABEL_VALUES = 50  # a label with more distinct values is not a category to count or filter
-
-
-@dataclass
-class RunData:
-    """Everything the report reads from one run folder."""
-
-    out_dir: Path
-    run: dict[str, Any]
-    items: list[dict[str, Any]]
-    manifest: list[dict[str, Any]]
-    failures: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
-    deid: dict[str, Any] | None
-    page_size: int = 200
-
-    @property
-    def outputs(self) -> list[str]:
-        """The output names, in the recipe's order (else sorted)."""
-        names = list((self.run.get("recipe") or {}).get("outputs") or {})
-        seen = {r["output"] for r in self.manifest if r.get("output")}
-        seen |= {k for it in self.items for k in it.get("thumbs", {}) if not k.startswith("source")}
-        return [n for n in names if n in seen] + sorted(seen - set(names))
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                out.append(json.loads(line))
-    return out
-
-
-def _read_manifest(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(path)
-    # PHI columns are never read, so nothing downstream can print them by mistake.
-    wanted = [n for n in schema.names if n not in PHI_COLUMNS]
-    # ParquetFile reads the file alone (read_table loads pyarrow's dataset layer: ~0.2 s).
-    return pq.ParquetFile(path).read(columns=wanted).to_pylist()
-
-
-def _phi_values(path: Path) -> list[str]:
-    if not path.is_file():
-        return []
-    import pyarrow.parquet as pq
-
-    # UIDs need no list: every UID outside the standard's own is redacted by its shape.
-    names = [n for n in pq.read_schema(path).names if n in ("patient_id", "source_path")]
-    values: set[str] = set()
-    for column in pq.ParquetFile(path).read(columns=names).columns:
-        for v in column.to_pylist():
-            if isinstance(v, str) and v:
-                values.add(v)
-                if "/" in v or "\\" in v:
-                    values.update(p for p in re.split(r"[/\\]", v) if p)
-    return sorted(values)
-
-
-def load_run(out_dir: str | Path) -> tuple[RunData, Redactor]:
-    """Read a run folder; return its data and a redactor for its free text (active only when the
-    run de-identified: a ``deid`` section in its recipe, or ``deid_summary.json``).
-
-    Parameters
-    ----------
-    out_dir : path
-        A folder written by ``radprep run`` (it holds ``run.json``).
-
-    Returns
-    -------
-    RunData, Redactor
-
-    Raises
-    ------
-    SpecError
-        If `out_dir` is not a run folder.
-    """
-    out = Path(out_dir)
-    run_file = out / "run.json"
-    if not run_file.is_file():
-        raise SpecError(
-            f"{out} is not a radprep run folder (no run.json); give the --out folder of "
-            "`radprep run`"
-        )
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SpecError(f"{run_file} cannot be read as JSON ({e}); rerun `radprep run`") from e
-    deid_file = out / "deid_summary.json"
-    deid = json.loads(deid_file.read_text(encoding="utf-8")) if deid_file.is_file() else None
-    report_spec = (run.get("recipe") or {}).get("report") or {}
-    data = RunData(
-        out_dir=out,
-        run=run,
-        items=sorted(_read_jsonl(out / "report" / "items.jsonl"), key=lambda r: r["sample_id"]),
-        manifest=_read_manifest(out / "manifest.parquet"),
-        failures=sorted(_read_jsonl(out / "failures.jsonl"), key=lambda r: str(r.get("item_id"))),
-        warnings=_read_jsonl(out / "warnings.jsonl"),
-        deid=deid if isinstance(deid, dict) else None,
-        page_size=int(report_spec.get("page_size") or 200),
-    )
-    shown_ids = [str(r["sample_id"]) for r in data.items] + [
-        str(r.get("item_id")) for r in data.failures
-    ]
-    deid_on = data.deid is not None or bool((run.get("recipe") or {}).get("deid"))
-    secrets = _phi_values(out / "manifest.parquet") if deid_on else []
-    return data, Redactor(secrets, shown=shown_ids, active=deid_on)
-
-
-class Redactor:
-    """Remove identifying text from a message: paths, UIDs, dates and known PHI values.
-
-    Parameters
-    ----------
-    secrets : sequence of str
-        Values that must never appear (patient ids, source paths, UIDs of the manifest).
-        Values shorter than 4 characters, and values that are part of a shown sample id (the
-        report shows those anyway), are left alone.
-    shown : iterable of str
-        The sample ids the report shows.
-    active : bool
-        Redact at all: a run with de-identification on. Without it the report is the user's
-        own view of their data, and messages are shown as written.
-    """
-
-    # An absolute or relative path with a folder part, a file name with a DICOM-ish suffix.
-    _PATH = re.compile(
-        r"(?:[A-Za-z]:|\.{1,2}|[\w.-]+)?[\\/][^\s:;,'\"()\[\]]+"
-        r"|[^\s:;,'\"()\[\]/\\]+\.(?:dcm|dicom|ima|img|nii|gz)\b",
-        re.IGNORECASE,
-    )
-    # DICOM UIDs except the standard's own (1.2.840.10008.*: transfer syntaxes, SOP classes).
-    _UID = re.compile(r"(?<![\d.])(?!1\.2\.840\.10008\.)\d+(?:\.\d+){3,}\b")
-    # DA/DT-looking dates: 19xx/20xx followed by month and day, with or without separators.
-    _DATE = re.compile(r"\b(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])\d*\b")
-
-    # The value after an identifying attribute's keyword (PS3.15 E.1-1 kinds: names, IDs, dates,
-    # times, UIDs, institutions): "PatientName (0010,0010) is DOE^JANE" -> "... is <redacted>".
-    # The keyword is a whole word (PatientID, not "Timeout"), and the value looks like one (a
-    # digit, a capital or a ^): "matched by PatientID and ..." and "is missing" stay as written.
-    _KEYWORD = re.compile(
-        r"\b(\w*(?:Patient|Physician|Operator|Institution|Accession)\w*"
-        r"|[A-Z]\w*(?:Name|ID|UID|Date|Time|DateTime))\b"
-        r"(\s*\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))?(\s+is\s+|\s*[=:]\s*|\s+)"
-        r"(['\"]?)(?![(<])(?=[^\s;,'\"]*[\d^A-Z])[^\s;,'\"]+\4"
-    )
-
-    def __init__(
-        self, secrets: Sequence[str] = (), *, shown: Iterable[str] = (), active: bool = True
-    ) -> None:
-        self.active = active
-        shown_text = "\n".join(shown).lower()
-        keep = {s.lower() for s in secrets if len(s) >= _MIN_SECRET}
-        # Values indexed by their first characters, then by length: a message costs one look-up
-        # per character plus one per distinct length at a matching prefix, however many values
-        # there are (a run has thousands).
-        groups: dict[str, dict[int, set[str]]] = {}
-        for value in keep:
-            if value not in shown_text:
-                groups.setdefault(value[:_MIN_SECRET], {}).setdefault(len(value), set()).add(value)
-        self._index = {
-            prefix: sorted(by_len.items(), reverse=True) for prefix, by_len in groups.items()
-        }
-
-    def _remove_secrets(self, text: str) -> str:
-        if not self._index:
-            return text
-        low = text.lower()
-        out: list[str] = []
-        i = start = 0
-        while i <= len(low) - _MIN_SECRET:
-            found = 0
-            for length, values in self._index.get(low[i : i + _MIN_SECRET], ()):
-                if low[i : i + length] in values:
-                    found = length
-                    break
-            if not found:
-                i += 1
-                continue
-            out += [text[start:i], "<redacted>"]
-            i = start = i + found
-        out.append(text[start:])
-        return "".join(out)
-
-    def __call__(self, text: Any) -> str:
-        """Return `text` with identifying parts replaced by ``<path>``, ``<uid>``, ``<date>``
-        (unchanged when the redactor is not active)."""
-        s = str(text)
-        if not self.active:
-            return s
-        s = self._remove_secrets(s)
-        s = self._KEYWORD.sub(r"\1\2\3<redacted>", s)
-        s = self._PATH.sub("<path>", s)
-        s = self._UID.sub("<uid>", s)
-        return self._DATE.sub("<date>", s)
 
 
 def summary(data: RunData) -> dict[str, Any]:
@@ -300,45 +92,6 @@ def summary(data: RunData) -> dict[str, Any]:
         "versions": dict(sorted((data.run.get("versions") or {}).items())),
         "stage_seconds": dict(sorted((data.run.get("stage_seconds") or {}).items())),
     }
-
-
-def _label_text(v: Any) -> str:
-    if v is None:
-        return "(none)"
-    if isinstance(v, float) and math.isnan(v):
-        return "(none)"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, sort_keys=True)
-    return str(v)
-
-
-def sample_splits(manifest: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Return each sample's split (:data:`NO_SPLIT` when the manifest has none)."""
-    out: dict[str, str] = {}
-    for r in manifest:
-        sid = str(r.get("sample_id"))
-        if sid not in out or out[sid] == NO_SPLIT:
-            out[sid] = str(r["split"]) if r.get("split") else NO_SPLIT
-    return out
-
-
-def sample_labels(data: RunData) -> dict[str, dict[str, str]]:
-    """Return each sample's labels as text (from ``items.jsonl``, else the manifest)."""
-    out: dict[str, dict[str, str]] = {}
-    for r in data.manifest:
-        sid = str(r.get("sample_id"))
-        if sid in out:
-            continue
-        out[sid] = {
-            k[len("label_") :]: _label_text(v)
-            for k, v in sorted(r.items())
-            if k.startswith("label_") and v is not None
-        }
-    for it in data.items:
-        out[str(it["sample_id"])] = {
-            str(k): _label_text(v) for k, v in sorted((it.get("labels") or {}).items())
-        }
-    return out
 
 
 def label_split_counts(
@@ -439,132 +192,3 @@ def _spread(ids: Sequence[str], k: int) -> list[str]:
         return list(ids)
     step = len(ids) / k
     return [ids[int(i * step)] for i in range(k)]
-
-
-_CROPS = ("crop_square_keep_roi", "crop_to_bbox", "crop_to_foreground")
-_INTENSITY_ONLY = frozenset(
-    {
-        "read_dicom",
-        "modality_lut",
-        "voi",
-        "remove_border_residue",
-        "remove_labels",
-        "clahe",
-        "zscore",
-        "minmax",
-        "percentile_clip",
-        "occlude_roi",
-        "n4",
-        "bias_correction",
-    }
-)
-
-
-def crop_boxes(
-    steps: Sequence[Mapping[str, Any]], source_shape: Sequence[int]
-) -> list[tuple[str, list[float]]]:
-    """Return the crop boxes of `steps` in the original image's pixel coordinates.
-
-    Follows crops, padding, laterality flips and stretching resizes back to the original grid;
-    after a step whose geometry it does not know (rotation, letterbox, resampling) it stops.
-
-    Parameters
-    ----------
-    steps : sequence of mapping
-        The applied history (``{"name", "params"}``), as in the manifest's ``steps``.
-    source_shape : sequence of int
-        (rows, cols) of the original image.
-
-    Returns
-    -------
-    list of (str, list of float)
-        (step name, [y0, x0, y1, x1] inclusive, in original pixels) per crop.
-    """
-    # current (y, x) -> original: (ay * y + by, ax * x + bx)
-    ay, ax, by, bx = 1.0, 1.0, 0.0, 0.0
-    rows, cols = float(source_shape[0]), float(source_shape[1])
-    out: list[tuple[str, list[float]]] = []
-    for step in steps:
-        name = str(step.get("name"))
-        params = step.get("params") or {}
-        box = params.get("box")
-        if name in _CROPS or name == "pad_to_square":
-            if not (isinstance(box, (list, tuple)) and len(box) == 4):
-                break
-            y0, x0, y1, x1 = (float(v) for v in box)
-            if name in _CROPS:
-                ys = sorted((ay * y0 + by, ay * y1 + by))
-                xs = sorted((ax * x0 + bx, ax * x1 + bx))
-                out.append((name, [ys[0], xs[0], ys[1], xs[1]]))
-            by, bx = ay * y0 + by, ax * x0 + bx
-            rows, cols = y1 - y0 + 1, x1 - x0 + 1
-        elif name == "flip_to_laterality":
-            if params.get("flipped"):
-                bx, ax = ax * (cols - 1) + bx, -ax
-        elif name == "resize":
-            shape = params.get("shape")
-            if params.get("fit", "stretch") != "stretch" or not shape or len(shape) < 2:
-                break
-            sy, sx = rows / float(shape[0]), cols / float(shape[1])
-            # pixel centres: old = (new + 0.5) * s - 0.5
-            by, bx = by + ay * (0.5 * sy - 0.5), bx + ax * (0.5 * sx - 0.5)
-            ay, ax = ay * sy, ax * sx
-            rows, cols = float(shape[0]), float(shape[1])
-        elif name not in _INTENSITY_ONLY:
-            break
-    return out
-
-
-@dataclass
-class GalleryItem:
-    """One sample's row in the gallery."""
-
-    sample_id: str
-    split: str
-    labels: dict[str, str]
-    thumbs: dict[str, str]
-    source_shape: tuple[int, int]
-    boxes: list[tuple[str, list[float]]] = field(default_factory=list)
-    contours: list[str] = field(default_factory=list)
-    n_warnings: int = 0
-    outline: list[list[list[int]]] | None = None
-
-    @property
-    def tokens(self) -> list[str]:
-        """The filter tokens: ``split=<split>`` and ``label.<name>=<value>``."""
-        return [f"split={self.split}"] + [f"label.{k}={v}" for k, v in sorted(self.labels.items())]
-
-
-def gallery_items(data: RunData) -> list[GalleryItem]:
-    """Return the gallery rows, sorted by sample id, with crop boxes in original pixels.
-
-    ROI contours are filled in by :func:`radprep.report.figures.roi_contours`.
-    """
-    splits = sample_splits(data.manifest)
-    labels = sample_labels(data)
-    steps_of: dict[str, list[dict[str, Any]]] = {}
-    for r in data.manifest:
-        sid = str(r.get("sample_id"))
-        if sid not in steps_of and r.get("steps"):
-            try:
-                steps_of[sid] = json.loads(r["steps"])
-            except ValueError:
-                steps_of[sid] = []
-    out = []
-    for it in data.items:
-        sid = str(it["sample_id"])
-        shape = it.get("source_shape") or [1, 1]
-        source_shape = (int(shape[0]), int(shape[1]))
-        out.append(
-            GalleryItem(
-                sample_id=sid,
-                split=splits.get(sid, NO_SPLIT),
-                labels=labels.get(sid, {}),
-                thumbs={str(k): str(v) for k, v in (it.get("thumbs") or {}).items()},
-                source_shape=source_shape,
-                boxes=crop_boxes(steps_of.get(sid, []), source_shape),
-                n_warnings=len(it.get("warnings") or []),
-                outline=it.get("roi_outline"),
-            )
-        )
-    return out

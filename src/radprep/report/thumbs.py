@@ -17,11 +17,13 @@ import numpy as np
 from radprep._dtype import convert_dtype
 from radprep.export.png import encode
 from radprep.io.write import atomic_write_bytes
+from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.resize import resize
 
 __all__ = [
     "HIST_BINS",
+    "REUSE_PX",
     "THUMB_PX",
     "display_u8",
     "histogram",
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 THUMB_PX = 256
+REUSE_PX = 2 * THUMB_PX
+"""An output written as an 8-bit PNG of at most this many pixels a side is its own thumbnail."""
 HIST_BINS = 64
 _STRIDE_PX = 512  # histograms read a regular subsample about this many pixels across
 
@@ -120,16 +124,26 @@ def mask_outline(mask_u8: np.ndarray, shape: Sequence[int] | None = None) -> lis
     return polygons
 
 
-def _write(out_dir: Path, kind: str, sample_id: str, array: np.ndarray) -> str:
+def _write(out_dir: Path, kind: str, sample_id: str, array: np.ndarray | bytes) -> str:
+    """Write a thumbnail (an array, or PNG bytes as they are); return its relative path."""
     rel = f"report/thumbs/{kind}/{sample_id}.png"
-    atomic_write_bytes(out_dir / rel, encode(array, "png8"))
+    data = encode(array, "png8") if isinstance(array, np.ndarray) else array
+    atomic_write_bytes(out_dir / rel, data)
     return rel
+
+
+def _own_thumbnail(array: np.ndarray, png: bytes | None) -> bool:
+    """True when an output's PNG bytes can be its thumbnail: a 2D or RGB picture of at most
+    :data:`REUSE_PX` a side (the gallery shows outputs at 128 px)."""
+    return png is not None and plane(array) is array and max(array.shape[:2]) <= REUSE_PX
 
 
 def item_report(
     before: Sample,
     written: Mapping[str, tuple[np.ndarray, bool]],
     out_dir: str | Path,
+    *,
+    encoded: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """Write one item's thumbnails; return what the report needs to know of it.
 
@@ -141,6 +155,10 @@ def item_report(
         Each output's written array, and whether it is a mask.
     out_dir : path
         The run's output folder.
+    encoded : mapping of str to bytes, optional
+        The 8-bit PNG files some outputs were written as: one of at most :data:`REUSE_PX` a
+        side is written as its own thumbnail (no second resize and encode; the pixels are the
+        output's, a 299 px output is not brought down to 256).
 
     Returns
     -------
@@ -151,24 +169,32 @@ def item_report(
     """
     out = Path(out_dir)
     extra: dict[str, Any] = {}
-    thumbs = {"source": _write(out, "source", before.id, thumbnail(before.image.pixels))}
-    shape = plane(before.image.pixels).shape[:2]
+    source = plane(before.image.pixels)
+    # Integer pixels map to display values one by one: mapped once, for the thumbnail and the
+    # histogram (the same values either would compute).
+    if source.dtype in (np.uint8, np.uint16):
+        source = display_u8(source)
+    thumbs = {"source": _write(out, "source", before.id, thumbnail(source))}
+    shape = source.shape[:2]
     if before.masks:
-        union = np.zeros(shape, dtype=bool)
-        for m in before.masks.values():
-            union |= plane(m) > 0
+        union = merge_masks([plane(m) for m in before.masks.values()])
         roi_thumb = thumbnail(union, mask=True)
         thumbs["source-roi"] = _write(out, "source-roi", before.id, roi_thumb)
         extra["roi_outline"] = mask_outline(roi_thumb, shape)
     hist_after = {}
+    encoded = encoded or {}
     for name, (array, is_mask) in written.items():
-        thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
+        png = encoded.get(name)
+        thumb = png if png is not None and _own_thumbnail(array, png) else None
+        thumbs[name] = _write(
+            out, name, before.id, thumbnail(array, mask=is_mask) if thumb is None else thumb
+        )
         if not is_mask:
             hist_after[name] = histogram(array)
     return {
         "thumbs": thumbs,
         "source_shape": [int(v) for v in shape],
-        "hist_before": histogram(before.image.pixels),
+        "hist_before": histogram(source),
         "hist_after": hist_after,
         **extra,
     }

@@ -10,7 +10,7 @@ from radprep.roi.bbox import (
     expand_bbox,
     union_bbox,
 )
-from radprep.roi.mask import as_binary_mask, merge_masks, stack_masks
+from radprep.roi.mask import as_binary_mask, frames_to_slices, merge_masks, stack_masks
 from radprep.roi.occlude import occlude_roi, occlusion_box
 from radprep.roi.patches import Patch, boxes_overlap, extract_patches
 
@@ -26,6 +26,7 @@ __all__ = [
     "clip_bbox",
     "expand_bbox",
     "extract_patches",
+    "frames_to_slices",
     "merge_masks",
     "occlude_roi",
     "occlusion_box",

@@ -1,4 +1,4 @@
-"""Crops: a square that keeps the ROI, a box with a margin, the foreground's box."""
+"""Crops: a square that keeps the ROI, a box with a margin, the foreground's box (2D or 3D)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 
 from radprep._validate import check_array, check_choice, check_positive
 from radprep.clean.foreground import foreground_mask
-from radprep.errors import SpecError
+from radprep.errors import InputError, SpecError
 from radprep.roi.bbox import as_bbox, expand_bbox
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
+from radprep.spatial.volume import body_mask_3d
 from radprep.types import BBox
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "crop_square_keep_roi",
     "crop_to_bbox",
     "crop_to_foreground",
+    "foreground_box",
     "margin_px_from_mm",
     "square_box_keep_roi",
 ]
@@ -60,7 +62,7 @@ class SquareCrop:
 
 
 def _place(n: int, side: int, lo: int | None, hi: int | None) -> int:
-    """Return the first index of a window of `side` on an axis of `n` around ``lo..hi``."""
+    """Return the first index of a span of `side` on an axis of `n` around ``lo..hi``."""
     if lo is None or hi is None:
         return (n - side) // 2
     # The CBIS-DDSM notebook's centring: centre row (lo + hi) // 2, start centre - side // 2.
@@ -173,7 +175,7 @@ def crop_square_keep_roi(
     check_array(image)
     box = None if roi is None else as_bbox(roi, image.shape)
     crop = square_box_keep_roi(image.shape, box, side=side, oversize=oversize)
-    return take_window(image, crop.box, fill=fill), crop
+    return take_box(image, crop.box, fill=fill), crop
 
 
 def margin_px_from_mm(
@@ -235,7 +237,7 @@ def crop_to_bbox(
             raise SpecError("margin_mm needs spacing_mm (row, col) to convert to pixels")
         margin_px = margin_px_from_mm(margin_mm, spacing_mm)
     box = expand_bbox(as_bbox(bbox, image.shape, name="bbox"), margin_px, shape=image.shape)
-    return take_window(image, box), box
+    return take_box(image, box), box
 
 
 def crop_to_foreground(
@@ -243,27 +245,87 @@ def crop_to_foreground(
     /,
     *,
     mask: np.ndarray | None = None,
-    margin_px: int | tuple[int, int] = 0,
-) -> tuple[np.ndarray, BBox]:
-    """Crop the box of the foreground (body or breast) plus a margin.
+    threshold: float | None = None,
+    margin_px: int | tuple[int, ...] = 0,
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Crop the box of the foreground (breast, body) plus a margin, in 2D or 3D.
 
     Parameters
     ----------
     image : ndarray
-        ``(rows, cols)`` grey image, higher values brighter; or with channels when `mask` is given.
+        ``(rows, cols)`` or ``(slices, rows, cols)`` grey values, higher brighter; or with a
+        trailing channel axis when `mask` is given.
     mask : ndarray, optional
-        The foreground; by default :func:`radprep.clean.foreground_mask` of `image`.
-    margin_px : int or (int, int)
-        Margin in pixels, clipped to the image.
+        The foreground, on the image's spatial grid. By default what lies above `threshold`,
+        largest connected component: :func:`radprep.clean.foreground_mask` for an image
+        (8-connected, holes filled), :func:`radprep.spatial.volume.body_mask_3d` for a volume
+        (face-connected; ``-500`` HU suits CT).
+    threshold : float, optional
+        In the image's values; None: Otsu's threshold.
+    margin_px : int or tuple of int
+        Margin in pixels, one for every axis or one per axis, clipped to the image.
 
     Returns
     -------
     ndarray
         The crop, a view of `image`.
-    BBox
-        The inclusive box cut.
+    tuple of int
+        The inclusive box cut, first corner then last: ``(y0, x0, y1, x1)`` or
+        ``(z0, y0, x0, z1, y1, x1)``.
+
+    Raises
+    ------
+    InputError
+        If the foreground is empty, or `mask` is not on the image's grid.
+    SpecError
+        If a margin is negative or its count does not match the axes.
     """
-    check_array(image)
-    fg = foreground_mask(image) if mask is None else mask
-    box = expand_bbox(as_bbox(fg, image.shape, name="mask"), margin_px, shape=image.shape)
-    return take_window(image, box), box
+    check_array(image, ndim=(2, 3, 4))
+    if mask is None:
+        check_array(image, ndim=(2, 3))
+        if image.ndim == 2:
+            fg = foreground_mask(image, threshold=threshold)
+        else:
+            fg = body_mask_3d(image, threshold=threshold)
+        if not fg.any():
+            level = "(Otsu)" if threshold is None else threshold
+            raise InputError(
+                f"nothing above the foreground threshold {level} in the image of shape "
+                f"{image.shape}; lower the threshold, or use threshold=None (Otsu)"
+            )
+    else:
+        fg = np.asarray(mask) != 0
+        if fg.ndim not in (2, 3) or fg.shape != image.shape[: fg.ndim]:
+            raise InputError(
+                f"mask has shape {fg.shape} but the image is {image.shape}; masks must share "
+                "the image's grid"
+            )
+    box = foreground_box(fg, margin_px)
+    n = fg.ndim
+    return image[tuple(slice(box[k], box[n + k] + 1) for k in range(n))], box
+
+
+def foreground_box(mask: np.ndarray, /, margin_px: int | tuple[int, ...] = 0) -> tuple[int, ...]:
+    """Return the inclusive box of a 2D or 3D mask's nonzero pixels plus a margin, clipped.
+
+    Raises
+    ------
+    InputError
+        If the mask is empty.
+    SpecError
+        If a margin is negative or its count does not match the axes.
+    """
+    n = mask.ndim
+    margins = (margin_px,) * n if isinstance(margin_px, (int, np.integer)) else tuple(margin_px)
+    if len(margins) != n:
+        raise SpecError(f"margin_px needs one value or {n}, got {margin_px!r}")
+    for m in margins:
+        check_positive(m, name="margin_px", allow_zero=True)
+    lo, hi = [], []
+    for axis in range(n):
+        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(n) if a != axis)))
+        if idx.size == 0:
+            raise InputError(f"mask of shape {mask.shape} is empty: no foreground pixel to box")
+        lo.append(max(0, int(idx[0]) - int(margins[axis])))
+        hi.append(min(mask.shape[axis] - 1, int(idx[-1]) + int(margins[axis])))
+    return (*lo, *hi)

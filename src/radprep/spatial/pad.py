@@ -8,7 +8,7 @@ import numpy as np
 
 from radprep._validate import check_array, check_choice
 from radprep.errors import SpecError
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
 from radprep.types import BBox
 
 __all__ = ["ALIGNS", "Align", "pad_to_shape", "pad_to_square"]
@@ -75,7 +75,7 @@ def pad_to_shape(
     top = _before(out_rows - rows, ay)
     left = _before(out_cols - cols, ax)
     box = (-top, -left, out_rows - top - 1, out_cols - left - 1)
-    return take_window(image, box, fill=fill), box
+    return take_box(image, box, fill=fill), box
 
 
 def pad_to_square(

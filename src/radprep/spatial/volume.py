@@ -1,8 +1,9 @@
-"""Volume geometry steps: the body's 3D bounding box, crops to it, and 2D slices out of a volume.
+"""Volume geometry: the body of a volume as a mask, and 2D slices out of a volume.
 
 The body is what lies above a threshold (``-500`` HU suits CT: air is about -1000, fat -100;
 Otsu's threshold otherwise), largest 3D connected component (the table, tubes and noise drop
-out). nnU-Net crops to the nonzero region the same way before anything else.
+out); :func:`radprep.spatial.crop.crop_to_foreground` crops a volume to its box, as nnU-Net crops
+to the nonzero region before anything else.
 """
 
 from __future__ import annotations
@@ -14,21 +15,16 @@ import numpy as np
 
 from radprep._lazy import sitk
 from radprep._validate import check_array, check_choice
-from radprep.errors import InputError, SpecError
+from radprep.errors import SpecError
 from radprep.geometry import Geometry
 
 __all__ = [
     "SLICE_AXES",
-    "body_bbox_3d",
     "body_mask_3d",
-    "crop_box_3d",
     "slice_geometry",
     "slice_indices",
     "take_slice",
 ]
-
-Box3D = tuple[int, int, int, int, int, int]
-"""An inclusive 3D box ``(z0, y0, x0, z1, y1, x1)``."""
 
 SliceAxis = Literal["axial", "coronal", "sagittal"]
 SLICE_AXES: dict[str, int] = {"axial": 0, "coronal": 1, "sagittal": 2}
@@ -59,49 +55,6 @@ def body_mask_3d(
         labels = sitk.GetArrayFromImage(sitk.RelabelComponent(cc, sortByObjectSize=True))
         mask = labels == 1
     return mask
-
-
-def body_bbox_3d(
-    volume: np.ndarray,
-    /,
-    *,
-    threshold: float | None = -500.0,
-    margin_px: int | tuple[int, int, int] = 0,
-) -> Box3D:
-    """Return the inclusive 3D box of the body (see :func:`body_mask_3d`), plus a margin.
-
-    Raises
-    ------
-    InputError
-        If nothing is above the threshold.
-    """
-    mask = body_mask_3d(volume, threshold=threshold)
-    if not mask.any():
-        raise InputError(
-            f"no voxel above the body threshold {threshold}; lower it or use threshold=None (Otsu)"
-        )
-    margins = (margin_px,) * 3 if isinstance(margin_px, int) else tuple(margin_px)
-    if len(margins) != 3 or any(int(m) < 0 for m in margins):
-        raise SpecError(f"margin_px must be >= 0, one value or three, got {margin_px!r}")
-    lo, hi = [], []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other))
-        lo.append(max(0, int(idx[0]) - int(margins[axis])))
-        hi.append(min(volume.shape[axis] - 1, int(idx[-1]) + int(margins[axis])))
-    return (lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
-
-
-def crop_box_3d(volume: np.ndarray, /, box: Box3D) -> np.ndarray:
-    """Return the inclusive `box` of a volume (spatial axes first; channels kept)."""
-    z0, y0, x0, z1, y1, x1 = (int(v) for v in box)
-    if not (
-        0 <= z0 <= z1 < volume.shape[0]
-        and 0 <= y0 <= y1 < volume.shape[1]
-        and 0 <= x0 <= x1 < volume.shape[2]
-    ):
-        raise SpecError(f"box {list(box)} is not inside the volume of shape {volume.shape[:3]}")
-    return volume[z0 : z1 + 1, y0 : y1 + 1, x0 : x1 + 1]
 
 
 def slice_indices(n: int, index: int | Literal["middle", "all"]) -> list[int]:

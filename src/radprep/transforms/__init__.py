@@ -3,7 +3,7 @@
 from radprep.transforms import volume  # noqa: F401  (registers the volume ops)
 from radprep.transforms.base import Transform, known_ops
 from radprep.transforms.clean import CLAHE, RemoveBorderResidue, RemoveLabels, RemovePectoral
-from radprep.transforms.color import GreyToRGB, PseudoColor, WindowChannels
+from radprep.transforms.color import GreyToRGB, PseudoColor, WindowStack
 from radprep.transforms.intensity import MinMax, PercentileClip, ZScore
 from radprep.transforms.roi import OccludeROI
 from radprep.transforms.spatial import (
@@ -34,7 +34,7 @@ __all__ = [
     "Resize",
     "Rot90",
     "Transform",
-    "WindowChannels",
+    "WindowStack",
     "ZScore",
     "known_ops",
 ]

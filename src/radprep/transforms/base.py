@@ -13,20 +13,30 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
 from pydantic import TypeAdapter
 
-from radprep.errors import SpecError
+from radprep.errors import InputError, SpecError
 from radprep.image import AppliedStep, Image
 from radprep.sample import Sample
 
-__all__ = ["Transform", "checked_tuple", "known_ops", "mask_names", "scale_px"]
+__all__ = [
+    "Transform",
+    "checked_tuple",
+    "known_ops",
+    "lookup_op",
+    "mask_names",
+    "need_grey",
+    "register_alias",
+    "scale_px",
+]
 
 _REGISTRY: dict[str, type[Transform]] = {}
+_ALIASES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 T = TypeVar("T", bound="Transform")
@@ -35,6 +45,47 @@ T = TypeVar("T", bound="Transform")
 def known_ops() -> list[str]:
     """Return the registered op names, sorted."""
     return sorted(_REGISTRY)
+
+
+def register_alias(
+    old: str, new: str, options: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> None:
+    """Let recipes keep a former op name: `old` builds the op `new`.
+
+    Parameters
+    ----------
+    old, new : str
+        The former name and the op it now is.
+    options : callable, optional
+        Rewrites the former op's options into the new op's (e.g. a default that differed).
+    """
+    _ALIASES[old] = (new, options or dict)
+
+
+def lookup_op(op: Any, options: Mapping[str, Any]) -> tuple[type[Transform], dict[str, Any]]:
+    """Return the transform class an op name means and its options (former names rewritten).
+
+    Raises
+    ------
+    SpecError
+        If the op is unknown; the message lists the known ones.
+    """
+    opts = dict(options)
+    if isinstance(op, str) and op in _ALIASES:
+        op, rewrite = _ALIASES[op]
+        opts = rewrite(opts)
+    if not isinstance(op, str) or op not in _REGISTRY:
+        raise SpecError(f"unknown op {op!r}; known ops: {', '.join(known_ops())}")
+    return _REGISTRY[op], opts
+
+
+def need_grey(sample: Sample, op: str) -> None:
+    """Raise InputError when the sample's pixels have a channel axis (the op needs grey)."""
+    if sample.image.pixels.ndim != sample.image.geometry.ndim:
+        raise InputError(
+            f"{op} needs grey values, but sample {sample.id!r} has a channel axis "
+            f"(shape {sample.image.pixels.shape}); put {op} before window_stack or pseudocolor"
+        )
 
 
 def _jsonable(value: Any) -> Any:
@@ -106,11 +157,9 @@ class Transform(ABC):
         if "op" not in spec:
             raise SpecError(f"spec {dict(spec)!r} has no 'op'; known ops: {', '.join(known_ops())}")
         op = spec["op"]
-        if op not in _REGISTRY:
-            raise SpecError(f"unknown op {op!r}; known ops: {', '.join(known_ops())}")
-        options = {k: v for k, v in spec.items() if k != "op"}
+        cls, options = lookup_op(op, {k: v for k, v in spec.items() if k != "op"})
         try:
-            return _REGISTRY[op](**options)
+            return cls(**options)
         except TypeError as err:
             raise SpecError(f"op {op!r}: {err}") from None
 

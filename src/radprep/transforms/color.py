@@ -1,22 +1,31 @@
-"""Colour transforms: pseudo-colour (+ YCbCr), window channels, grey to RGB (image only)."""
+"""Colour transforms: pseudo-colour (+ YCbCr), CT windows as channels, grey to RGB (image only).
+
+Each works on a 2D image or a 3D volume alike. The former volume-only names ``pseudocolor_volume``
+and ``window_channels`` still build these ops in recipes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from radprep.color.channels import grey_to_rgb, window_channels
+from radprep.color.channels import grey_to_rgb
 from radprep.color.pseudocolor import colormap_lut, pseudocolor
-from radprep.errors import SpecError
+from radprep.color.windows import DEFAULT_WINDOWS, resolve_windows, window_stack
+from radprep.errors import InputError, SpecError
 from radprep.sample import Sample
-from radprep.transforms.base import Transform, checked_tuple
+from radprep.transforms.base import Transform, checked_tuple, need_grey, register_alias
 
-__all__ = ["GreyToRGB", "PseudoColor", "WindowChannels"]
+__all__ = ["GreyToRGB", "PseudoColor", "WindowStack"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PseudoColor(Transform):
-    """Grey -> colour LUT (OpenCV or matplotlib name) -> optionally YCbCr, uint8 RGB/YCbCr."""
+    """Grey -> colour LUT (OpenCV or matplotlib name) -> optionally YCbCr, uint8 RGB/YCbCr.
+
+    On a volume, ``in_range: image`` takes one grey range for all slices (colours compare
+    across slices).
+    """
 
     op: ClassVar[str] = "pseudocolor"
     cmap: str = "jet"
@@ -35,6 +44,7 @@ class PseudoColor(Transform):
             object.__setattr__(self, "in_range", (float(pair[0]), float(pair[1])))
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
+        need_grey(sample, self.op)
         pixels = pseudocolor(
             sample.image.pixels, cmap=self.cmap, ycbcr=self.ycbcr, in_range=self.in_range
         )
@@ -43,32 +53,37 @@ class PseudoColor(Transform):
             self.step(),
             photometric_interpretation="YBR_FULL" if self.ycbcr else "RGB",
             samples_per_pixel=3,
+            intensity="display",
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class WindowChannels(Transform):
-    """One LINEAR window per ``(center, width)`` stacked as channels, float32 in [0, 1]."""
+class WindowStack(Transform):
+    """CT windows (preset names or ``[center, width]``) stacked as channels, float32 in [0, 1]."""
 
-    op: ClassVar[str] = "window_channels"
-    windows: tuple[tuple[float, float], ...]
+    op: ClassVar[str] = "window_stack"
+    windows: tuple[str | tuple[float, float], ...] = DEFAULT_WINDOWS
 
     def __post_init__(self) -> None:
-        windows = checked_tuple(self.windows, name="windows")
-        if not windows:
-            raise SpecError("windows is empty; give at least one (center, width) pair")
-        pairs = []
-        for i, w in enumerate(windows):
-            c, width = checked_tuple(w, name=f"windows[{i}]", length=2)
-            if not float(width) >= 1:
-                raise SpecError(f"windows[{i}] width {width!r} is below 1; LINEAR needs >= 1")
-            pairs.append((float(c), float(width)))
-        object.__setattr__(self, "windows", tuple(pairs))
+        raw = checked_tuple(self.windows, name="windows")
+        resolve_windows(raw)  # fails here on a bad preset or pair
+        norm = tuple(w.lower() if isinstance(w, str) else (float(w[0]), float(w[1])) for w in raw)
+        object.__setattr__(self, "windows", norm)
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        pixels = window_channels(sample.image.pixels, self.windows)
+        need_grey(sample, self.op)
+        if sample.image.meta.intensity != "modality":
+            raise InputError(
+                f"window_stack needs modality values (HU), but sample {sample.id!r} holds "
+                "display values; read it with window: none"
+            )
+        pixels = window_stack(sample.image.pixels, self.windows)
         return sample.with_pixels(
-            pixels, self.step(), samples_per_pixel=len(self.windows), intensity="display"
+            pixels,
+            self.step(resolved=[list(p) for p in resolve_windows(self.windows)]),
+            samples_per_pixel=len(self.windows),
+            photometric_interpretation="RGB" if len(self.windows) == 3 else "MONOCHROME2",
+            intensity="display",
         )
 
 
@@ -82,3 +97,14 @@ class GreyToRGB(Transform):
         return sample.with_pixels(
             grey_to_rgb(sample.image.pixels), self.step(), samples_per_pixel=3
         )
+
+
+def _volume_range(options: dict[str, Any]) -> dict[str, Any]:
+    """``pseudocolor_volume`` took ``in_range: null`` (its default) for the volume's range."""
+    if options.get("in_range") is None:
+        options = {**options, "in_range": "image"}
+    return options
+
+
+register_alias("window_channels", "window_stack")
+register_alias("pseudocolor_volume", "pseudocolor", _volume_range)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from radprep._validate import check_choice, check_positive
 from radprep.errors import InputError, SpecError
 from radprep.sample import Sample
-from radprep.spatial._window import take_window
+from radprep.spatial._box import take_box
 from radprep.spatial.crop import (
     OVERSIZE_POLICIES,
     OversizePolicy,
@@ -27,7 +27,13 @@ from radprep.spatial.resize import (
     resize_letterbox,
     resize_mask,
 )
-from radprep.transforms.base import Transform, checked_tuple, mask_names
+from radprep.transforms.base import (
+    Transform,
+    checked_tuple,
+    mask_names,
+    need_grey,
+    register_alias,
+)
 
 __all__ = [
     "CropSquareKeepROI",
@@ -81,7 +87,7 @@ class CropSquareKeepROI(Transform):
             fill=self.fill,
         )
         step = self.step(box=crop.box, roi_cut_px=crop.roi_cut_px)
-        return sample.window(crop.box, fill=self.fill, step=step, pixels=pixels)
+        return sample.take_box(crop.box, fill=self.fill, step=step, pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,23 +157,62 @@ class CropToBBox(Transform):
             margin_mm=self.margin_mm,
             spacing_mm=spacing,
         )
-        return sample.window(box, step=self.step(box=box), pixels=pixels)
+        return sample.take_box(box, step=self.step(box=box), pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CropToForeground(Transform):
-    """Crop the box of the foreground (Otsu, largest component) plus a margin."""
+    """Crop an image or a volume to the box of its foreground plus a margin.
+
+    The foreground lies above `threshold` (in the image's values; None: Otsu's threshold),
+    largest connected component. For CT volumes ``threshold: -500`` keeps the body (the former
+    ``crop_to_body`` op, which still builds this one with that default).
+    """
 
     op: ClassVar[str] = "crop_to_foreground"
     pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
-    margin_px: int | tuple[int, int] = 0
+    threshold: float | None = None
+    margin_px: int | tuple[int, ...] = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "margin_px", _margin(self.margin_px, "margin_px"))
+        if isinstance(self.margin_px, (list, tuple)):
+            values = checked_tuple(self.margin_px, name="margin_px")
+            if len(values) not in (2, 3):
+                raise SpecError(f"margin_px needs 1, 2 or 3 values, got {list(values)}")
+            for v in values:
+                check_positive(v, name="margin_px", allow_zero=True)
+            object.__setattr__(self, "margin_px", tuple(int(v) for v in values))
+        else:
+            check_positive(self.margin_px, name="margin_px", allow_zero=True)
+            object.__setattr__(self, "margin_px", int(self.margin_px))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", float(self.threshold))
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        pixels, box = crop_to_foreground(sample.image.pixels, margin_px=self.margin_px)
-        return sample.window(box, step=self.step(box=box), pixels=pixels)
+        need_grey(sample, self.op)
+        n = sample.image.geometry.ndim
+        if isinstance(self.margin_px, tuple) and len(self.margin_px) != n:
+            raise InputError(
+                f"margin_px has {len(self.margin_px)} values but sample {sample.id!r} has {n} axes"
+            )
+        pixels, box = crop_to_foreground(
+            sample.image.pixels, threshold=self.threshold, margin_px=self.margin_px
+        )
+        cut = tuple(slice(box[k], box[n + k] + 1) for k in range(n))
+        return sample.map_spatial(
+            pixels,
+            mask_op=lambda m: m[cut],
+            geometry=sample.image.geometry.crop(box[:n]),
+            step=self.step(box=list(box)),
+        )
+
+
+def _body_threshold(options: dict[str, Any]) -> dict[str, Any]:
+    """``crop_to_body`` defaulted to -500 (HU: above air, below fat)."""
+    return {"threshold": -500.0, **options}
+
+
+register_alias("crop_to_body", "crop_to_foreground", _body_threshold)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +228,7 @@ class PadToSquare(Transform):
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
         pixels, box = pad_to_square(sample.image.pixels, fill=self.fill, align=self.align)
-        return sample.window(box, fill=self.fill, step=self.step(box=box), pixels=pixels)
+        return sample.take_box(box, fill=self.fill, step=self.step(box=box), pixels=pixels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +269,7 @@ class Resize(Transform):
         scaled, box = letterbox.scaled_shape, letterbox.box
         return sample.map_spatial(
             pixels,
-            mask_op=lambda m: take_window(resize_mask(m, scaled), box, fill=0),
+            mask_op=lambda m: take_box(resize_mask(m, scaled), box, fill=0),
             geometry=sample.image.geometry.resize(old, scaled).crop(box[:2]),
             step=self.step(scaled_shape=scaled, box=box),
         )

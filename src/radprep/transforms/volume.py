@@ -1,5 +1,7 @@
-"""Volume transforms: resample to a spacing, crop to the body, N4, CT normalisation, window
-channels, pseudo-colour, and 2D slices out of a volume.
+"""Volume transforms: resample to a spacing, N4, CT normalisation, 2D slices out of a volume.
+
+Crops to the body, CT windows and pseudo-colour work on volumes and images alike
+(``transforms/spatial.py``, ``transforms/color.py``).
 
 Spatial steps move the image and every mask together (masks by nearest neighbour) and update the
 geometry; intensity steps touch the image only. Each records what it decided (the new shape, the
@@ -14,7 +16,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from radprep._validate import check_choice, check_positive, check_range
-from radprep.color.windows import DEFAULT_WINDOWS, pseudocolor_volume, resolve_windows, window_stack
 from radprep.errors import InputError, SpecError
 from radprep.intensity.bias import n4_bias_correction
 from radprep.intensity.normalize import CTStats, ct_normalize
@@ -23,22 +24,17 @@ from radprep.spatial.resample import resample_to_spacing
 from radprep.spatial.volume import (
     SLICE_AXES,
     SliceAxis,
-    body_bbox_3d,
-    crop_box_3d,
     slice_geometry,
     slice_indices,
     take_slice,
 )
-from radprep.transforms.base import Transform, checked_tuple
+from radprep.transforms.base import Transform, checked_tuple, need_grey
 
 __all__ = [
     "CTNormalize",
-    "CropToBody",
     "N4Bias",
-    "PseudoColorVolume",
     "ResampleSpacing",
     "SliceVolume",
-    "WindowStack",
 ]
 
 
@@ -47,26 +43,6 @@ def _need_volume(sample: Sample, op: str) -> None:
         raise InputError(
             f"{op} works on volumes (slices, rows, cols); sample {sample.id!r} is "
             f"{sample.image.geometry.ndim}D: read it with the series-folder source"
-        )
-
-
-def _volume_mask(sample: Sample, name: str | None) -> np.ndarray | None:
-    """The named mask, or the union of all masks, as bool (any dimensionality)."""
-    if name is not None:
-        if name not in sample.masks:
-            known = ", ".join(repr(n) for n in sample.masks) or "none"
-            raise InputError(f"sample {sample.id!r} has no mask {name!r}; masks: {known}")
-        return np.asarray(sample.masks[name]) != 0
-    if not sample.masks:
-        return None
-    return np.logical_or.reduce([np.asarray(m) != 0 for m in sample.masks.values()])
-
-
-def _grey(sample: Sample, op: str) -> None:
-    if sample.image.pixels.ndim != sample.image.geometry.ndim:
-        raise InputError(
-            f"{op} needs grey values, but sample {sample.id!r} has a channel axis "
-            f"(shape {sample.image.pixels.shape}); put {op} before window_stack or pseudocolor"
         )
 
 
@@ -120,36 +96,6 @@ class ResampleSpacing(Transform):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CropToBody(Transform):
-    """Crop a volume to the 3D box of the body (above `threshold`, largest component) + margin.
-
-    `threshold` is in the image's values: -500 HU suits CT; None uses Otsu's threshold (MR).
-    """
-
-    op: ClassVar[str] = "crop_to_body"
-    pixel_options: ClassVar[tuple[str, ...]] = ("margin_px",)
-    threshold: float | None = -500.0
-    margin_px: int = 0
-
-    def __post_init__(self) -> None:
-        if int(self.margin_px) < 0:
-            raise SpecError(f"margin_px must be >= 0, got {self.margin_px}")
-
-    def apply(self, sample: Sample, **params: Any) -> Sample:
-        _need_volume(sample, self.op)
-        _grey(sample, self.op)
-        box = body_bbox_3d(
-            sample.image.pixels, threshold=self.threshold, margin_px=int(self.margin_px)
-        )
-        return sample.map_spatial(
-            crop_box_3d(sample.image.pixels, box),
-            mask_op=lambda m: crop_box_3d(m, box),
-            geometry=sample.image.geometry.crop(box[:3]),
-            step=self.step(box=list(box)),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
 class N4Bias(Transform):
     """N4 bias-field correction (SimpleITK), fitted on a shrunken copy; for MR."""
 
@@ -170,10 +116,10 @@ class N4Bias(Transform):
             raise SpecError(f"control_points must be >= 4, got {self.control_points}")
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        _grey(sample, self.op)
+        need_grey(sample, self.op)
         pixels = n4_bias_correction(
             sample.image.pixels,
-            mask=None if self.mask is None else _volume_mask(sample, self.mask),
+            mask=None if self.mask is None else sample.roi_mask(self.mask),
             geometry=sample.image.geometry,
             shrink_factor=int(self.shrink_factor),
             iterations=self.iterations,
@@ -213,80 +159,16 @@ class CTNormalize(Transform):
             object.__setattr__(self, "stats", (lo, hi, mean, std))
 
     def apply(self, sample: Sample, **params: Any) -> Sample:
-        _grey(sample, self.op)
+        need_grey(sample, self.op)
         stats = CTStats(*self.stats) if self.stats is not None else None
         pixels = ct_normalize(
             sample.image.pixels,
-            mask=None
-            if self.mask is None or stats is not None
-            else _volume_mask(sample, self.mask),
+            mask=None if self.mask is None or stats is not None else sample.roi_mask(self.mask),
             stats=stats,
             lower=self.lower,
             upper=self.upper,
         )
         return sample.with_pixels(pixels, self.step())
-
-
-@dataclass(frozen=True, kw_only=True)
-class WindowStack(Transform):
-    """CT windows (preset names or ``[center, width]``) stacked as channels, slice or volume."""
-
-    op: ClassVar[str] = "window_stack"
-    windows: tuple[str | tuple[float, float], ...] = DEFAULT_WINDOWS
-
-    def __post_init__(self) -> None:
-        raw = checked_tuple(self.windows, name="windows")
-        resolve_windows(raw)  # fails here on a bad preset or pair
-        norm = tuple(w.lower() if isinstance(w, str) else (float(w[0]), float(w[1])) for w in raw)
-        object.__setattr__(self, "windows", norm)
-
-    def apply(self, sample: Sample, **params: Any) -> Sample:
-        _grey(sample, self.op)
-        if sample.image.meta.intensity != "modality":
-            raise InputError(
-                f"window_stack needs modality values (HU), but sample {sample.id!r} holds "
-                "display values; read it with window: none"
-            )
-        pixels = window_stack(sample.image.pixels, self.windows)
-        return sample.with_pixels(
-            pixels,
-            self.step(resolved=[list(p) for p in resolve_windows(self.windows)]),
-            samples_per_pixel=len(self.windows),
-            photometric_interpretation="RGB" if len(self.windows) == 3 else "MONOCHROME2",
-            intensity="display",
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class PseudoColorVolume(Transform):
-    """Pseudo-colour every slice of a volume with one grey range (uint8 RGB or YCbCr)."""
-
-    op: ClassVar[str] = "pseudocolor_volume"
-    cmap: str = "jet"
-    ycbcr: bool = False
-    in_range: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        from radprep.color.pseudocolor import colormap_lut
-
-        colormap_lut(self.cmap)
-        if self.in_range is not None:
-            lo, hi = checked_tuple(self.in_range, name="in_range", length=2)
-            object.__setattr__(self, "in_range", (float(lo), float(hi)))
-
-    def apply(self, sample: Sample, **params: Any) -> Sample:
-        _need_volume(sample, self.op)
-        _grey(sample, self.op)
-        pixels = pseudocolor_volume(
-            sample.image.pixels, cmap=self.cmap, ycbcr=self.ycbcr, in_range=self.in_range
-        )
-        return sample.with_pixels(
-            pixels,
-            self.step(),
-            photometric_interpretation="YBR_FULL" if self.ycbcr else "RGB",
-            samples_per_pixel=3,
-            intensity="display",
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,7 +198,7 @@ class SliceVolume(Transform):
         a = SLICE_AXES[self.axis]
         n = sample.image.pixels.shape[a]
         if self.index == "largest_mask":
-            m = _volume_mask(sample, self.mask)
+            m = sample.roi_mask(self.mask)
             if m is None or not np.any(m):
                 raise InputError(
                     f"slice_volume index 'largest_mask': sample {sample.id!r} has no mask "
