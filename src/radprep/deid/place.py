@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from radprep.deid.chunk_files import Chunk, same_content, write_exclusive
 from radprep.deid.uids import keyed_digest
-from radprep.deid.writer import Chunk, same_content, write_exclusive
 from radprep.errors import OutputError
 
 __all__ = ["place"]
