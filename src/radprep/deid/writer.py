@@ -23,6 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
 from radprep.deid.chunk_files import Chunk, Span, same_content, write_exclusive
+from radprep.deid.chunk_files import chunks_size as chunks_size  # re-exported
 from radprep.errors import OutputError
 
 __all__ = [
