@@ -17,7 +17,6 @@ __all__ = ["is_uid_name", "joined", "output_relpath", "single_uid"]
 
 _UID_NAME = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _NO_NAME = {"StudyInstanceUID": "no-study-uid", "SeriesInstanceUID": "no-series-uid"}
-# Values larger than this are left in the source file and copied when written.
 
 
 def is_uid_name(value: str) -> bool:
