@@ -8,10 +8,8 @@ Outcome with the error's class and one-line message, and the run goes on.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import sys
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from radprep.batch.worker_process import init_worker, main_not_rerun, single_threaded
+from radprep.batch.worker_process import watch_parent as watch_parent  # re-exported
 from radprep.errors import RadprepError, RadprepWarning, SpecError
 
 __all__ = [
@@ -195,27 +195,6 @@ def _bounded(
             yield item, result_of(fut)
 
 
-@contextlib.contextmanager
-def _main_not_rerun() -> Iterator[None]:
-    """Start worker processes without re-running ``__main__`` when it is not a file.
-
-    A spawned or forkserver worker re-runs the parent's main script from its path; for code
-    piped to ``python -`` that path is ``<stdin>`` and every worker dies at start. Functions and
-    classes defined there reach the workers by value (cloudpickle), so the workers need not run
-    it. Hidden only while processes start.
-    """
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or path is None or getattr(main, "__spec__", None) or os.path.isfile(path):
-        yield
-        return
-    del main.__file__
-    try:
-        yield
-    finally:
-        main.__file__ = path
-
-
 class ProcessExecutor(Executor):
     """A local pool of worker processes (the default: one per core).
 
@@ -238,7 +217,7 @@ class ProcessExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
-                initializer=_init_worker,
+                initializer=init_worker,
                 # the environment of now, not the forkserver's (started by the first pool)
                 initargs=(os.getpid(), dict(os.environ)),
             )
@@ -247,7 +226,7 @@ class ProcessExecutor(Executor):
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Outcome[R]]]:
         def submit(item: T) -> Future[Outcome[R]]:
             # The pool starts worker processes inside submit.
-            with _main_not_rerun():
+            with main_not_rerun():
                 try:
                     return self._ensure().submit(call_safely, fn, item)
                 except BrokenProcessPool:
@@ -296,74 +275,8 @@ def start_forkserver(preload: Sequence[str] = ()) -> None:
 
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["__main__", *preload])  # __main__: multiprocessing's default
-    with _main_not_rerun():
+    with main_not_rerun():
         forkserver.ensure_running()
-
-
-def _init_worker(main_pid: int, environ: dict[str, str] | None = None) -> None:
-    """Worker initialiser: the parent's environment, one thread per library, and end with the
-    main process.
-
-    A forkserver worker inherits the environment the forkserver had when the first pool of the
-    process started; credentials or endpoints set since (``AWS_*``, ``RADPREP_*``) would be
-    missing, so the parent's current environment is passed and set here.
-    """
-    if environ is not None:
-        os.environ.clear()
-        os.environ.update(environ)
-    _single_threaded()
-    watch_parent(main_pid)
-
-
-def watch_parent(main_pid: int, interval_s: float = 0.5) -> None:
-    """End this process when `main_pid` dies, ``kill -9`` included.
-
-    A pool worker's parent is the forkserver, not the main process, so the kernel's parent-death
-    signal (``prctl(PR_SET_PDEATHSIG)``, set too where Linux offers it) is not enough on its own:
-    a daemon thread polls the main process and exits hard when it is gone, whatever the worker is
-    busy with.
-    """
-    import signal
-    import sys
-    import threading
-    import time
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
-            pass
-
-    def alive() -> bool:
-        try:
-            os.kill(main_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # pragma: no cover - the pid was reused by another user
-            return False
-        return True
-
-    def watch() -> None:
-        while alive():
-            time.sleep(interval_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="radprep-parent-watch", daemon=True).start()
-
-
-def _single_threaded() -> None:
-    """Worker initialiser: one thread per library, one worker per core."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - opencv is a dependency
-        pass
 
 
 class DaskExecutor(Executor):
@@ -391,7 +304,7 @@ class DaskExecutor(Executor):
         self._cluster = None
         if scheduler == "local":
             n = workers or os.cpu_count() or 1
-            with _main_not_rerun():
+            with main_not_rerun():
                 self._cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
                 )
@@ -403,7 +316,7 @@ class DaskExecutor(Executor):
                 raise SpecError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         n_workers = max(1, len(self._client.scheduler_info().get("workers", {})) or (workers or 1))
         super().__init__(workers=n_workers, max_in_flight=max_in_flight)
-        self._client.run(_single_threaded)
+        self._client.run(single_threaded)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Outcome[R]]]:
         from distributed import wait as dwait

@@ -11,7 +11,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,6 +32,28 @@ EXIT_USAGE = 2
 """Bad command line, option or recipe: nothing was done."""
 EXIT_INTERNAL = 70
 """A bug in radprep (EX_SOFTWARE); run again with --debug for the traceback and report it."""
+
+# Options several commands share, each declared once (``name: Alias = default``).
+_OUT = typer.Option("--out", "-o", help="Output folder.")
+Out = Annotated[Path, _OUT]
+"""``--out/-o``: the output folder."""
+OptionalOut = Annotated[Path | None, _OUT]
+"""``--out/-o`` where the recipe may give the folder instead."""
+Workers = Annotated[int | None, typer.Option("--workers", "-j", help="Worker processes.")]
+"""``--workers/-j``: worker processes."""
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."),
+]
+"""``--scheduler``: a Dask scheduler's address, or ``local``."""
+Fresh = Annotated[bool, typer.Option("--fresh", help="Forget earlier progress; redo all.")]
+"""``--fresh``: forget the ledger; redo every unit."""
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; summary only.")]
+"""``--quiet/-q`` of the commands that show progress."""
+QuietSummary = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")
+]
+"""``--quiet/-q`` of the commands that print a line per file."""
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

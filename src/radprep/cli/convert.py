@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    Fresh,
+    Out,
+    QuietSummary,
+    Scheduler,
     check_inputs,
     check_output,
     console,
@@ -27,6 +31,9 @@ from radprep.intensity.window import VOI
 from radprep.jobs.convert import ConvertResult, convert_series
 from radprep.jobs.convert import convert as convert_paths
 from radprep.types import OutputFormat
+
+if TYPE_CHECKING:
+    from radprep.batch.engine import Where
 
 
 def parse_frames(text: str) -> int | None:
@@ -46,8 +53,10 @@ def parse_frames(text: str) -> int | None:
 
 @handle_errors
 def convert(
-    inputs: list[Path] = typer.Argument(..., help="DICOM files and folders (folders recurse)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    inputs: Annotated[
+        list[Path], typer.Argument(help="DICOM files and folders (folders recurse).")
+    ],
+    out: Out,
     to: str = typer.Option(
         "png8",
         "--to",
@@ -79,11 +88,9 @@ def convert(
     workers: int | None = typer.Option(
         None, "--workers", "-j", help="Worker processes (default: convert in this process)."
     ),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
-    ),
-    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
+    scheduler: Scheduler = None,
+    fresh: Fresh = False,
+    quiet: QuietSummary = False,
 ) -> None:
     """Convert DICOM to PNG (8/16-bit display values) or NPY, or series to NIfTI/NRRD volumes.
 
@@ -97,16 +104,34 @@ def convert(
     check_inputs([*inputs, *mask])
     check_output(out, inputs)
     if to in VOLUME_FORMATS:
-        if volumes not in VOLUME_LAYOUTS:
-            known = ", ".join(VOLUME_LAYOUTS)
-            raise fail(f"--volumes must be one of {known}, got {volumes!r}", EXIT_USAGE)
-        started(None, resumable=True)
-        result = convert_series(
-            inputs, out, fmt=to, masks=mask, volumes=volumes, strict=strict, where=where,
-            fresh=fresh, on_item=_say("converted a series in", quiet),
-        )  # fmt: skip
-        _report(result, inputs, out, series=True, quiet=quiet)
-        return
+        _volumes(inputs, out, to, mask, volumes, strict=strict, where=where, fresh=fresh,
+                 quiet=quiet)  # fmt: skip
+    else:
+        _images(inputs, out, to, mask, window, frame, strict=strict, where=where, fresh=fresh,
+                quiet=quiet)  # fmt: skip
+
+
+def _volumes(
+    inputs: list[Path], out: Path, to: str, mask: list[Path], volumes: str, *, strict: bool,
+    where: Where, fresh: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """``--to nifti|nrrd``: one volume per series (masks brought onto its grid)."""
+    if volumes not in VOLUME_LAYOUTS:
+        known = ", ".join(VOLUME_LAYOUTS)
+        raise fail(f"--volumes must be one of {known}, got {volumes!r}", EXIT_USAGE)
+    started(None, resumable=True)
+    result = convert_series(
+        inputs, out, fmt=to, masks=mask, volumes=volumes, strict=strict, where=where,
+        fresh=fresh, on_item=_say("converted a series in", quiet),
+    )  # fmt: skip
+    _report(result, inputs, out, series=True, quiet=quiet)
+
+
+def _images(
+    inputs: list[Path], out: Path, to: str, mask: list[Path], window: str | None, frame: str,
+    *, strict: bool, where: Where, fresh: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """``--to png8|png16|npy``: one file per image (or frame)."""
     if mask:
         raise fail("--mask goes with --to nifti or nrrd (volumes per series)", EXIT_USAGE)
     voi = VOI.parse(window) if window is not None else None
@@ -116,7 +141,7 @@ def convert(
     result = convert_paths(
         inputs,
         out,
-        fmt=cast(OutputFormat, to),  # checked against FORMATS above
+        fmt=cast(OutputFormat, to),  # checked against FORMATS by the command
         voi=voi,
         frames=frames,
         strict=strict,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
+from typing import Annotated, get_args
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +13,8 @@ from radprep.batch.engine import Where
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    QuietSummary,
+    Workers,
     check_inputs,
     check_output,
     check_workers,
@@ -26,7 +28,7 @@ from radprep.deid.config import DeidConfig, PixelOcr, PixelText
 from radprep.deid.crosswalk import check_outside
 from radprep.deid.uids import KEY_ENV, ephemeral_key, load_key
 from radprep.errors import SpecError
-from radprep.jobs.deid import DeidTask, deid_files, find_inputs
+from radprep.jobs.deid import DeidBatch, DeidTask, deid_files, find_inputs
 
 # --retain names -> DeidConfig fields (PS3.15 E.3 option names).
 RETAIN_OPTIONS: dict[str, str] = {
@@ -96,61 +98,100 @@ def build_config(
         raise SpecError(f"de-identification options: {first['msg']}") from None
 
 
-@handle_errors
-def deid(
-    src: Path = typer.Argument(..., help="A DICOM file, or a folder (read recursively)."),
-    out: Path = typer.Argument(..., help="Output folder: <StudyUID>/<SeriesUID>/<SOPUID>.dcm."),
-    key_file: Path | None = typer.Option(
-        None, "--key-file", help=f"File holding the secret key (else ${KEY_ENV})."
-    ),
-    retain: list[str] = typer.Option(
-        [],
+# The command's own options (--workers and --quiet are shared: cli/_common.py).
+Src = Annotated[Path, typer.Argument(help="A DICOM file, or a folder (read recursively).")]
+OutFolder = Annotated[
+    Path, typer.Argument(help="Output folder: <StudyUID>/<SeriesUID>/<SOPUID>.dcm.")
+]
+KeyFile = Annotated[
+    Path | None, typer.Option("--key-file", help=f"File holding the secret key (else ${KEY_ENV}).")
+]
+Retain = Annotated[
+    list[str],
+    typer.Option(
         "--retain",
         help="Add a PS3.15 option: " + ", ".join(RETAIN_OPTIONS) + " (repeat or comma-separate). "
         "Default: longitudinal-modified-dates and patient-characteristics.",
     ),
-    basic: bool = typer.Option(
-        False, "--basic", help="Basic Profile only: drop the default options (add with --retain)."
+]
+Basic = Annotated[
+    bool,
+    typer.Option(
+        "--basic", help="Basic Profile only: drop the default options (add with --retain)."
     ),
-    clean_descriptors: bool = typer.Option(
-        False, "--clean-descriptors", help="Clean Descriptors: keep descriptions, scrubbed."
-    ),
-    clean_structured_content: bool = typer.Option(
-        False,
+]
+CleanDescriptors = Annotated[
+    bool,
+    typer.Option("--clean-descriptors", help="Clean Descriptors: keep descriptions, scrubbed."),
+]
+CleanStructured = Annotated[
+    bool,
+    typer.Option(
         "--clean-structured-content",
         help="Clean Structured Content: SR content keeps its dates per the dates option.",
     ),
-    pixel_ocr: str = typer.Option(
-        "all",
+]
+PixelOcrOption = Annotated[
+    str,
+    typer.Option(
         "--pixel-ocr",
         help="Which images are read (OCR) for burned-in text: all, suspect (overlay modalities "
         "and images whose header suggests text) or off (those are then held back).",
     ),
-    pixel_text: str = typer.Option(
-        "overlay_modalities",
+]
+PixelTextOption = Annotated[
+    str,
+    typer.Option(
         "--pixel-text",
         help="Which text read is cleaned when none of it is PHI (PHI text always is): "
         "overlay_modalities (US, SC, OT, XA, RF and header-flagged images), all, or phi.",
     ),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."
-    ),
-    fresh: bool = typer.Option(
-        False, "--fresh", help="Forget earlier progress (the ledger in OUT/.radprep); redo all."
-    ),
-    crosswalk: Path | None = typer.Option(
-        None, "--crosswalk", help="Write original -> pseudonym here (outside OUT; mode 0600)."
-    ),
-    quarantine_dir: Path | None = typer.Option(
-        None,
+]
+DeidScheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:port) or 'local'."),
+]
+DeidFresh = Annotated[
+    bool,
+    typer.Option("--fresh", help="Forget earlier progress (the ledger in OUT/.radprep); redo all."),
+]
+Crosswalk = Annotated[
+    Path | None,
+    typer.Option("--crosswalk", help="Write original -> pseudonym here (outside OUT; mode 0600)."),
+]
+QuarantineDir = Annotated[
+    Path | None,
+    typer.Option(
         "--quarantine-dir",
         help="Hold images that need pixel review here (outside OUT) instead of only listing them.",
     ),
-    ephemeral: bool = typer.Option(
-        False, "--ephemeral-key", help="Use a random one-off key (pseudonyms match no other batch)."
+]
+Ephemeral = Annotated[
+    bool,
+    typer.Option(
+        "--ephemeral-key", help="Use a random one-off key (pseudonyms match no other batch)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
+]
+
+
+@handle_errors
+def deid(
+    src: Src,
+    out: OutFolder,
+    key_file: KeyFile = None,
+    retain: Retain = [],  # noqa: B006 - typer's default, never mutated
+    basic: Basic = False,
+    clean_descriptors: CleanDescriptors = False,
+    clean_structured_content: CleanStructured = False,
+    pixel_ocr: PixelOcrOption = "all",
+    pixel_text: PixelTextOption = "overlay_modalities",
+    workers: Workers = None,
+    scheduler: DeidScheduler = None,
+    fresh: DeidFresh = False,
+    crosswalk: Crosswalk = None,
+    quarantine_dir: QuarantineDir = None,
+    ephemeral: Ephemeral = False,
+    quiet: QuietSummary = False,
 ) -> None:
     """De-identify DICOM files (PS3.15 Basic Profile + options), named by new UIDs only."""
     check_inputs([src])
@@ -171,17 +212,9 @@ def deid(
         pixel_ocr=pixel_ocr,
         pixel_text=pixel_text,
     )
-    if ephemeral:
-        key = ephemeral_key()
-        err_console.print(
-            "radprep: warning: --ephemeral-key: a random key for this run only; its pseudonyms, "
-            "UIDs and date shifts will not match those of any other batch",
-            markup=False,
-        )
-    else:
-        key = load_key(key_file)
-
-    task = DeidTask(str(out), config, key, with_crosswalk=crosswalk is not None)
+    task = DeidTask(
+        str(out), config, _key(ephemeral, key_file), with_crosswalk=crosswalk is not None
+    )
     where = Where("dask", workers, scheduler) if scheduler else Where("processes", workers)
 
     def say(kind: str, text: str) -> None:
@@ -194,6 +227,23 @@ def deid(
     batch = deid_files(
         find_inputs(src, out), out, task, where=where, crosswalk=crosswalk, fresh=fresh, say=say
     )
+    _summary(batch, out, crosswalk)
+
+
+def _key(ephemeral: bool, key_file: Path | None) -> bytes:
+    """The project's key from `key_file` (else the environment), or a one-off key (warned)."""
+    if not ephemeral:
+        return load_key(key_file)
+    err_console.print(
+        "radprep: warning: --ephemeral-key: a random key for this run only; its pseudonyms, "
+        "UIDs and date shifts will not match those of any other batch",
+        markup=False,
+    )
+    return ephemeral_key()
+
+
+def _summary(batch: DeidBatch, out: Path, crosswalk: Path | None) -> None:
+    """Print the failures and the summary lines; exit 1 when a file failed."""
     for message in batch.failures:
         err_console.print(f"radprep: error: {message}", markup=False)
     counts = batch.counts

@@ -15,6 +15,8 @@ import typer
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    Out,
+    Workers,
     check_workers,
     console,
     fail,
@@ -43,8 +45,8 @@ def sample_dataset(folder: Path) -> Path:
 
 @handle_errors
 def demo(
-    out: Path = typer.Option(Path("radprep-demo"), "--out", "-o", help="Output folder."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
+    out: Out = Path("radprep-demo"),
+    workers: Workers = None,
 ) -> None:
     """Run the built-in cbis-ddsm-299 recipe on 8 real CBIS-DDSM mammograms."""
     check_workers(workers)

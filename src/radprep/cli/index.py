@@ -10,6 +10,9 @@ import typer
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    Fresh,
+    QuietSummary,
+    Scheduler,
     check_inputs,
     check_output,
     console,
@@ -30,11 +33,9 @@ def index(
     workers: int | None = typer.Option(
         None, "--workers", "-j", help="Worker processes (default: read in this process)."
     ),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
-    ),
-    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and errors."),
+    scheduler: Scheduler = None,
+    fresh: Fresh = False,
+    quiet: QuietSummary = False,
 ) -> None:
     """Index every DICOM instance under ROOT from its header (no pixel decoding).
 

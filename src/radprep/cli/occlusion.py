@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radprep.cli._common import EXIT_FAILURES, console, err_console, handle_errors
+from radprep.cli._common import (
+    EXIT_FAILURES,
+    Fresh,
+    Quiet,
+    Scheduler,
+    Workers,
+    check_workers,
+    console,
+    err_console,
+    handle_errors,
+)
 from radprep.errors import SpecError
+
+if TYPE_CHECKING:
+    from radprep.experiments.occlusion import OcclusionResult, OcclusionSettings
 
 
 def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
@@ -19,25 +33,34 @@ def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
         raise SpecError(f"{name} must be numbers separated by commas, got {text!r}") from None
 
 
+# The model's options, each declared once.
+ClassOfInterest = Annotated[
+    str | None,
+    typer.Option("--class", help="The class of interest: an output index or a class name."),
+]
+Classes = Annotated[
+    str | None, typer.Option("--classes", help="Class names in output order, comma-separated.")
+]
+Activation = Annotated[
+    str, typer.Option("--activation", help="On the outputs first: none, sigmoid or softmax.")
+]
+InputShape = Annotated[
+    str | None,
+    typer.Option("--input-shape", help="C,H,W for models that do not declare it (TorchScript)."),
+]
+
+
 @handle_errors
 def occlusion(
     run_dir: Path = typer.Argument(..., help="A finished run's folder (holds manifest.parquet)."),
     model: Path = typer.Option(..., "--model", "-m", help="An ONNX or TorchScript classifier."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder of the experiment."),
-    class_: str | None = typer.Option(
-        None, "--class", help="The class of interest: an output index or a class name."
-    ),
-    classes: str | None = typer.Option(
-        None, "--classes", help="Class names in output order, comma-separated."
-    ),
-    activation: str = typer.Option(
-        "none", "--activation", help="On the outputs first: none, sigmoid or softmax."
-    ),
+    class_: ClassOfInterest = None,
+    classes: Classes = None,
+    activation: Activation = "none",
     mean: str | None = typer.Option(None, "--mean", help="Normalisation mean(s), e.g. 0.485"),
     std: str | None = typer.Option(None, "--std", help="Normalisation std(s), e.g. 0.229"),
-    input_shape: str | None = typer.Option(
-        None, "--input-shape", help="C,H,W for models that do not declare it (TorchScript)."
-    ),
+    input_shape: InputShape = None,
     patch: int = typer.Option(32, "--patch", help="Sliding occluder side (px)."),
     stride: int = typer.Option(16, "--stride", help="Sliding occluder step (px)."),
     fill: float = typer.Option(0.0, "--fill", help="Occluder value in [0, 1]."),
@@ -51,40 +74,22 @@ def occlusion(
     saliency: bool = typer.Option(
         False, "--saliency", help="Also write gradient saliency maps (TorchScript models)."
     ),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
-    ),
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     serial: bool = typer.Option(False, "--serial", help="Run in this process."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N samples."),
-    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; summary only."),
+    fresh: Fresh = False,
+    quiet: Quiet = False,
     no_report: bool = typer.Option(False, "--no-report", help="Skip the report page."),
 ) -> None:
     """Score each sample with and without its ROI, a control box, and sensitivity maps."""
-    from radprep.experiments.occlusion import OcclusionSettings, run_occlusion
+    from radprep.experiments.occlusion import run_occlusion
 
-    if workers is not None and workers < 1:
-        raise SpecError(f"--workers must be >= 1, got {workers}")
-    means, stds = _floats(mean, "--mean"), _floats(std, "--std")
-    if (means is None) != (stds is None):
-        raise SpecError("give --mean and --std together")
-    shape = _floats(input_shape, "--input-shape")
-    if shape is not None and len(shape) != 3:
-        raise SpecError(f"--input-shape must be C,H,W, got {input_shape!r}")
-    settings = OcclusionSettings(
-        class_of_interest=class_,
-        classes=tuple(c.strip() for c in classes.split(",")) if classes else (),
-        activation=activation,  # type: ignore[arg-type]  # checked by settings.check()
-        normalize=(means, stds) if means is not None and stds is not None else None,
-        input_shape=tuple(int(v) for v in shape) if shape else None,  # type: ignore[arg-type]
-        patch_px=patch,
-        stride_px=stride,
-        fill=fill,
-        batch_size=batch,
-        seed=seed,
-        saliency=saliency,
-    )
+    check_workers(workers)
+    settings = _settings(
+        class_, classes, activation, mean, std, input_shape,
+        patch=patch, stride=stride, fill=fill, batch=batch, seed=seed, saliency=saliency,
+    )  # fmt: skip
     result = run_occlusion(
         run_dir,
         model,
@@ -101,6 +106,40 @@ def occlusion(
         progress="quiet" if quiet else "auto",
         report=not no_report,
     )
+    _report(result)
+
+
+def _settings(
+    class_: str | None, classes: str | None, activation: str, mean: str | None,
+    std: str | None, input_shape: str | None, *, patch: int, stride: int, fill: float,
+    batch: int, seed: int, saliency: bool,
+) -> OcclusionSettings:  # fmt: skip
+    """The experiment's settings from the command line (numbers parsed, pairs checked)."""
+    from radprep.experiments.occlusion import OcclusionSettings
+
+    means, stds = _floats(mean, "--mean"), _floats(std, "--std")
+    if (means is None) != (stds is None):
+        raise SpecError("give --mean and --std together")
+    shape = _floats(input_shape, "--input-shape")
+    if shape is not None and len(shape) != 3:
+        raise SpecError(f"--input-shape must be C,H,W, got {input_shape!r}")
+    return OcclusionSettings(
+        class_of_interest=class_,
+        classes=tuple(c.strip() for c in classes.split(",")) if classes else (),
+        activation=activation,  # type: ignore[arg-type]  # checked by settings.check()
+        normalize=(means, stds) if means is not None and stds is not None else None,
+        input_shape=tuple(int(v) for v in shape) if shape else None,  # type: ignore[arg-type]
+        patch_px=patch,
+        stride_px=stride,
+        fill=fill,
+        batch_size=batch,
+        seed=seed,
+        saliency=saliency,
+    )
+
+
+def _report(result: OcclusionResult) -> None:
+    """Print what was done and where; exit 1 (listing up to 10) when a sample failed."""
     console.print(
         f"{result.samples} sample(s): {result.done} done ({result.skipped} already done), "
         f"{result.failed} failed, {len(result.not_eligible)} without the needed outputs; "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from radprep.cli._common import (
     EXIT_FAILURES,
     EXIT_USAGE,
+    Fresh,
+    OptionalOut,
+    Quiet,
+    Scheduler,
+    Workers,
     check_workers,
     console,
     err_console,
@@ -33,16 +36,14 @@ def run(
     set_: list[str] = typer.Option(
         [], "--set", help="Override a recipe value: KEY=VALUE with a dotted key (repeatable)."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask: tcp://host:port of a running scheduler, or 'local'."
-    ),
+    out: OptionalOut = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     serial: bool = typer.Option(False, "--serial", help="Run in this process (debugging)."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N items."),
-    fresh: bool = typer.Option(False, "--fresh", help="Forget earlier progress; redo all."),
+    fresh: Fresh = False,
     strict: bool = typer.Option(False, "--strict", help="Fail an item on any data quirk."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; summary only."),
+    quiet: Quiet = False,
 ) -> None:
     """Run a recipe: every item loaded, stepped and written; resumable; failures listed.
 

@@ -16,16 +16,15 @@ be reached fails the listing at once with a one-line error.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import posixpath
-import shlex
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from radprep.datasets.file_list_read import read_file_list
 from radprep.datasets.sources import (
     Item,
     fingerprint,
@@ -57,65 +56,6 @@ _SOURCE_COLUMNS = {
     "sop_instance_uid": ("sop_instance_uid", "SOPInstanceUID"),
 }
 _DICOM_SUFFIXES = (".dcm", ".dicom")
-
-
-def _read_s5cmd(text: str, where: str) -> list[dict[str, Any]]:
-    """The source URLs of an s5cmd manifest (``cp [flags] SRC DST`` per line; bare URLs too)."""
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            words = shlex.split(line)
-        except ValueError as e:
-            rows.append({"path": "", "_row": n, "_error": f"{where} line {n}: {e}"})
-            continue
-        url = next((w for w in words if is_url(w)), None)
-        if url is None:
-            rows.append(
-                {"path": "", "_row": n, "_error": f"{where} line {n}: no URL in {line[:80]!r}"}
-            )
-        else:
-            rows.append({"path": url, "_row": n})
-    return rows
-
-
-def read_file_list(
-    path: str, *, base: Path | None = None, options: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Read a file list into rows (CSV, Parquet or an s5cmd manifest; local or remote).
-
-    Each row is a dict of its columns plus ``_row``, its line (CSV, manifest) or row number.
-
-    Raises
-    ------
-    SpecError
-        When the list cannot be read.
-    """
-    where = path
-    local = path if is_url(path) else str(resolve(base, path))
-    if not is_url(local) and not os.path.isfile(local):
-        raise SpecError(f"source.list: {local} is not a file")
-    low = path.lower().rsplit("?", 1)[0]
-    try:
-        with fetched(local, options) as f:
-            if low.endswith((".parquet", ".pq")):
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(f)
-                return [{**r, "_row": i + 1} for i, r in enumerate(table.to_pylist())]
-            text = Path(f).read_text(encoding="utf-8-sig")
-    except InputError as e:
-        raise SpecError(f"source.list: {e}") from None
-    except (OSError, ValueError) as e:
-        raise SpecError(f"source.list: {where} cannot be read ({e})") from None
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    if not low.endswith((".csv", ".tsv")) and (first.startswith("cp ") or is_url(first)):
-        return _read_s5cmd(text, where)
-    dialect = "excel-tab" if low.endswith(".tsv") else "excel"
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    return [{**r, "_row": reader.line_num} for r in reader]
 
 
 def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], where: str) -> str:
@@ -232,20 +172,67 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
         "timeout_s": spec.timeout_s,
         "backoff_s": spec.backoff_s,
     }
-    list_where = spec.list
     rows = read_file_list(spec.list, base=base, options=options)
-    columns = [c for c in (rows[0] if rows else {}) if not c.startswith("_")]
-    path_col = _column(columns, spec.path_column, PATH_COLUMNS, list_where) if columns else "path"
-    id_col = spec.id_column if spec.id_column else ("id" if "id" in columns else None)
-    if id_col is not None and id_col not in columns:
-        raise SpecError(f"source.id_column: {list_where} has no column {id_col!r}")
-    patient_col = next((c for c in PATIENT_COLUMNS if c in columns), None)
-    special = {path_col, id_col, patient_col, "split"}
-    list_dir = None if is_url(spec.list) else resolve(base, spec.list).resolve().parent
+    cols = _Columns.of(spec, rows, base)
+    entries, patterns, bad = _sort_rows(rows, cols.path, spec.list)
+    infos = _object_infos(entries, patterns, bad, options)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for row, value in entries:
+        item = _row_item(row, value, cols, infos, options)
+        if item.id in seen:
+            raise SpecError(
+                f"source.list: {spec.list} row {row['_row']}: item {item.id!r} is listed twice "
+                f"(first at row {seen[item.id]}); list each file once or give an id column"
+            )
+        seen[item.id] = row["_row"]
+        items.append(item)
+    for row, error in bad:
+        item_id = f"row-{row['_row']:06d}"
+        items.append(Item(item_id, "", "unavailable", source={"path": ""}, extra={"error": error}))
+    return items
 
-    entries: list[tuple[dict[str, Any], str]] = []  # (row, path or url)
-    patterns: list[tuple[dict[str, Any], str]] = []
-    bad: list[tuple[dict[str, Any], str]] = []
+
+Row = dict[str, Any]
+ObjectInfos = dict[str, tuple[dict[str, Any] | None, str]]
+"""Per URL: what the store says of the object (None when it cannot say), and the error."""
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which of a list's columns hold the path, the id and the patient, and where it lies."""
+
+    path: str
+    id: str | None
+    patient: str | None
+    list_dir: Path | None
+
+    @classmethod
+    def of(cls, spec: Any, rows: list[Row], base: Path) -> _Columns:
+        columns = [c for c in (rows[0] if rows else {}) if not c.startswith("_")]
+        path_col = (
+            _column(columns, spec.path_column, PATH_COLUMNS, spec.list) if columns else "path"
+        )
+        id_col = spec.id_column if spec.id_column else ("id" if "id" in columns else None)
+        if id_col is not None and id_col not in columns:
+            raise SpecError(f"source.id_column: {spec.list} has no column {id_col!r}")
+        patient_col = next((c for c in PATIENT_COLUMNS if c in columns), None)
+        list_dir = None if is_url(spec.list) else resolve(base, spec.list).resolve().parent
+        return cls(path_col, id_col, patient_col, list_dir)
+
+    @property
+    def special(self) -> set[str | None]:
+        """The columns that are not labels."""
+        return {self.path, self.id, self.patient, "split"}
+
+
+def _sort_rows(
+    rows: list[Row], path_col: str, list_where: str
+) -> tuple[list[tuple[Row, str]], list[tuple[Row, str]], list[tuple[Row, str]]]:
+    """The rows as (row, path or url) entries, (row, url pattern) pairs and (row, error)."""
+    entries: list[tuple[Row, str]] = []
+    patterns: list[tuple[Row, str]] = []
+    bad: list[tuple[Row, str]] = []
     for row in rows:
         value = str(row.get(path_col) or "").strip()
         if row.get("_error") or not value:
@@ -254,8 +241,18 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
             patterns.append((row, value))
         else:
             entries.append((row, value))
+    return entries, patterns, bad
 
-    infos: dict[str, tuple[dict[str, Any] | None, str]] = {}
+
+def _object_infos(
+    entries: list[tuple[Row, str]],
+    patterns: list[tuple[Row, str]],
+    bad: list[tuple[Row, str]],
+    options: Mapping[str, Any],
+) -> ObjectInfos:
+    """Expand the patterns into `entries` (a pattern that fails or matches nothing goes to
+    `bad`) and ask the stores about every remote object, in bulk."""
+    infos: ObjectInfos = {}
     for row, url in patterns:
         try:
             found = _expand(url, options)
@@ -280,61 +277,56 @@ def file_list_items(spec: Any, base: Path) -> list[Item]:
             remote.append(u)
     for u, info, error in _remote_infos(sorted(set(remote)), options):
         infos[u] = (info, error)
+    return infos
 
-    items: list[Item] = []
-    seen: dict[str, int] = {}
-    for row, value in entries:
-        error = ""
-        if is_url(value):
-            found_info, error = infos[value]
-            fp = info_fingerprint(found_info) if found_info is not None else "unavailable"
-            stem, path = _stem(value), value
-        else:
-            p = Path(os.path.expanduser(value))
-            p = p if p.is_absolute() or list_dir is None else list_dir / p
-            path = str(p)
-            try:
-                fp = fingerprint(p)
-            except OSError:
-                fp, error = "unavailable", f"{value}: no such file; check the path in the list"
-            try:
-                stem = _stem(p.resolve().relative_to(list_dir).as_posix()) if list_dir else ""
-            except ValueError:
-                stem = ""
-            stem = stem or _stem(p.as_posix())
-        item_id = str(row[id_col]) if id_col is not None and row.get(id_col) else stem
-        if item_id in seen:
-            raise SpecError(
-                f"source.list: {list_where} row {row['_row']}: item {item_id!r} is listed twice "
-                f"(first at row {seen[item_id]}); list each file once or give an id column"
-            )
-        seen[item_id] = row["_row"]
-        labels = {k: v for k, v in row.items() if k not in special and not k.startswith("_")}
-        if row.get("split"):
-            labels["official_split"] = row["split"]
-        source = {"path": value, "patient_id": row.get(patient_col) if patient_col else None}
-        for key, cols in _SOURCE_COLUMNS.items():
-            col = next((c for c in cols if c in row), None)
-            if col is not None and row[col]:
-                source[key] = row[col]
-        extra: dict[str, Any] = {"remote": options} if is_url(path) else {}
-        if error:
-            extra["error"] = error
-        items.append(
-            Item(
-                item_id,
-                path,
-                fp,
-                labels=labels,
-                source=source,
-                extra=extra,
-                official_split=labels.get("official_split"),
-            )
-        )
-    for row, error in bad:
-        item_id = f"row-{row['_row']:06d}"
-        items.append(Item(item_id, "", "unavailable", source={"path": ""}, extra={"error": error}))
-    return items
+
+def _locate(value: str, infos: ObjectInfos, list_dir: Path | None) -> tuple[str, str, str, str]:
+    """Where a listed file is: (path or url, fingerprint, id stem, error)."""
+    if is_url(value):
+        found_info, error = infos[value]
+        fp = info_fingerprint(found_info) if found_info is not None else "unavailable"
+        return value, fp, _stem(value), error
+    error = ""
+    p = Path(os.path.expanduser(value))
+    p = p if p.is_absolute() or list_dir is None else list_dir / p
+    try:
+        fp = fingerprint(p)
+    except OSError:
+        fp, error = "unavailable", f"{value}: no such file; check the path in the list"
+    try:
+        stem = _stem(p.resolve().relative_to(list_dir).as_posix()) if list_dir else ""
+    except ValueError:
+        stem = ""
+    return str(p), fp, stem or _stem(p.as_posix()), error
+
+
+def _row_item(
+    row: Row, value: str, cols: _Columns, infos: ObjectInfos, options: Mapping[str, Any]
+) -> Item:
+    """The item of one listed file: its id, labels, source columns and where it is."""
+    path, fp, stem, error = _locate(value, infos, cols.list_dir)
+    item_id = str(row[cols.id]) if cols.id is not None and row.get(cols.id) else stem
+    special = cols.special
+    labels = {k: v for k, v in row.items() if k not in special and not k.startswith("_")}
+    if row.get("split"):
+        labels["official_split"] = row["split"]
+    source = {"path": value, "patient_id": row.get(cols.patient) if cols.patient else None}
+    for key, names in _SOURCE_COLUMNS.items():
+        col = next((c for c in names if c in row), None)
+        if col is not None and row[col]:
+            source[key] = row[col]
+    extra: dict[str, Any] = {"remote": options} if is_url(path) else {}
+    if error:
+        extra["error"] = error
+    return Item(
+        item_id,
+        path,
+        fp,
+        labels=labels,
+        source=source,
+        extra=extra,
+        official_split=labels.get("official_split"),
+    )
 
 
 def load_file_list_item(item: Item, read: Any) -> Sample:

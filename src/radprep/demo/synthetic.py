@@ -270,65 +270,15 @@ def build_cbis_dataset(
         raise ValueError(f"layout must be 'classic' or 'nbia', got {layout!r}")
     root = Path(out_dir)
     csv_rows: dict[str, list[list[object]]] = {name: [] for name in _CSV_NAMES}
-    bases = {}
+    bases: dict[tuple[int, int, int], np.ndarray] = {}
     for n_case, case in enumerate(cases):
-        left = case.laterality == "LEFT"
         key = (case.source, rows, cols)
         if key not in bases:
             bases[key] = _base_image(case.source, rows, cols)
-        image = _breast(bases[key], left, case.view)
-        tissue = breast_region(rows, cols, left, case.view)
-        masks = [_ellipse((rows, cols), a, left) for a in case.abnormalities]
-        for m in masks:
-            # A lesion brightens the tissue only: an ROI reaching into the air stays black there.
-            bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9) * tissue
-            image = np.clip(
-                image.astype(np.float32) * (1 + 0.25 * bump) + 2500 * bump, 0, 65535
-            ).astype(np.uint16)
-        if case.white_strip_px:
-            w = case.white_strip_px
-            if left:
-                image[:, cols - w :] = 65535
-            else:
-                image[:, :w] = 65535
-        if case.burned_label:
-            image[_label_box(rows, cols, left)] = 65535
-        study = generate_uid(entropy_srcs=[case.folder, "study"])
-        series = generate_uid(entropy_srcs=[case.folder, "series"])
-        full_ds = _dataset(case.folder, study, series, "full mammogram images", image, 0)
-        if layout == "classic":
-            full_rel = f"{case.folder}/{study}/{series}/000000.dcm"
-        else:
-            full_rel = f"{case.folder}/08-29-2017-DDSM-NA-{9000 + n_case}/1.000000-full mammogram images-{24000 + n_case}/1-1.dcm"
-        _save(full_ds, root / full_rel)
-        csv_image = f"{case.folder}/{study}/{series}/000000.dcm"
-        if case.wrong_uid_folder:
-            csv_image = f"{case.folder}/{study}/{generate_uid(entropy_srcs=[case.folder, 'wrong'])}/000000.dcm"
+        image, masks = _case_image(bases[key], case)
+        csv_image = _write_full(root, case, n_case, image, layout)
         for i, (a, mask) in enumerate(zip(case.abnormalities, masks, strict=True), start=1):
-            roi_case = f"{case.folder}_{i}"
-            r_study = generate_uid(entropy_srcs=[roi_case, "study"])
-            m_series = generate_uid(entropy_srcs=[roi_case, "mask"])
-            c_series = generate_uid(entropy_srcs=[roi_case, "crop"])
-            ys, xs = np.nonzero(mask)
-            crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-            if case.mask_delta_px:
-                d = case.mask_delta_px
-                mask = np.ascontiguousarray(mask[: rows - d, : cols - d])
-            mask_ds = _dataset(roi_case, r_study, m_series, "ROI mask images", mask, 1)
-            crop_ds = _dataset(roi_case, r_study, c_series, "cropped images", crop, 0)
-            if layout == "classic":
-                mask_rel = f"{roi_case}/{r_study}/{m_series}/000001.dcm"
-                crop_rel = f"{roi_case}/{r_study}/{c_series}/000000.dcm"
-            else:
-                base = f"{roi_case}/08-29-2017-DDSM-NA-{9500 + 10 * n_case + i}"
-                mask_rel = f"{base}/1.000000-ROI mask images-{25000 + 10 * n_case + i}/1-1.dcm"
-                crop_rel = f"{base}/1.000000-cropped images-{26000 + 10 * n_case + i}/1-1.dcm"
-            _save(mask_ds, root / mask_rel)
-            _save(crop_ds, root / crop_rel)
-            csv_mask = f"{roi_case}/{r_study}/{m_series}/000001.dcm"
-            csv_crop = f"{roi_case}/{r_study}/{c_series}/000000.dcm"
-            if case.swap_mask_and_crop:
-                csv_mask, csv_crop = csv_crop, csv_mask
+            csv_crop, csv_mask = _write_roi(root, case, n_case, i, image, mask, layout)
             row = [
                 case.patient, case.density, case.laterality, case.view, i,
                 "mass" if case.kind == "mass" else "calcification",
@@ -343,6 +293,80 @@ def build_cbis_dataset(
         writer.writerows(body)
         (root / name).write_bytes(buf.getvalue().encode())
     return root
+
+
+def _case_image(base: np.ndarray, case: Case) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A case's full mammogram (lesions, white strip, burned-in label planted) and ROI masks."""
+    rows, cols = base.shape
+    left = case.laterality == "LEFT"
+    image = _breast(base, left, case.view)
+    tissue = breast_region(rows, cols, left, case.view)
+    masks = [_ellipse((rows, cols), a, left) for a in case.abnormalities]
+    for m in masks:
+        # A lesion brightens the tissue only: an ROI reaching into the air stays black there.
+        bump = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 9) * tissue
+        image = np.clip(
+            image.astype(np.float32) * (1 + 0.25 * bump) + 2500 * bump, 0, 65535
+        ).astype(np.uint16)
+    if case.white_strip_px:
+        w = case.white_strip_px
+        if left:
+            image[:, cols - w :] = 65535
+        else:
+            image[:, :w] = 65535
+    if case.burned_label:
+        image[_label_box(rows, cols, left)] = 65535
+    return image, masks
+
+
+def _write_full(root: Path, case: Case, n_case: int, image: np.ndarray, layout: str) -> str:
+    """Write a case's full mammogram; return the path the CSVs give it (maybe a wrong one)."""
+    study = generate_uid(entropy_srcs=[case.folder, "study"])
+    series = generate_uid(entropy_srcs=[case.folder, "series"])
+    full_ds = _dataset(case.folder, study, series, "full mammogram images", image, 0)
+    if layout == "classic":
+        full_rel = f"{case.folder}/{study}/{series}/000000.dcm"
+    else:
+        full_rel = f"{case.folder}/08-29-2017-DDSM-NA-{9000 + n_case}/1.000000-full mammogram images-{24000 + n_case}/1-1.dcm"
+    _save(full_ds, root / full_rel)
+    csv_image = f"{case.folder}/{study}/{series}/000000.dcm"
+    if case.wrong_uid_folder:
+        csv_image = (
+            f"{case.folder}/{study}/{generate_uid(entropy_srcs=[case.folder, 'wrong'])}/000000.dcm"
+        )
+    return csv_image
+
+
+def _write_roi(
+    root: Path, case: Case, n_case: int, i: int, image: np.ndarray, mask: np.ndarray, layout: str
+) -> tuple[str, str]:
+    """Write abnormality `i`'s ROI mask and crop; return the (crop, mask) paths of the CSVs."""
+    rows, cols = image.shape
+    roi_case = f"{case.folder}_{i}"
+    r_study = generate_uid(entropy_srcs=[roi_case, "study"])
+    m_series = generate_uid(entropy_srcs=[roi_case, "mask"])
+    c_series = generate_uid(entropy_srcs=[roi_case, "crop"])
+    ys, xs = np.nonzero(mask)
+    crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    if case.mask_delta_px:
+        d = case.mask_delta_px
+        mask = np.ascontiguousarray(mask[: rows - d, : cols - d])
+    mask_ds = _dataset(roi_case, r_study, m_series, "ROI mask images", mask, 1)
+    crop_ds = _dataset(roi_case, r_study, c_series, "cropped images", crop, 0)
+    if layout == "classic":
+        mask_rel = f"{roi_case}/{r_study}/{m_series}/000001.dcm"
+        crop_rel = f"{roi_case}/{r_study}/{c_series}/000000.dcm"
+    else:
+        base = f"{roi_case}/08-29-2017-DDSM-NA-{9500 + 10 * n_case + i}"
+        mask_rel = f"{base}/1.000000-ROI mask images-{25000 + 10 * n_case + i}/1-1.dcm"
+        crop_rel = f"{base}/1.000000-cropped images-{26000 + 10 * n_case + i}/1-1.dcm"
+    _save(mask_ds, root / mask_rel)
+    _save(crop_ds, root / crop_rel)
+    csv_mask = f"{roi_case}/{r_study}/{m_series}/000001.dcm"
+    csv_crop = f"{roi_case}/{r_study}/{c_series}/000000.dcm"
+    if case.swap_mask_and_crop:
+        csv_mask, csv_crop = csv_crop, csv_mask
+    return csv_crop, csv_mask
 
 
 _CSV_NAMES = (

@@ -277,6 +277,20 @@ class _ToItem:
         return item
 
 
+def _text_values(files: list[str], label: str) -> list[str]:
+    """The sorted values of a text label in the shards' JSON members (the default classes)."""
+    found: set[str] = set()
+    for f in files:
+        with tarfile.open(f) as tar:
+            for info in tar:
+                fh = tar.extractfile(info) if info.name.endswith(".json") else None
+                if fh is not None:
+                    v = json.loads(fh.read()).get(label)
+                    if v is not None:
+                        found.add(str(v))
+    return sorted(found)
+
+
 def shard_dataset(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -327,16 +341,7 @@ def shard_dataset(
             f"{', '.join(sorted(kinds)) or 'none'})"
         )
     if target is not None and kinds[target] == "text" and classes is None:
-        found: set[str] = set()
-        for f in files:
-            with tarfile.open(f) as tar:
-                for info in tar:
-                    fh = tar.extractfile(info) if info.name.endswith(".json") else None
-                    if fh is not None:
-                        v = json.loads(fh.read()).get(target)
-                        if v is not None:
-                            found.add(str(v))
-        classes = sorted(found)
+        classes = _text_values(files, target)
     to_item = _ToItem(kinds, target, tuple(classes or ()), normalize, missing_value)
     try:
         # empty_check off: a loader worker that gets no shard yields nothing instead of failing.

@@ -77,18 +77,7 @@ def n4_bias_field(
     if not np.any(pixels > 0):
         raise InputError("image has no positive pixel; N4 fits log intensities of positive images")
     img = to_sitk(pixels, geo)
-    if mask is not None:
-        if tuple(mask.shape) != tuple(image.shape):
-            raise InputError(
-                f"mask has shape {mask.shape} but the image is {image.shape}; "
-                "masks must share the image's grid"
-            )
-        if not np.any(mask):
-            raise InputError("mask is empty: N4 has nothing to fit the bias field to")
-        m = to_sitk(((mask != 0) & (pixels > 0)).astype(np.uint8), geo)
-    else:
-        m = sitk.OtsuThreshold(img, 0, 1, 200)
-        m = sitk.And(m, sitk.Cast(img > 0, sitk.sitkUInt8))
+    m = _fit_mask(img, pixels, mask, geo)
     factor = [int(shrink_factor)] * image.ndim
     small = sitk.Shrink(img, factor) if shrink_factor > 1 else img
     small_mask = sitk.Shrink(m, factor) if shrink_factor > 1 else m
@@ -130,3 +119,20 @@ def n4_bias_correction(
         convergence=convergence,
     )
     return as_float32(image) / field
+
+
+def _fit_mask(
+    img: sitk.Image, pixels: np.ndarray, mask: np.ndarray | None, geo: Geometry
+) -> sitk.Image:
+    """Where N4 fits: the given mask's positive pixels, else Otsu's foreground of `img`."""
+    if mask is None:
+        m = sitk.OtsuThreshold(img, 0, 1, 200)
+        return sitk.And(m, sitk.Cast(img > 0, sitk.sitkUInt8))
+    if tuple(mask.shape) != tuple(pixels.shape):
+        raise InputError(
+            f"mask has shape {mask.shape} but the image is {pixels.shape}; "
+            "masks must share the image's grid"
+        )
+    if not np.any(mask):
+        raise InputError("mask is empty: N4 has nothing to fit the bias field to")
+    return to_sitk(((mask != 0) & (pixels > 0)).astype(np.uint8), geo)

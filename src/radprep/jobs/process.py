@@ -8,6 +8,7 @@ worker is the recipe's JSON and the output folder; each worker builds the pipeli
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -15,7 +16,7 @@ import pickle
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +24,14 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from radprep.clean.foreground import foreground_mask
-from radprep.datasets.manifest import Record
 from radprep.datasets.sources import Item, get_source
-from radprep.errors import InputError, RadprepWarning
-from radprep.export.writers import get_writer, suffix_of
-from radprep.geometry import Geometry
+from radprep.errors import RadprepWarning
+from radprep.export.writers import get_writer
 from radprep.io.write import atomic_write_bytes
-from radprep.pipeline.build import Pipeline, sample_rng
-from radprep.pipeline.spec import PatchSpec, Recipe, load_recipe, recipe_hash
+from radprep.jobs.outputs import item_outputs, make_record, output_path
+from radprep.pipeline.build import Pipeline
+from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
 from radprep.report.thumbs import item_report
-from radprep.roi.bbox import bbox_from_mask, bboxes_from_mask
-from radprep.roi.patches import extract_patches
 from radprep.sample import Sample
 
 __all__ = [
@@ -72,6 +69,16 @@ def _unpickle_built(blob: bytes) -> Built:
     return _CACHE[key]
 
 
+@contextlib.contextmanager
+def quirks_caught(strict: bool) -> Iterator[list[warnings.WarningMessage]]:
+    """Collect the data quirks (RadprepWarning) met inside; with `strict` they raise instead.
+    Other libraries' warnings are ignored."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error" if strict else "always", RadprepWarning)
+        yield caught
+
+
 def peak_rss_mb() -> float | None:
     """This process's peak resident memory so far, in MB (None where the OS does not say)."""
     try:
@@ -81,155 +88,6 @@ def peak_rss_mb() -> float | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux counts kilobytes, macOS bytes.
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def output_path(output: str, sample_id: str, fmt: str) -> str:
-    """The relative path of one output file: ``<output>/<sample id><suffix>``."""
-    return f"{output}/{sample_id}{suffix_of(fmt)}"
-
-
-def _array_to_write(branch: Sample, write: str) -> np.ndarray:
-    if write == "image":
-        return branch.image.pixels
-    name = write.split(":", 1)[1]
-    if name not in branch.masks:
-        known = ", ".join(branch.masks) or "none"
-        raise InputError(
-            f"output writes mask {name!r} but this sample has none (its masks: {known}); "
-            "check the source or the output's write: setting"
-        )
-    mask = branch.masks[name]
-    return np.where(mask > 0, np.uint8(255), np.uint8(0))
-
-
-def _written_dtype(fmt: str, array: np.ndarray) -> str:
-    """The sample type of the written file: PNG writers quantise display values."""
-    return {"png8": "uint8", "png16": "uint16"}.get(fmt, str(array.dtype))
-
-
-def _roi_bbox(branch: Sample) -> list[int] | None:
-    """The ROI's inclusive box in output pixels: (y0, x0, y1, x1), or (z0, y0, x0, z1, y1, x1)
-    for a volume."""
-    mask = branch.masks.get("roi")
-    if mask is None or not np.any(mask):
-        return None
-    if mask.ndim == 2:
-        return [int(v) for v in bbox_from_mask(mask)]
-    idx = np.nonzero(mask)
-    return [int(i.min()) for i in idx] + [int(i.max()) for i in idx]
-
-
-def make_record(
-    item: Item,
-    branch: Sample,
-    run_hash: str,
-    *,
-    output: str,
-    path: str,
-    fmt: str,
-    array: np.ndarray,
-    roi_bbox: list[int] | None = None,
-    patch: tuple[str, list[int]] | None = None,
-) -> Record:
-    """The manifest record of one written output (the one place records are built).
-
-    `patch` is ``(kind, box)`` of a patch output.
-    """
-    return Record(
-        sample_id=item.id,
-        patient_id=item.source.get("patient_id"),
-        output=output,
-        path=path,
-        format=fmt,
-        shape=tuple(int(v) for v in array.shape),
-        dtype=_written_dtype(fmt, array),
-        steps=tuple(s.to_dict() for s in branch.image.history),
-        recipe_hash=run_hash,
-        labels=dict(branch.labels),
-        roi_bbox=tuple(roi_bbox) if roi_bbox is not None else None,
-        patch_kind=patch[0] if patch else None,
-        patch_box=tuple(int(v) for v in patch[1]) if patch else None,
-        source_path=item.source.get("path"),
-        study_instance_uid=item.source.get("study_instance_uid"),
-        series_instance_uid=item.source.get("series_instance_uid"),
-        sop_instance_uid=item.source.get("sop_instance_uid"),
-        decoder=branch.image.meta.decoder,
-    )
-
-
-@dataclass(frozen=True)
-class _Output:
-    """One output array of an item, what its writer needs, and its manifest record."""
-
-    array: np.ndarray
-    geometry: Geometry | None
-    record: Record
-
-
-def _patch_outputs(
-    name: str, branch: Sample, spec: Any, item: Item, run_hash: str, seed: int
-) -> list[_Output]:
-    """Cut ROI-centred and background patches: one output (and record) each."""
-    opts = spec.patches or PatchSpec()
-    roi = branch.roi_mask(None)
-    boxes = bboxes_from_mask(roi) if roi is not None and roi.any() else []
-    pixels = branch.image.pixels
-    patches = extract_patches(
-        pixels,
-        boxes,
-        sizes=tuple(opts.sizes),
-        jitter_px=opts.jitter_px,
-        per_roi=opts.per_roi,
-        background=opts.background,
-        background_mask=foreground_mask(pixels) if opts.background and pixels.ndim == 2 else None,
-        seed=int(sample_rng(seed, item.id).integers(2**31 - 1)),
-    )
-    suffix = suffix_of(spec.format)
-    outputs = []
-    for k, p in enumerate(patches):
-        side = p.box[2] - p.box[0] + 1
-        record = make_record(
-            item,
-            branch,
-            run_hash,
-            output=name,
-            path=f"{name}/{item.id}/{k:03d}_{p.kind}_{side}{suffix}",
-            fmt=spec.format,
-            array=p.pixels,
-            patch=(p.kind, list(p.box)),
-        )
-        outputs.append(_Output(p.pixels, None, record))
-    return outputs
-
-
-def _item_outputs(
-    item: Item, recipe: Recipe, branches: Mapping[str, Sample], run_hash: str
-) -> tuple[list[_Output], dict[str, tuple[np.ndarray, bool]]]:
-    """Every output of one processed item, and what the report shows of each branch."""
-    outputs: list[_Output] = []
-    shown: dict[str, tuple[np.ndarray, bool]] = {}
-    for name, branch in branches.items():
-        spec = recipe.outputs[name]
-        if spec.write == "patches":
-            patches = _patch_outputs(name, branch, spec, item, run_hash, recipe.seed)
-            outputs += patches
-            if patches:
-                shown[name] = (patches[0].array, False)  # the report shows the first patch
-            continue
-        array = _array_to_write(branch, spec.write)
-        shown[name] = (array, spec.write != "image")
-        record = make_record(
-            item,
-            branch,
-            run_hash,
-            output=name,
-            path=output_path(name, item.id, spec.format),
-            fmt=spec.format,
-            array=array,
-            roi_bbox=_roi_bbox(branch),
-        )
-        outputs.append(_Output(array, branch.image.geometry, record))
-    return outputs, shown
 
 
 @dataclass(frozen=True)
@@ -271,15 +129,13 @@ class ItemJob:
     def __call__(self, item: Item) -> dict[str, Any]:
         recipe, pipe, load = self._built()
         out = Path(self.out_dir)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error" if self.strict else "always", RadprepWarning)
+        with quirks_caught(self.strict) as caught:
             t0 = time.perf_counter()
             sample = load(item, recipe.read)
             t1 = time.perf_counter()
             branches = pipe.process(sample)
             t2 = time.perf_counter()
-            outputs, written = _item_outputs(item, recipe, branches, self.run_hash)
+            outputs, written = item_outputs(item, recipe, branches, self.run_hash)
             encoded: dict[str, bytes] = {}  # the report shows an 8-bit PNG output as written
             for o in outputs:
                 spec = recipe.outputs[o.record.output]
@@ -335,6 +191,18 @@ def _as_recipe(recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any]) -> t
         return recipe, Path.cwd()
     loaded, base = load_recipe(recipe)
     return loaded, base or Path.cwd()
+
+
+def _as_item(item: Item | Mapping[str, Any]) -> Item:
+    """An :class:`Item`, or one from its ``dataclasses.asdict`` form."""
+    if isinstance(item, Item):
+        return item
+    fields_ = {k: v for k, v in item.items() if k in Item.__dataclass_fields__}
+    fields_.setdefault("fingerprint", "")
+    for key in ("labels", "source", "extra"):
+        fields_[key] = dict(fields_.get(key) or {})
+    fields_["identifying"] = tuple(fields_.get("identifying") or ())
+    return Item(**fields_)
 
 
 def list_items(recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any]) -> list[Item]:
@@ -398,18 +266,10 @@ def process_item(
     """
     recipe_obj, _ = _as_recipe(recipe)
     recipe_obj, pipe, load = _build_cached(recipe_obj.model_dump_json(exclude={"out"}))
-    if not isinstance(item, Item):
-        fields_ = {k: v for k, v in item.items() if k in Item.__dataclass_fields__}
-        fields_.setdefault("fingerprint", "")
-        for key in ("labels", "source", "extra"):
-            fields_[key] = dict(fields_.get(key) or {})
-        fields_["identifying"] = tuple(fields_.get("identifying") or ())
-        item = Item(**fields_)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error" if strict else "always", RadprepWarning)
+    item = _as_item(item)
+    with quirks_caught(strict) as caught:
         sample = load(item, recipe_obj.read)
-        outputs, _ = _item_outputs(item, recipe_obj, pipe.process(sample), recipe_hash(recipe_obj))
+        outputs, _ = item_outputs(item, recipe_obj, pipe.process(sample), recipe_hash(recipe_obj))
     return ProcessedItem(
         records=[o.record.to_row() for o in outputs],
         arrays=[o.array for o in outputs],

@@ -21,7 +21,6 @@ from typing import Any
 from radprep.batch.engine import (
     STATE_DIR,
     Executed,
-    PlannedInput,
     Where,
     account,
     entries,
@@ -32,15 +31,14 @@ from radprep.batch.engine import (
 from radprep.batch.executor import Outcome, start_forkserver
 from radprep.batch.ledger import Ledger
 from radprep.datasets.manifest import Record, label_types, observe_labels, write_manifest_batches
-from radprep.datasets.sources import Item, get_source, resolve
-from radprep.datasets.split import assign_splits
-from radprep.errors import SpecError
+from radprep.datasets.sources import Item
 from radprep.export.nifti import write_pairs_for_run
 from radprep.io.accounting import Accounting
 from radprep.io.write import atomic_open, atomic_write_bytes
 from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
-from radprep.pipeline.spec import Recipe, load_recipe, recipe_hash
+from radprep.jobs.run_plan import RunPlan, plan_run, recipe_and_out
+from radprep.pipeline.spec import Recipe
 from radprep.report import build_report
 
 __all__ = ["RunResult", "run_recipe"]
@@ -79,13 +77,6 @@ class RunResult:
         return 0 if self.ok else 1
 
 
-def _count(values: Iterator[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
-
-
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("radprep", "numpy", "pydicom", "opencv-python-headless", "pyarrow", "pydantic"):
@@ -94,14 +85,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    try:
-        child.resolve().relative_to(parent.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
@@ -113,21 +96,6 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
     masks = [n for n, o in active if o.format in volume and o.write.startswith("mask:")]
     if len(images) == 1 and len(masks) == 1:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
-
-
-@dataclass
-class _Plan:
-    """A planned run: the recipe, where it writes, its items, and every input file met."""
-
-    recipe: Recipe
-    base: Path
-    out_dir: Path
-    run_hash: str
-    items: list[Item]
-    inputs: list[PlannedInput]
-    privacy: Privacy | None
-    splits: dict[str, str]
-    split_info: dict[str, Any]
 
 
 @dataclass
@@ -157,81 +125,6 @@ class _Tally:
         return count
 
 
-def _recipe_and_out(
-    recipe: Recipe | str | os.PathLike[str] | Mapping[str, Any],
-    overrides: Sequence[str],
-    out: str | os.PathLike[str] | None,
-) -> tuple[Recipe, Path, Path]:
-    """The validated recipe, its base folder and the output folder (created; never inside
-    the source folder)."""
-    base: Path | None = None
-    if not isinstance(recipe, Recipe):
-        recipe, base = load_recipe(recipe, overrides=overrides)
-    elif overrides:
-        recipe, _ = load_recipe(recipe.model_dump(mode="json"), overrides=overrides)
-    base = base or Path.cwd()
-    out_value = out if out is not None else recipe.out
-    if out_value is None:
-        raise SpecError("no output folder: give --out DIR or set 'out:' in the recipe")
-    out_dir = Path(resolve(base, os.fspath(out_value))).resolve()
-    root = getattr(recipe.source, "root", None)
-    if root is not None and _inside(out_dir, resolve(base, root)):
-        raise SpecError(
-            f"output folder {out_dir} is inside the input folder {resolve(base, root)}; "
-            "inputs are never written to: choose an output folder elsewhere"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return recipe, base, out_dir
-
-
-def _enumerate(recipe: Recipe, base: Path) -> tuple[list[Item], list[tuple[str, str, str]]]:
-    """The source's items (sorted by id) and the files it met that are not items; refuse a
-    source with nothing in it."""
-    enumerate_items, _ = get_source(recipe.source.kind)
-    found = enumerate_items(recipe.source, base)
-    # Files the source met that are not items (not DICOM, no pixels, unreadable headers).
-    left_out: list[tuple[str, str, str]] = list(getattr(found, "left_out", []))
-    items = sorted(found, key=lambda it: it.id)
-    if not items and not any(status == "failed" for _, status, _ in left_out):
-        root = getattr(recipe.source, "root", None)
-        where = resolve(base, root) if root is not None else recipe.source.kind
-        reasons = ", ".join(
-            f"{why} {n}" for why, n in sorted(_count(why for _, _, why in left_out).items())
-        )
-        raise SpecError(
-            f"no DICOM image found under {where} ({len(left_out)} file(s) looked at, "
-            f"recursively, hidden ones left out{': ' + reasons if reasons else ''}); "
-            "check source.root"
-        )
-    return items, left_out
-
-
-def _plan(recipe: Recipe, base: Path, out_dir: Path, limit: int | None) -> _Plan:
-    """Plan a run: items (pseudonymised under de-identification), splits, and every input
-    file in the order it is accounted for (items, then the files left out)."""
-    items, left_out = _enumerate(recipe, base)
-    if limit is not None:
-        items = items[:limit]
-    privacy = None
-    if recipe.deid is not None and recipe.deid.enabled:
-        privacy = Privacy.from_spec(recipe.deid, base)
-        items = sorted(privacy.items(items), key=lambda it: it.id)
-    splits, split_info = assign_splits(recipe.split, items)
-    # With de-identification on, folder names may carry patient names: inputs are named by
-    # their sample pseudonym, files that made no sample by `source-file-N` (as in failures).
-    inputs = [PlannedInput(it.path if privacy is None else it.id, it.id) for it in items]
-    for k, (path, status, why) in enumerate(left_out):
-        name = path if privacy is None else f"source-file-{k}"
-        if status == "failed":
-            message = why if privacy is None else privacy.scrub(why.replace(path, name), name)
-            inputs.append(PlannedInput(name, None, "failed", message, "InputError"))
-        else:
-            inputs.append(PlannedInput(name, None, "skipped", why))
-    return _Plan(
-        recipe, base, out_dir, recipe_hash(recipe), items, inputs, privacy, splits, split_info
-    )
-
-
 def _store(privacy: Privacy | None) -> Callable[[Item, Outcome[Any]], tuple[Any, str]]:
     """What the ledger keeps of an item's result: under de-identification, its messages with
     every original value of the item removed."""
@@ -248,7 +141,7 @@ def _store(privacy: Privacy | None) -> Callable[[Item, Outcome[Any]], tuple[Any,
     return store
 
 
-def _write_logs(plan: _Plan, ledger: Ledger) -> tuple[int, int, dict[str, set[type]]]:
+def _write_logs(plan: RunPlan, ledger: Ledger) -> tuple[int, int, dict[str, set[type]]]:
     """From the ledger, one item at a time: ``warnings.jsonl`` and the report's
     ``items.jsonl``; return the outputs and warnings counted and the labels' types seen."""
     seen_labels: dict[str, set[type]] = {}
@@ -281,7 +174,7 @@ def _write_logs(plan: _Plan, ledger: Ledger) -> tuple[int, int, dict[str, set[ty
     return n_outputs, n_warnings, seen_labels
 
 
-def _write_manifest(plan: _Plan, ledger: Ledger, seen_labels: dict[str, set[type]]) -> Path:
+def _write_manifest(plan: RunPlan, ledger: Ledger, seen_labels: dict[str, set[type]]) -> Path:
     """The manifest from the ledger, 500 records at a time (memory flat for any run size)."""
 
     def batches() -> Iterator[list[dict[str, Any]]]:
@@ -302,7 +195,9 @@ def _write_manifest(plan: _Plan, ledger: Ledger, seen_labels: dict[str, set[type
     )
 
 
-def _run_info(plan: _Plan, result: RunResult, executed: Executed, tally: _Tally) -> dict[str, Any]:
+def _run_info(
+    plan: RunPlan, result: RunResult, executed: Executed, tally: _Tally
+) -> dict[str, Any]:
     """The run record (``run.json``): recipe, versions, machine, counts, times, splits."""
     recorded_recipe = plan.recipe.model_dump(mode="json", exclude={"out"})
     if plan.privacy is not None:
@@ -341,7 +236,7 @@ def _run_info(plan: _Plan, result: RunResult, executed: Executed, tally: _Tally)
 
 
 def _finish(
-    plan: _Plan, ledger: Ledger, result: RunResult, executed: Executed, tally: _Tally
+    plan: RunPlan, ledger: Ledger, result: RunResult, executed: Executed, tally: _Tally
 ) -> None:
     """The sinks fed from the ledger: logs, manifest, inputs, failures, radiomics pairs,
     the de-identification summary and the run record."""
@@ -408,12 +303,12 @@ def run_recipe(
     SpecError
         For a bad recipe, a missing or misplaced output folder, or a bad executor choice.
     """
-    recipe, base, out_dir = _recipe_and_out(recipe, overrides, out)
+    recipe, base, out_dir = recipe_and_out(recipe, overrides, out)
     # From here on the run goes ahead: the workers' imports load while the source is indexed.
     if executor == "processes" and not scheduler:
         start_forkserver(["radprep.jobs.preload"])
     tally = _Tally()
-    plan = _plan(recipe, base, out_dir, limit)
+    plan = plan_run(recipe, base, out_dir, limit)
     result = RunResult(out_dir=out_dir, recipe_hash=plan.run_hash, items=len(plan.items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), plan.run_hash, strict)
 

@@ -70,23 +70,28 @@ def occlude_roi(
     if isinstance(fill, str) and fill not in ("mean", "noise"):
         raise SpecError(f"fill={fill!r} is not valid; choose a number, 'mean' or 'noise'")
     box = occlusion_box(as_bbox(roi, image.shape), image.shape, buffer_px=buffer_px)
-    region = bbox_slices(box)
     out = image.copy()
-    channels = image.shape[2:]
-    if fill == "mean" or fill == "noise":
-        axes = (0, 1)
-        mean = image.mean(axis=axes, dtype=np.float64)
-        if fill == "mean":
-            value = mean
-        else:
-            std = image.std(axis=axes, dtype=np.float64)
-            rng = np.random.default_rng(seed)
-            shape = (box[2] - box[0] + 1, box[3] - box[1] + 1, *channels)
-            value = rng.normal(mean, std, size=shape)
-        if image.dtype.kind in "ui":
-            info = np.iinfo(image.dtype)
-            value = np.clip(np.rint(value), info.min, info.max)
-        out[region] = value
-    else:
-        out[region] = fill
+    out[bbox_slices(box)] = _fill_value(image, box, fill, seed)
     return out
+
+
+def _fill_value(
+    image: np.ndarray, box: BBox, fill: OcclusionFill, seed: int | None
+) -> float | np.ndarray:
+    """What goes in the box: the constant, the image's mean (per channel) or Gaussian noise
+    with its mean and standard deviation; rounded and clipped to an integer dtype's range."""
+    if fill != "mean" and fill != "noise":
+        return fill
+    axes = (0, 1)
+    mean = image.mean(axis=axes, dtype=np.float64)
+    if fill == "mean":
+        value = mean
+    else:
+        std = image.std(axis=axes, dtype=np.float64)
+        rng = np.random.default_rng(seed)
+        shape = (box[2] - box[0] + 1, box[3] - box[1] + 1, *image.shape[2:])
+        value = rng.normal(mean, std, size=shape)
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        value = np.clip(np.rint(value), info.min, info.max)
+    return value

@@ -90,12 +90,38 @@ def extract_patches(
     InputError
         If `background_mask` does not share the image's grid.
     """
+    sides = _checked(image, sizes, (jitter_px, per_roi, background, max_tries), background_mask)
+    boxes = _roi_boxes(rois, image.shape)
+    rng = _as_rng(seed)
+    # ROI patches draw first, then background ones: the same seed, the same patches.
+    patches = _roi_patches(image, boxes, sides, per_roi, jitter_px, rng)
+    for side in sides:
+        patches += _background_patches(
+            image, boxes, side, background, background_mask, rng, max_tries
+        )
+    return patches
+
+
+def _roi_boxes(rois: Sequence[BBox] | np.ndarray, shape: tuple[int, ...]) -> list[BBox]:
+    """The ROI boxes: a mask's connected components, or the boxes given, clipped to the image."""
+    if isinstance(rois, np.ndarray) and rois.ndim == 2 and rois.shape == shape[:2]:
+        return bboxes_from_mask(rois)
+    return [clip_bbox(tuple(int(v) for v in b), shape) for b in rois]  # type: ignore[arg-type]
+
+
+def _checked(
+    image: np.ndarray,
+    sizes: Sequence[int],
+    counts: tuple[int, int, int, int],
+    background_mask: np.ndarray | None,
+) -> list[int]:
+    """Check the arguments of :func:`extract_patches`; return the patch sides, each positive
+    and at most the image's short side. `counts` are jitter_px, per_roi, background, max_tries."""
     check_array(image)
     rows, cols = image.shape[:2]
-    check_positive(jitter_px, name="jitter_px", allow_zero=True)
-    check_positive(per_roi, name="per_roi", allow_zero=True)
-    check_positive(background, name="background", allow_zero=True)
-    check_positive(max_tries, name="max_tries")
+    for value, name in zip(counts[:3], ("jitter_px", "per_roi", "background"), strict=True):
+        check_positive(value, name=name, allow_zero=True)
+    check_positive(counts[3], name="max_tries")
     sides = [int(check_positive(s, name="sizes")) for s in sizes]
     for side in sides:
         if side > min(rows, cols):
@@ -103,15 +129,23 @@ def extract_patches(
                 f"patch size {side} exceeds the {rows}x{cols} image; choose sizes <= "
                 f"{min(rows, cols)}"
             )
-    if isinstance(rois, np.ndarray) and rois.ndim == 2 and rois.shape == (rows, cols):
-        boxes = bboxes_from_mask(rois)
-    else:
-        boxes = [clip_bbox(tuple(int(v) for v in b), image.shape) for b in rois]  # type: ignore[arg-type]
     if background_mask is not None and background_mask.shape != (rows, cols):
         raise InputError(
             f"background_mask has shape {background_mask.shape} but the image is {rows}x{cols}"
         )
-    rng = _as_rng(seed)
+    return sides
+
+
+def _roi_patches(
+    image: np.ndarray,
+    boxes: Sequence[BBox],
+    sides: list[int],
+    per_roi: int,
+    jitter_px: int,
+    rng: np.random.Generator,
+) -> list[Patch]:
+    """`per_roi` patches of each side centred on each ROI (jittered), moved inside the image."""
+    rows, cols = image.shape[:2]
     patches: list[Patch] = []
     for index, (y0, x0, y1, x1) in enumerate(boxes):
         for side in sides:
@@ -121,25 +155,40 @@ def extract_patches(
                 left = min(max((x0 + x1) // 2 + int(dx) - side // 2, 0), cols - side)
                 box = (top, left, top + side - 1, left + side - 1)
                 patches.append(Patch(image[bbox_slices(box)].copy(), box, "roi", index))
-    for side in sides:
-        for n in range(background):
-            for _ in range(max_tries):
-                top = int(rng.integers(0, rows - side, endpoint=True))
-                left = int(rng.integers(0, cols - side, endpoint=True))
-                box = (top, left, top + side - 1, left + side - 1)
-                if any(boxes_overlap(box, roi) for roi in boxes):
-                    continue
-                centre = (top + side // 2, left + side // 2)
-                if background_mask is not None and not background_mask[centre]:
-                    continue
-                patches.append(Patch(image[bbox_slices(box)].copy(), box, "background"))
-                break
-            else:
-                warnings.warn(
-                    f"found {n} of {background} background patches of size {side} after "
-                    f"{max_tries} draws each; returning those",
-                    RadprepWarning,
-                    stacklevel=2,
-                )
-                break
+    return patches
+
+
+def _background_patches(
+    image: np.ndarray,
+    boxes: Sequence[BBox],
+    side: int,
+    background: int,
+    background_mask: np.ndarray | None,
+    rng: np.random.Generator,
+    max_tries: int,
+) -> list[Patch]:
+    """`background` patches of one side that share no pixel with an ROI box (centred on
+    `background_mask` when given); fewer, with a warning, when draws run out."""
+    rows, cols = image.shape[:2]
+    patches: list[Patch] = []
+    for n in range(background):
+        for _ in range(max_tries):
+            top = int(rng.integers(0, rows - side, endpoint=True))
+            left = int(rng.integers(0, cols - side, endpoint=True))
+            box = (top, left, top + side - 1, left + side - 1)
+            if any(boxes_overlap(box, roi) for roi in boxes):
+                continue
+            centre = (top + side // 2, left + side // 2)
+            if background_mask is not None and not background_mask[centre]:
+                continue
+            patches.append(Patch(image[bbox_slices(box)].copy(), box, "background"))
+            break
+        else:
+            warnings.warn(
+                f"found {n} of {background} background patches of size {side} after "
+                f"{max_tries} draws each; returning those",
+                RadprepWarning,
+                stacklevel=4,  # the caller of extract_patches
+            )
+            break
     return patches

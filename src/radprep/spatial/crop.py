@@ -281,28 +281,36 @@ def crop_to_foreground(
         If a margin is negative or its count does not match the axes.
     """
     check_array(image, ndim=(2, 3, 4))
-    if mask is None:
-        check_array(image, ndim=(2, 3))
-        if image.ndim == 2:
-            fg = foreground_mask(image, threshold=threshold)
-        else:
-            fg = body_mask_3d(image, threshold=threshold)
-        if not fg.any():
-            level = "(Otsu)" if threshold is None else threshold
-            raise InputError(
-                f"nothing above the foreground threshold {level} in the image of shape "
-                f"{image.shape}; lower the threshold, or use threshold=None (Otsu)"
-            )
-    else:
-        fg = np.asarray(mask) != 0
-        if fg.ndim not in (2, 3) or fg.shape != image.shape[: fg.ndim]:
-            raise InputError(
-                f"mask has shape {fg.shape} but the image is {image.shape}; masks must share "
-                "the image's grid"
-            )
+    fg = _foreground(image, threshold) if mask is None else _given_mask(mask, image.shape)
     box = foreground_box(fg, margin_px)
     n = fg.ndim
     return image[tuple(slice(box[k], box[n + k] + 1) for k in range(n))], box
+
+
+def _foreground(image: np.ndarray, threshold: float | None) -> np.ndarray:
+    """The default foreground: above `threshold` (Otsu's when None), largest component."""
+    check_array(image, ndim=(2, 3))
+    if image.ndim == 2:
+        fg = foreground_mask(image, threshold=threshold)
+    else:
+        fg = body_mask_3d(image, threshold=threshold)
+    if not fg.any():
+        level = "(Otsu)" if threshold is None else threshold
+        raise InputError(
+            f"nothing above the foreground threshold {level} in the image of shape "
+            f"{image.shape}; lower the threshold, or use threshold=None (Otsu)"
+        )
+    return fg
+
+
+def _given_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A given foreground as booleans, checked to lie on the image's spatial grid."""
+    fg = np.asarray(mask) != 0
+    if fg.ndim not in (2, 3) or fg.shape != shape[: fg.ndim]:
+        raise InputError(
+            f"mask has shape {fg.shape} but the image is {shape}; masks must share the image's grid"
+        )
+    return fg
 
 
 def foreground_box(mask: np.ndarray, /, margin_px: int | tuple[int, ...] = 0) -> tuple[int, ...]:
