@@ -43,9 +43,14 @@ if __name__ == "__main__":
             continue
     if sys.argv[4] == "early":  # the workers' server started before the runner's imports
         E.start_forkserver(["radprep.jobs.preload"])
-    import radprep.jobs.runner as R
+    import radprep.jobs.runner
     mark("imports")
-    enumerate_of = R.get_source
+    R = radprep.jobs.runner
+    try:
+        import radprep.jobs.run_plan as P  # where the run's plan indexes the source
+    except ImportError:
+        P = R
+    enumerate_of = P.get_source
     def get_source(kind):
         enum, load = enumerate_of(kind)
         def timed(*a, **k):
@@ -53,7 +58,7 @@ if __name__ == "__main__":
             mark("recipe and index")
             return found
         return timed, load
-    R.get_source = get_source
+    P.get_source = get_source
     map_of = E.ProcessExecutor.map
     def pmap(self, fn, items):
         for x in map_of(self, fn, items):

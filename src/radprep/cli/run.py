@@ -20,7 +20,6 @@ from radprep.cli._common import (
     started,
     tick,
 )
-from radprep.jobs.runner import run_recipe
 from radprep.pipeline.spec import builtin_recipes, load_recipe, recipe_hash
 
 recipes_app = typer.Typer(
@@ -53,6 +52,14 @@ def run(
     if limit is not None and limit < 0:
         raise fail(f"--limit must be >= 0, got {limit}", EXIT_USAGE)
     started(None, resumable=True)  # for the SIGINT message: runs resume from their ledger
+    if not serial and not scheduler:
+        # The workers' imports (a second or more) go ahead on another core while this process
+        # imports the runner, reads the recipe and indexes the source.
+        from radprep.batch.executor import start_forkserver
+
+        start_forkserver(["radprep.jobs.preload"])
+    from radprep.jobs.runner import run_recipe
+
     result = run_recipe(
         recipe,
         out=out,
