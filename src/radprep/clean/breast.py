@@ -31,7 +31,14 @@ from radprep._validate import check_array, check_positive
 from radprep.clean.foreground import fill_holes
 from radprep.errors import SpecError
 
-__all__ = ["BAND_MAX", "WORK_PX", "breast_mask", "chest_wall_side", "pectoral_mask"]
+__all__ = [
+    "BAND_MAX",
+    "WORK_PX",
+    "breast_mask",
+    "chest_wall_side",
+    "keep_breast",
+    "pectoral_mask",
+]
 
 WORK_PX = 640
 """Largest side of the working grid (a 4600-row mammogram is reduced 8 times)."""
@@ -50,7 +57,8 @@ class _Memo(threading.local):
     ``breast``, ``remove_pectoral``) each ask for the breast of the image they get; when a step
     changed no pixel, the next one gets the same mask without computing it again. The key is
     the pixels themselves (compared in full), so any change of a pixel, in place or in a new
-    array, computes it anew.
+    array, computes it anew, unless the step that made it kept the breast
+    (:func:`keep_breast`): then the image as read and the cleaned one share one breast.
     """
 
     image: np.ndarray | None = None
@@ -259,6 +267,21 @@ def breast_mask(
     else:  # a full-size image is not kept: forget the last one instead
         memo.image = memo.mask = None
     return mask
+
+
+def keep_breast(image: np.ndarray, mask: np.ndarray, /, *, fraction: float = 0.03) -> None:
+    """Record `mask` as the breast of `image`, for the next :func:`breast_mask` call on it.
+
+    For a cleaning step that changed pixels outside the breast only (border residue, labels):
+    the breast is the one it kept, so the sample's breast is computed once, on the image as
+    read, and every later step keeps the same one. Computed again on the cleaned image it would
+    move by a few pixels at the skin line (the cleared residue changes the air level and the
+    bands), and a step would clear pixels the previous one kept. Not kept for images over
+    :data:`MEMO_MAX_BYTES`.
+    """
+    if image.nbytes <= MEMO_MAX_BYTES and mask.shape == image.shape[:2]:
+        memo = _MEMO
+        memo.image, memo.fraction, memo.mask = image.copy(), fraction, mask.astype(bool)
 
 
 def _to_image_grid(mask: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -32,6 +32,7 @@ __all__ = [
     "Letterbox",
     "fit_shape",
     "resize",
+    "resize_area_box",
     "resize_letterbox",
     "resize_mask",
     "resize_shortest_side",
@@ -131,17 +132,66 @@ def _cv2_resize(image: np.ndarray, rows: int, cols: int, flag: int) -> np.ndarra
     return out.reshape(rows, cols, *image.shape[2:])
 
 
+def _area_factors(in_rows: int, in_cols: int, rows: int, cols: int) -> tuple[int, int]:
+    """The exact integer factors of the first area pass (the whole reduction when they divide)."""
+    if in_rows % rows == 0 and in_cols % cols == 0:
+        return in_rows // rows, in_cols // cols  # one exact integer pass
+    return (
+        _largest_divisor(in_rows, in_rows // (2 * rows)),
+        _largest_divisor(in_cols, in_cols // (2 * cols)),
+    )
+
+
 def _area(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     in_rows, in_cols = image.shape[:2]
-    if in_rows % rows == 0 and in_cols % cols == 0:
-        return _cv2_resize(image, rows, cols, cv2.INTER_AREA)  # one exact integer pass
-    ky = _largest_divisor(in_rows, in_rows // (2 * rows))
-    kx = _largest_divisor(in_cols, in_cols // (2 * cols))
+    ky, kx = _area_factors(in_rows, in_cols, rows, cols)
     if ky > 1 or kx > 1:
         image = _cv2_resize(image, in_rows // ky, in_cols // kx, cv2.INTER_AREA)
     if image.shape[:2] == (rows, cols):
         return image
     return _cv2_resize(image, rows, cols, cv2.INTER_AREA)
+
+
+def resize_area_box(
+    image: np.ndarray, /, size: tuple[int, int], box: tuple[int, int, int, int]
+) -> np.ndarray:
+    """:func:`resize` by area of an image that is zero outside `box`, reading only the box.
+
+    The integer first pass (each output value the mean of its own block) is local: it runs on
+    the blocks the box touches, into zeros; the fractional pass, when one is left, runs on the
+    small intermediate as :func:`resize` does. The result is the same, value for value.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(rows, cols)`` or ``(rows, cols, channels)``, zero outside `box`; a dtype OpenCV
+        interpolates.
+    size : (int, int)
+        Output ``(rows, cols)``, no larger than the image on either axis.
+    box : (int, int, int, int)
+        ``(row0, row1, col0, col1)``, half-open: every non-zero pixel lies inside it.
+
+    Returns
+    -------
+    ndarray
+        ``resize(image, size, interpolation="area")``.
+    """
+    rows, cols = _size_pair(size)
+    in_rows, in_cols = image.shape[:2]
+    if rows > in_rows or cols > in_cols:
+        raise SpecError(f"resize_area_box shrinks only: {image.shape[:2]} to {(rows, cols)}")
+    ky, kx = _area_factors(in_rows, in_cols, rows, cols)
+    if (ky, kx) == (1, 1):
+        return resize(image, (rows, cols), interpolation="area")
+    mid = np.zeros((in_rows // ky, in_cols // kx, *image.shape[2:]), image.dtype)
+    r0, c0 = max(0, box[0]) // ky, max(0, box[2]) // kx
+    r1, c1 = -(-min(in_rows, box[1]) // ky), -(-min(in_cols, box[3]) // kx)
+    if r1 > r0 and c1 > c0:
+        part = image[r0 * ky : r1 * ky, c0 * kx : c1 * kx]
+        mid[r0:r1, c0:c1] = _cv2_resize(part, r1 - r0, c1 - c0, cv2.INTER_AREA)
+    if mid.shape[:2] == (rows, cols):
+        return mid
+    return _cv2_resize(mid, rows, cols, cv2.INTER_AREA)
 
 
 def resize(

@@ -11,7 +11,7 @@ import numpy as np
 
 from radprep._validate import check_choice, check_positive
 from radprep.clean.border import remove_border_residue
-from radprep.clean.breast import breast_mask, pectoral_mask
+from radprep.clean.breast import breast_mask, keep_breast, pectoral_mask
 from radprep.clean.contrast import clahe
 from radprep.clean.foreground import foreground_mask
 from radprep.clean.labels import remove_labels
@@ -53,7 +53,8 @@ class RemoveBorderResidue(Transform):
     """Set maximal-value strips that touch the border to `fill` (the notebook's 255 -> 0).
 
     With ``keep="breast"`` the breast (:func:`radprep.clean.breast_mask`) is never touched: a
-    saturated calcification at the chest wall stays.
+    saturated calcification at the chest wall stays; the next step that asks for the breast of
+    the cleaned image gets that same mask (:func:`radprep.clean.breast.keep_breast`).
     """
 
     op: ClassVar[str] = "remove_border_residue"
@@ -74,6 +75,7 @@ class RemoveBorderResidue(Transform):
         if out is not pixels and self.keep == "breast":
             breast = breast_mask(pixels)
             np.copyto(out, pixels, where=breast)
+            keep_breast(out, breast)  # only pixels outside it changed: the same breast
         return sample.with_pixels(out, self.step())
 
 
@@ -85,6 +87,8 @@ class RemoveLabels(Transform):
     ``"foreground"`` the largest component above Otsu's threshold (radiographs). An ROI reaching
     outside the kept region is set to background with the rest, with a warning naming the
     sample: either the mask or the ROI is wrong. The step records how many pixels it cleared.
+    The breast is the sample's own: computed once, on the image as read, when an earlier step
+    kept it (``remove_border_residue keep: breast``).
     """
 
     op: ClassVar[str] = "remove_labels"
@@ -99,6 +103,8 @@ class RemoveLabels(Transform):
         keep = _keep_mask(pixels, self.mask)
         outside = _warn_rois_outside(sample, keep, self.mask)
         out = remove_labels(pixels, mask=keep, fill=self.fill)
+        if self.mask == "breast":
+            keep_breast(out, keep)  # only pixels outside it changed: the same breast
         cleared = int(np.count_nonzero(out != pixels))
         return sample.with_pixels(out, self.step(cleared_px=cleared, roi_px_outside=outside))
 
