@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,19 +24,14 @@ from urllib.parse import quote
 import jinja2
 
 from radprep.io.write import atomic_write_bytes
-from radprep.report import figures, stats
-from radprep.report.stats import GalleryItem, Redactor, RunData
+from radprep.report import figures, sections, stats
+from radprep.report.sections import LIST_LIMIT
+from radprep.report.stats import GalleryItem, RunData
 
 __all__ = ["LIST_LIMIT", "build_report", "gallery_pages", "page_name"]
 
-LIST_LIMIT = 100
-"""Failures and warnings listed on the first page; longer lists get a page of their own."""
-
-_HIST_ITEMS = 12  # items whose before/after histograms are drawn
 _GRID_ITEMS = 6  # rows of the notebook's grid figure
-_HIST_W, _HIST_H = 192, 48
 _CELL_PX = 128  # gallery thumbnails are shown in a square of this side
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
@@ -72,16 +67,8 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         bytecode_cache=_template_cache(),
     )
-    env.filters["num"] = _num
+    env.filters["num"] = sections.num
     return env
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{float(value):,.{digits}f}"
 
 
 def page_name(page: int) -> str:
@@ -100,50 +87,6 @@ def _url(rel: str) -> str:
     if rel.startswith("report/"):
         rel = rel[len("report/") :]
     return quote(rel, safe="/")
-
-
-def _hist_points(counts: Sequence[int]) -> str:
-    if not counts:
-        return ""
-    logs = [math.log1p(max(0, int(c))) for c in counts]
-    top = max(logs) or 1.0
-    n = len(logs)
-    pts = []
-    for i, v in enumerate(logs):
-        x0, x1 = _HIST_W * i / n, _HIST_W * (i + 1) / n
-        y = _HIST_H - (_HIST_H - 2) * v / top
-        pts += [f"{x0:.1f},{y:.1f}", f"{x1:.1f},{y:.1f}"]
-    return " ".join(pts)
-
-
-def _histograms(data: RunData, outputs: Sequence[str]) -> dict[str, Any]:
-    colour = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(outputs)}
-    total = stats.aggregate_histograms(data.items)
-    ids = stats.pick_samples([str(it["sample_id"]) for it in data.items], _HIST_ITEMS)
-    by_id = {str(it["sample_id"]): it for it in data.items}
-
-    def lines(hist_before: Any, hist_after: Mapping[str, Any]) -> list[dict[str, str]]:
-        out = [{"name": "before", "colour": "#777777", "points": _hist_points(hist_before or [])}]
-        for name in outputs:
-            if hist_after.get(name):
-                out.append(
-                    {"name": name, "colour": colour[name], "points": _hist_points(hist_after[name])}
-                )
-        return out
-
-    return {
-        "width": _HIST_W,
-        "height": _HIST_H,
-        "legend": [("before", "#777777")] + [(n, colour[n]) for n in outputs],
-        "total": lines(total.get("before"), total) if total else [],
-        "items": [
-            {
-                "sample_id": sid,
-                "lines": lines(by_id[sid].get("hist_before"), by_id[sid].get("hist_after") or {}),
-            }
-            for sid in ids
-        ],
-    }
 
 
 def _row(item: GalleryItem, outputs: Sequence[str]) -> dict[str, Any]:
@@ -200,62 +143,144 @@ def _nav(page: int, n_pages: int) -> list[tuple[str, str | None]]:
     return out
 
 
-def _deid_rows(deid: Mapping[str, Any], redact: Redactor) -> list[dict[str, Any]]:
-    """Flatten the de-identification summary: counts only, text redacted, lists as lengths."""
-    out: list[dict[str, Any]] = []
-    for key, value in sorted(deid.items()):
-        if isinstance(value, Mapping):
-            sub = []
-            for k, v in sorted(value.items(), key=lambda kv: str(kv[0])):
-                shown = len(v) if isinstance(v, (list, tuple)) else v
-                if isinstance(shown, Mapping):
-                    shown = sum(x for x in shown.values() if isinstance(x, (int, float)))
-                sub.append((redact(k), shown if isinstance(shown, (int, float)) else redact(shown)))
-            out.append({"key": redact(key), "value": None, "table": sub})
-        elif isinstance(value, (list, tuple)):
-            out.append({"key": redact(key), "value": f"{len(value):,} entries", "table": []})
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append(
-                {
-                    "key": redact(key),
-                    "value": _num(value, 2 if isinstance(value, float) else 0),
-                    "table": [],
-                }
-            )
-        else:
-            out.append({"key": redact(key), "value": redact(value), "table": []})
-    return out
-
-
-def _outputs_table(data: RunData, outputs: Sequence[str]) -> list[dict[str, Any]]:
-    rows = []
-    for name in outputs:
-        recs = [r for r in data.manifest if r.get("output") == name]
-        shapes = Counter("x".join(str(v) for v in (r.get("shape") or [])) for r in recs)
-        spec = ((data.run.get("recipe") or {}).get("outputs") or {}).get(name) or {}
-        rows.append(
-            {
-                "name": name,
-                "files": len(recs),
-                "format": spec.get("format") or (recs[0].get("format") if recs else ""),
-                "write": spec.get("write", "image"),
-                "steps": ", ".join(str(s.get("op")) for s in spec.get("steps") or []) or "–",
-                "shape": ", ".join(f"{s} ({n:,})" for s, n in shapes.most_common(3)),
-                "dtype": ", ".join(sorted({str(r.get("dtype")) for r in recs})),
-                "with_roi": sum(1 for r in recs if r.get("roi_bbox")),
-            }
-        )
-    return rows
-
-
-def _recipe_steps(run: Mapping[str, Any]) -> str:
-    recipe = run.get("recipe") or {}
-    # Only the operations: the source block holds paths, which the report never shows.
-    return json.dumps(recipe.get("steps") or [], sort_keys=True)
-
-
 def _write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@dataclass
+class _Drawing:
+    """The report's figures, drawn on two threads while the pages render."""
+
+    grid: Future[Path | None]
+    labels: Future[Path | None]
+    n_grid: int  # samples in the grid
+    mammography: bool
+
+    def figures(self, fig_dir: Path, n_items: int) -> list[dict[str, str]]:
+        """Wait for the figures; return those drawn (``src``, ``caption``), drop stale ones."""
+        figs: list[dict[str, str]] = []
+        if self.grid.result():
+            which = (
+                "every sample"
+                if self.n_grid == n_items
+                else f"{self.n_grid} of the {n_items} samples, spread over the run (those "
+                "with an ROI first; the gallery shows them all)"
+            )
+            figs.append(
+                {
+                    "src": "figures/grid.png",
+                    "caption": "Original (ROI contour in red, crop box in yellow"
+                    + (", breast contour in cyan" if self.mammography else "")
+                    + f"), ROI mask, processed and occluded outputs of {which}.",
+                }
+            )
+        if self.labels.result():
+            figs.append(
+                {"src": "figures/labels.png", "caption": "Samples by label value and split."}
+            )
+        # A figure an earlier build drew and this one did not.
+        _drop_others(fig_dir.glob("*.png"), {f["src"].split("/", 1)[1] for f in figs})
+        return figs
+
+
+def _start_figures(
+    out: Path, data: RunData, items: Sequence[GalleryItem], counts: Mapping[str, Any]
+) -> _Drawing:
+    """Start drawing the grid and the label chart (OpenCV and Pillow release the GIL)."""
+    fig_dir = out / "report" / "figures"
+    with_roi = [it.sample_id for it in items if "source-roi" in it.thumbs]
+    chosen = set(stats.pick_samples([it.sample_id for it in items], _GRID_ITEMS, prefer=with_roi))
+    recipe = data.run.get("recipe") or {}
+    mammography = (recipe.get("source") or {}).get("kind") == "cbis-ddsm"
+    drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="radprep-figure")
+    grid_done = drawing.submit(
+        figures.sample_grid,
+        out,
+        [it for it in items if it.sample_id in chosen],
+        figures.grid_columns(recipe),
+        fig_dir / "grid.png",
+        breast=mammography,
+    )
+    labels_done = drawing.submit(figures.label_distribution, counts, fig_dir / "labels.png")
+    drawing.shutdown(wait=False)
+    return _Drawing(grid_done, labels_done, len(chosen), mammography)
+
+
+def _drop_others(found: Iterable[Path], keep: set[str]) -> None:
+    """Delete the files of `found` whose names are not in `keep` (left by an earlier build)."""
+    for old in found:
+        if old.name not in keep:
+            old.unlink()
+
+
+def _write_filter_index(
+    report: Path, items: Sequence[GalleryItem], pages: Sequence[range], page_files: list[str]
+) -> None:
+    """Write ``filter-index.js``: each page's samples as ids of their filter tokens."""
+    token_ids: dict[str, int] = {}
+    index_pages: list[list[list[int]]] = []
+    for rng in pages:
+        index_pages.append(
+            [[token_ids.setdefault(t, len(token_ids)) for t in items[i].tokens] for i in rng]
+        )
+    filter_index = {"files": page_files, "tokens": list(token_ids), "pages": index_pages}
+    _write_text(
+        report / "filter-index.js",
+        "window.RADPREP_INDEX = "
+        + json.dumps(filter_index, ensure_ascii=False, separators=(",", ":"))
+        + ";\n",
+    )
+
+
+def _write_gallery_pages(
+    report: Path,
+    template: jinja2.Template,
+    page_context: Callable[[int], dict[str, Any]],
+    page_files: Sequence[str],
+) -> None:
+    """Write gallery pages 2, 3, ... (page 1 is in ``index.html``); drop older ones past them."""
+    for p in range(2, len(page_files) + 1):
+        _write_text(report / page_name(p), template.render(**page_context(p)))
+    _drop_others(report.glob("gallery-*.html"), set(page_files))
+
+
+def _write_lists(
+    env: jinja2.Environment,
+    report: Path,
+    common: Mapping[str, Any],
+    lists: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> None:
+    """Give failures or warnings longer than :data:`LIST_LIMIT` a page; drop a stale one."""
+    for kind, rows in lists.items():
+        target = report / f"{kind}.html"
+        if len(rows) > LIST_LIMIT:
+            template = env.get_template("list.html")  # compiled only when a list needs a page
+            _write_text(target, template.render(common, kind=kind, rows=rows))
+        elif target.exists():
+            target.unlink()
+
+
+def _page_renderer(
+    common: Mapping[str, Any],
+    pages: Sequence[range],
+    items: Sequence[GalleryItem],
+    outputs: Sequence[str],
+) -> Callable[[int], dict[str, Any]]:
+    """The template context of gallery page `p` (1-based), from what every page shares."""
+
+    def page_context(p: int) -> dict[str, Any]:
+        rng = pages[p - 1]
+        return dict(
+            common,
+            page=p,
+            first=p == 1,
+            nav=_nav(p, len(pages)),
+            rows=[_row(items[i], outputs) for i in rng],
+            first_index=rng.start + 1 if len(rng) else 0,
+            last_index=rng.stop,
+        )
+
+    return page_context
 
 
 def build_report(out_dir: str | Path) -> Path:
@@ -290,152 +315,31 @@ def build_report(out_dir: str | Path) -> Path:
     for it in items:
         it.contours = figures.roi_contours(out, it)
     splits = stats.sample_splits(data.manifest)
-    labels = stats.sample_labels(data)
-    counts = stats.label_split_counts(labels, splits)
+    counts = stats.label_split_counts(stats.sample_labels(data), splits)
     split_counts = sorted(Counter(splits.values()).items(), key=lambda kv: stats.split_order(kv[0]))
-
-    # The figures draw on two threads (OpenCV and Pillow release the GIL) while the pages render.
-    fig_dir = report / "figures"
-    with_roi = [it.sample_id for it in items if "source-roi" in it.thumbs]
-    chosen = set(stats.pick_samples([it.sample_id for it in items], _GRID_ITEMS, prefer=with_roi))
-    recipe = data.run.get("recipe") or {}
-    mammography = (recipe.get("source") or {}).get("kind") == "cbis-ddsm"
-    drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="radprep-figure")
-    grid_done = drawing.submit(
-        figures.sample_grid,
-        out,
-        [it for it in items if it.sample_id in chosen],
-        figures.grid_columns(recipe),
-        fig_dir / "grid.png",
-        breast=mammography,
-    )
-    labels_done = drawing.submit(figures.label_distribution, counts, fig_dir / "labels.png")
-    drawing.shutdown(wait=False)
+    drawing = _start_figures(out, data, items, counts)
 
     pages = gallery_pages(len(items), len(outputs), data.page_size)
     page_files = [page_name(p) for p in range(1, len(pages) + 1)]
-    filters = {name: [v for v, _, _ in t["rows"]] for name, t in counts.items()}
-    token_ids: dict[str, int] = {}
-    index_pages: list[list[list[int]]] = []
-    for rng in pages:
-        index_pages.append(
-            [[token_ids.setdefault(t, len(token_ids)) for t in items[i].tokens] for i in rng]
-        )
-    filter_index = {"files": page_files, "tokens": list(token_ids), "pages": index_pages}
-    _write_text(
-        report / "filter-index.js",
-        "window.RADPREP_INDEX = "
-        + json.dumps(filter_index, ensure_ascii=False, separators=(",", ":"))
-        + ";\n",
-    )
-
-    failures = [
-        {
-            "item_id": str(f.get("item_id")),
-            "error": redact(f.get("error", "")),
-            "message": redact(f.get("message", "")),
-        }
-        for f in data.failures
-    ]
-    warnings = [
-        {
-            "sample_id": str(w.get("sample_id")),
-            "kind": stats.warning_kind(str(w.get("warning", ""))),
-            "message": redact(w.get("warning", "")),
-        }
-        for w in data.warnings
-    ]
+    _write_filter_index(report, items, pages, page_files)
+    failures, warnings = sections.issue_rows(data, redact)
     common = {
         "title": str((data.run.get("recipe") or {}).get("name") or "radprep run"),
         "summary": summary,
         "outputs": outputs,
         "splits": [s for s, _ in split_counts],
-        "filters": filters,
+        "filters": {name: [v for v, _, _ in t["rows"]] for name, t in counts.items()},
         "n_pages": len(pages),
         "n_samples": len(items),
         "page_files": page_files,
     }
     template = env.get_template("page.html")
-
-    def page_context(p: int) -> dict[str, Any]:
-        rng = pages[p - 1]
-        return dict(
-            common,
-            page=p,
-            first=p == 1,
-            nav=_nav(p, len(pages)),
-            rows=[_row(items[i], outputs) for i in rng],
-            first_index=rng.start + 1 if len(rng) else 0,
-            last_index=rng.stop,
-        )
-
-    for p in range(2, len(pages) + 1):
-        _write_text(report / page_name(p), template.render(**page_context(p)))
-    for kind, rows in (("failures", failures), ("warnings", warnings)):
-        target = report / f"{kind}.html"
-        if len(rows) > LIST_LIMIT:
-            lists = env.get_template("list.html")  # compiled only when a list needs a page
-            _write_text(target, lists.render(common, kind=kind, rows=rows))
-        elif target.exists():
-            target.unlink()
-    keep = set(page_files)
-    for old in report.glob("gallery-*.html"):
-        if old.name not in keep:
-            old.unlink()
-    figs: list[dict[str, str]] = []
-    if grid_done.result():
-        which = (
-            "every sample"
-            if len(chosen) == len(items)
-            else f"{len(chosen)} of the {len(items)} samples, spread over the run (those "
-            "with an ROI first; the gallery shows them all)"
-        )
-        figs.append(
-            {
-                "src": "figures/grid.png",
-                "caption": "Original (ROI contour in red, crop box in yellow"
-                + (", breast contour in cyan" if mammography else "")
-                + f"), ROI mask, processed and occluded outputs of {which}.",
-            }
-        )
-    if labels_done.result():
-        figs.append({"src": "figures/labels.png", "caption": "Samples by label value and split."})
-    drawn = {f["src"].split("/", 1)[1] for f in figs}
-    for old in fig_dir.glob("*.png"):  # a figure an earlier build drew and this one did not
-        if old.name not in drawn:
-            old.unlink()
+    page_context = _page_renderer(common, pages, items, outputs)
+    _write_gallery_pages(report, template, page_context, page_files)
+    _write_lists(env, report, common, {"failures": failures, "warnings": warnings})
+    figs = drawing.figures(report / "figures", len(items))
     # index.html last, once everything it links to exists.
-    first = _first_context(
+    first = sections.first_context(
         page_context(1), data, redact, outputs, split_counts, counts, warnings, failures, figs
     )
     return _write_text(report / "index.html", template.render(**first))
-
-
-def _first_context(
-    base: dict[str, Any],
-    data: RunData,
-    redact: Redactor,
-    outputs: Sequence[str],
-    split_counts: Sequence[tuple[str, int]],
-    counts: Mapping[str, Any],
-    warnings: Sequence[Mapping[str, Any]],
-    failures: Sequence[Mapping[str, Any]],
-    figs: Sequence[Mapping[str, str]],
-) -> dict[str, Any]:
-    return dict(
-        base,
-        recipe_steps=redact(_recipe_steps(data.run)),
-        source_kind=str(((data.run.get("recipe") or {}).get("source") or {}).get("kind", "")),
-        output_table=_outputs_table(data, outputs),
-        split_counts=split_counts,
-        label_counts=counts,
-        histograms=_histograms(data, outputs),
-        warning_kinds=stats.warning_kind_counts(data.warnings),
-        warnings=list(warnings[:LIST_LIMIT]),
-        n_warnings_listed=len(warnings),
-        failure_kinds=Counter(f["error"] for f in failures).most_common(),
-        failures=list(failures[:LIST_LIMIT]),
-        n_failures_listed=len(failures),
-        deid=_deid_rows(data.deid, redact) if data.deid is not None else None,
-        figures=list(figs),
-    )
