@@ -37,7 +37,7 @@ from _common import machine, table, write_result
 from cbis_inputs import build_replicated
 from radprep.batch.ledger import Ledger
 from radprep.clean import breast
-from radprep.datasets import cbis_ddsm
+from radprep.datasets import cbis_masks
 from radprep.io.dicom import (
     _native_view,
     _read,
@@ -106,12 +106,12 @@ def main() -> None:
     mask_path = max(
         zip(roi["candidates"], roi["shapes"], strict=True), key=lambda c: c[1][0] * c[1][1]
     )[0]
-    add("mask: the file read and parsed (one pass, bytes viewed)", median_ms(lambda: cbis_ddsm._read_stored(mask_path)))  # fmt: skip
-    mask = cbis_ddsm._read_stored(mask_path)
+    add("mask: the file read and parsed (one pass, bytes viewed)", median_ms(lambda: cbis_masks._read_stored(mask_path)))  # fmt: skip
+    mask = cbis_masks._read_stored(mask_path)
     grid = sample.image.spatial_shape[:2]
-    add("mask: the rows holding ROI (one 64-bit pass)", median_ms(lambda: cbis_ddsm._nonzero_rows(mask)))  # fmt: skip
-    add("mask: rows found, that band checked (two values, 0 and 255) and reduced onto the working grid", median_ms(lambda: cbis_ddsm._mask_band_onto(mask, grid)))  # fmt: skip
-    add("(mask: the whole image checked and reduced, as before)", median_ms(lambda: cbis_ddsm._is_mask(mask) and cbis_ddsm._mask_onto(mask, grid) is not None))  # fmt: skip
+    add("mask: the rows holding ROI (one 64-bit pass)", median_ms(lambda: cbis_masks._nonzero_rows(mask)))  # fmt: skip
+    add("mask: rows found, that band checked (two values, 0 and 255) and reduced onto the working grid", median_ms(lambda: cbis_masks._mask_band_onto(mask, grid)))  # fmt: skip
+    add("(mask: the whole image checked and reduced, as before)", median_ms(lambda: cbis_masks._is_mask(mask) and cbis_masks._mask_onto(mask, grid) is not None))  # fmt: skip
     add("load (the source's loader: all of the above and the window)", median_ms(lambda: load(item, recipe.read)))  # fmt: skip
 
     # The recipe's steps, each timed around the pipeline's own call.

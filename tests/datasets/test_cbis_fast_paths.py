@@ -21,7 +21,7 @@ import pydicom
 import pytest
 
 import radprep.clean.breast as breast_module
-from radprep.datasets import cbis_ddsm
+from radprep.datasets import cbis_masks
 from radprep.io.reduced import reduced_shape
 from radprep.jobs.process import _build, list_items
 from radprep.pipeline.spec import load_recipe
@@ -57,9 +57,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _full_path(arr: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
     """The whole image's check and reduction (the loader's path for any mask)."""
-    if not cbis_ddsm._is_mask(arr):
+    if not cbis_masks._is_mask(arr):
         return None
-    return cbis_ddsm._mask_onto(arr if cbis_ddsm._is_0_255(arr) else arr > 0, grid)
+    return cbis_masks._mask_onto(arr if cbis_masks._is_0_255(arr) else arr > 0, grid)
 
 
 def _block_any(arr: np.ndarray, k: int) -> np.ndarray:
@@ -75,11 +75,11 @@ def test_band_read_equals_the_whole_reduction_on_every_real_mask(demo: dict[str,
     assert len(masks) == 10
     for path, ref in masks.items():
         assert ref.dtype == np.uint8 and set(np.unique(ref)) == {0, 255}
-        stored = cbis_ddsm._read_stored(str(path))
+        stored = cbis_masks._read_stored(str(path))
         np.testing.assert_array_equal(stored, ref)  # the bytes viewed: pydicom's values
         for k in range(1, 6):
             grid = reduced_shape(*ref.shape, k)
-            band = cbis_ddsm._mask_band_onto(stored, grid)
+            band = cbis_masks._mask_band_onto(stored, grid)
             np.testing.assert_array_equal(band, _full_path(ref, grid))
             if ref.shape[0] % 2**k == 0 and ref.shape[1] % 2**k == 0:
                 np.testing.assert_array_equal(band, _block_any(ref, k))
@@ -89,7 +89,7 @@ def test_band_read_equals_the_whole_reduction_on_every_real_mask(demo: dict[str,
             for k in (2, 3):
                 grid = reduced_shape(*cut.shape, k)
                 np.testing.assert_array_equal(
-                    cbis_ddsm._mask_band_onto(cut, grid), _full_path(cut, grid)
+                    cbis_masks._mask_band_onto(cut, grid), _full_path(cut, grid)
                 )
 
 
@@ -116,16 +116,16 @@ def test_band_read_tells_bad_masks_apart_as_the_whole_check(demo: dict[str, Any]
     band_rows[band_rows == 0] = 1
     for name, arr in cases.items():
         expected = _full_path(arr, grid)
-        got = cbis_ddsm._mask_band_onto(arr, grid)
+        got = cbis_masks._mask_band_onto(arr, grid)
         if expected is None:
             assert got is None, name  # not a mask: the next candidate, as before
         elif got is arr:  # two-valued but not 0/255: the caller's full path
-            assert not cbis_ddsm._is_0_255(arr), name
-            np.testing.assert_array_equal(cbis_ddsm._mask_onto(arr > 0, grid), expected)
+            assert not cbis_masks._is_0_255(arr), name
+            np.testing.assert_array_equal(cbis_masks._mask_onto(arr > 0, grid), expected)
         else:
             np.testing.assert_array_equal(got, expected, err_msg=name)
     assert _full_path(cases["a third value in the ROI"], grid) is None
-    assert not cbis_ddsm._mask_band_onto(cases["empty"], grid).any()
+    assert not cbis_masks._mask_band_onto(cases["empty"], grid).any()
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -163,7 +163,7 @@ def test_loader_takes_candidate_sizes_from_the_index(
     def no_header(path: Any) -> Any:
         raise AssertionError(f"header of {Path(path).name} parsed again")
 
-    monkeypatch.setattr(cbis_ddsm, "read_header", no_header)
+    monkeypatch.setattr(cbis_masks, "read_header", no_header)
     sample = demo["load"](items[0], demo["recipe"].read)
     assert sample.masks["roi"].any()
     # A hand-made item without sizes still loads (the headers are read then).

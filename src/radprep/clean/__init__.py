@@ -1,7 +1,7 @@
 """Cleaning: border residue, breast and foreground masks, burned-in labels, CLAHE."""
 
 from radprep.clean.border import border_residue_runs, remove_border_residue
-from radprep.clean.breast import breast_mask, chest_wall_side, pectoral_mask
+from radprep.clean.breast import breast_mask
 from radprep.clean.contrast import clahe
 from radprep.clean.foreground import (
     fill_holes,
@@ -10,6 +10,7 @@ from radprep.clean.foreground import (
     otsu_threshold,
 )
 from radprep.clean.labels import remove_labels
+from radprep.clean.pectoral import chest_wall_side, pectoral_mask
 
 __all__ = [
     "border_residue_runs",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from radprep.cli._common import (
@@ -21,6 +23,9 @@ from radprep.cli._common import (
     tick,
 )
 from radprep.pipeline.spec import builtin_recipes, load_recipe, recipe_hash
+
+if TYPE_CHECKING:
+    from radprep.jobs.runner import RunResult
 
 recipes_app = typer.Typer(
     help="List the built-in recipes, or print one to copy and edit.",
@@ -73,6 +78,13 @@ def run(
         progress="quiet" if quiet else "auto",
         on_result=lambda _item, _ok: tick(),
     )
+    _print_result(result)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _print_result(result: RunResult) -> None:
+    """The run's summary, where its files are, and the first failures."""
     rate = (result.done + result.failed - result.skipped) / result.seconds if result.seconds else 0
     console.print(
         f"{result.items} item(s): {result.done} done ({result.skipped} already done), "
@@ -94,7 +106,6 @@ def run(
             err_console.print(f"radprep: error: {f['item_id']}: {f['message']}", markup=False)
         if result.failed > 10:
             err_console.print(f"radprep: ... and {result.failed - 10} more", markup=False)
-        raise typer.Exit(EXIT_FAILURES)
 
 
 @handle_errors

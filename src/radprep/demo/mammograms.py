@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import pydicom
 
-from radprep.clean.breast import breast_mask, pectoral_mask
+from radprep.clean.breast import breast_mask
+from radprep.clean.pectoral import pectoral_mask
 from radprep.datasets.cbis_ddsm import read_case_csv
 from radprep.demo.synthetic import _dataset, _save
 from radprep.errors import InputError

@@ -11,10 +11,11 @@ import numpy as np
 
 from radprep._validate import check_choice, check_positive
 from radprep.clean.border import remove_border_residue
-from radprep.clean.breast import breast_mask, keep_breast, pectoral_mask
+from radprep.clean.breast import breast_mask, keep_breast
 from radprep.clean.contrast import clahe
 from radprep.clean.foreground import foreground_mask
 from radprep.clean.labels import remove_labels
+from radprep.clean.pectoral import pectoral_mask
 from radprep.errors import RadprepWarning
 from radprep.sample import Sample
 from radprep.transforms.base import Transform, checked_tuple
