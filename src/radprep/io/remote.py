@@ -244,13 +244,18 @@ _SWEPT: set[str] = set()
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs: a zombie (killed, not yet reaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True  # someone else's process: alive
-    return True
+    try:  # Linux: the state after the command name in /proc/<pid>/stat; Z is a zombie
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def spool_file(suffix: str = "") -> str:
