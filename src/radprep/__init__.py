@@ -11,8 +11,9 @@ The public API is what ``__all__`` lists (a test pins it)::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from radprep._lazy import lazy_exports
 
 # The public API is loaded when first used, so that ``import radprep`` (and every command of
 # the CLI) imports only what it needs: name -> (module, attribute).
@@ -113,15 +114,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'radprep' has no attribute {name!r}")
-    module, attr = _LAZY[name]
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -9,10 +9,12 @@ of any recipe that does no volume work, never load it.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LazyModule", "sitk"]
+__all__ = ["LazyModule", "lazy_exports", "sitk"]
 
 
 class LazyModule:
@@ -39,6 +41,43 @@ class LazyModule:
     def __repr__(self) -> str:
         state = "loaded" if self._module is not None else "not loaded yet"
         return f"<lazy module {self._name!r} ({state})>"
+
+
+def lazy_exports(
+    package: str, where: Mapping[str, str | tuple[str, str]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's PEP 562 ``__getattr__`` and ``__dir__`` for public names loaded on first use.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    where : mapping
+        Public name -> the module holding it (``"process"`` for ``package.process``, or a full
+        dotted name), or ``(module, attribute)`` when the attribute has another name there.
+
+    Returns
+    -------
+    (__getattr__, __dir__)
+        To assign at module level: ``__getattr__, __dir__ = lazy_exports(__name__, WHERE)``.
+        The first read of a name imports its module and keeps the value in the package.
+    """
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        target = where.get(name)
+        if target is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, attr = target if isinstance(target, tuple) else (target, name)
+        full = module if module.startswith("radprep.") else f"{package}.{module}"
+        value = getattr(importlib.import_module(full), attr)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(where))
+
+    return __getattr__, __dir__
 
 
 if TYPE_CHECKING:

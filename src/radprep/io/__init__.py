@@ -6,8 +6,7 @@ header, ``radprep.io.describe`` for ``radprep info``) does not load the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from radprep._lazy import lazy_exports
 
 __all__ = ["atomic_write_bytes", "read_dicom", "read_header"]
 
@@ -18,13 +17,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

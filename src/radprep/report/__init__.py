@@ -10,17 +10,14 @@ The page renderer (Jinja2, the statistics, the figures) loads on first use of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from radprep.report.render import build_report
 
+from radprep._lazy import lazy_exports
+
 __all__ = ["build_report"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "build_report":
-        from radprep.report.render import build_report
-
-        return build_report
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"build_report": "render"})
