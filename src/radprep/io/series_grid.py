@@ -255,14 +255,8 @@ def _check_irregular(
         f"{where}: {' and '.join(what)} along the normal by ImagePositionPatient "
         f"(0020,0032), median {dz:.4g} mm"
     )
-    if irregular == "error":
-        raise InputError(msg + "; use irregular='resample' or 'warn'")
-    done = (
-        "resampled onto a regular grid"
-        if irregular == "resample"
-        else "stacked as read with the median spacing"
-    )
-    issues.append(f"{msg}; {done}")
+    done = ("resampled onto a regular grid", "stacked as read with the median spacing")
+    _error_or_note(msg, irregular, "use irregular='resample' or 'warn'", done, issues)
     return missing, True
 
 
@@ -284,15 +278,22 @@ def _check_tilt(where: str, tilt_deg: float, tilt: Tilt, issues: list[str]) -> b
         f"{where}: gantry tilt of {tilt_deg:.3g} degrees (ImagePositionPatient (0020,0032) "
         "drifts in-plane from slice to slice)"
     )
-    if tilt == "error":
-        raise InputError(msg + "; use tilt='resample' or 'keep'")
     done = (
-        "resampled onto an orthogonal grid"
-        if tilt == "resample"
-        else "kept with a sheared direction (axis 0 along the stacking direction)"
+        "resampled onto an orthogonal grid",
+        "kept with a sheared direction (axis 0 along the stacking direction)",
     )
-    issues.append(f"{msg}; {done}")
+    _error_or_note(msg, tilt, "use tilt='resample' or 'keep'", done, issues)
     return True
+
+
+def _error_or_note(
+    msg: str, policy: str, hint: str, done: tuple[str, str], issues: list[str]
+) -> None:
+    """A geometry quirk under its policy: ``"error"`` raises with `hint`; otherwise the quirk
+    and what was done (`done`: if resampled, if kept) join `issues`."""
+    if policy == "error":
+        raise InputError(f"{msg}; {hint}")
+    issues.append(f"{msg}; {done[0] if policy == 'resample' else done[1]}")
 
 
 def _plan(members: list[tuple[Path, Dataset]], uid: str, irregular: Irregular, tilt: Tilt) -> _Plan:

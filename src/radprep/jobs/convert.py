@@ -316,8 +316,7 @@ def convert(
     batch = _Batch(where, fresh, progress, on_item)
     result = _run(job, units, planned, out, run_hash, batch, lambda u: Path(u.id))
     if units:
-        failures = [Failure(*f) for f in result.failures]
-        result.inputs_file, result.failures_file = write_records(out, result.accounting, failures)
+        _write_records(out, result)
     return result
 
 
@@ -367,9 +366,14 @@ def convert_series(
             [RadiomicsPair(i, m, None, label) for i, m, label in pairs], csv, relative_to=str(out)
         ))  # fmt: skip
     if units or result.failures:
-        failures = [Failure(*f) for f in result.failures]
-        result.inputs_file, result.failures_file = write_records(out, result.accounting, failures)
+        _write_records(out, result)
     return result
+
+
+def _write_records(out: Path, result: ConvertResult) -> None:
+    """``inputs.jsonl`` and ``failures.jsonl`` beside the outputs, named in `result`."""
+    failures = [Failure(*f) for f in result.failures]
+    result.inputs_file, result.failures_file = write_records(out, result.accounting, failures)
 
 
 def _pairs(out: Path, units: list[SeriesUnit], run_hash: str) -> list[tuple[str, str, str]]:
