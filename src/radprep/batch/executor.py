@@ -12,13 +12,14 @@ import errno
 import os
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from radprep.batch.worker_process import init_worker, main_not_rerun, single_threaded
+from radprep.batch.worker_process import start_forkserver as start_forkserver  # re-exported
 from radprep.batch.worker_process import watch_parent as watch_parent  # re-exported
 from radprep.errors import RadprepError, RadprepWarning, SpecError
 
@@ -255,28 +256,6 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def start_forkserver(preload: Sequence[str] = ()) -> None:
-    """Start the forkserver the process pools fork their workers from, now, with `preload`.
-
-    The forkserver is a fresh interpreter that imports `preload` (module names) once; every
-    worker is then forked from it with those modules loaded. Started at the beginning of a run,
-    those imports (a second or more for the item job's libraries) proceed on another core while
-    the main process reads the recipe and indexes the source, instead of after it, in each
-    worker. Returns at once; a pool's first worker waits for the imports to finish. Does nothing
-    where there is no forkserver (Windows) or when it is already running (its preload is fixed
-    then).
-    """
-    if os.name != "posix":
-        return
-    import multiprocessing as mp
-    from multiprocessing import forkserver
-
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", *preload])  # __main__: multiprocessing's default
-    with main_not_rerun():
-        forkserver.ensure_running()
 
 
 class DaskExecutor(Executor):

@@ -7,9 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-__all__ = ["init_worker", "main_not_rerun", "single_threaded", "watch_parent"]
+__all__ = [
+    "FORKSERVER_ENV",
+    "init_worker",
+    "main_not_rerun",
+    "single_threaded",
+    "start_forkserver",
+    "watch_parent",
+]
 
 
 @contextlib.contextmanager
@@ -31,6 +38,37 @@ def main_not_rerun() -> Iterator[None]:
         yield
     finally:
         main.__file__ = path
+
+
+FORKSERVER_ENV = "_RADPREP_FORKSERVER"
+"""Set to ``1`` in the forkserver's environment only: :mod:`radprep.jobs.preload` then lets it
+end without the interpreter's teardown."""
+
+
+def start_forkserver(preload: Sequence[str] = ()) -> None:
+    """Start the forkserver the process pools fork their workers from, now, with `preload`.
+
+    The forkserver is a fresh interpreter that imports `preload` (module names) once; every
+    worker is then forked from it with those modules loaded. Started at the beginning of a run,
+    those imports (a second or more for the item job's libraries) proceed on another core while
+    the main process reads the recipe and indexes the source, instead of after it, in each
+    worker. Returns at once; a pool's first worker waits for the imports to finish. Does nothing
+    where there is no forkserver (Windows) or when it is already running (its preload is fixed
+    then). This module imports nothing heavy, so the command line can call it first thing.
+    """
+    if os.name != "posix":
+        return
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", *preload])  # __main__: multiprocessing's default
+    os.environ[FORKSERVER_ENV] = "1"  # what the server starts with; not kept here
+    try:
+        with main_not_rerun():
+            forkserver.ensure_running()
+    finally:
+        os.environ.pop(FORKSERVER_ENV, None)
 
 
 def init_worker(main_pid: int, environ: dict[str, str] | None = None) -> None:

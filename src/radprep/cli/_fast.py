@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["fast_main", "one_line_warning", "show_info"]
+__all__ = ["fast_main", "one_line_warning", "show_info", "start_workers_early"]
 
 _EXIT_INTERNAL = 70  # radprep.cli._common.EXIT_INTERNAL (EX_SOFTWARE), without loading typer
 _INFO_FLAGS = {"--json": ("as_json", True), "--pixels": ("pixels", True)}
 _INFO_FLAGS["--no-pixels"] = ("pixels", False)
+_POOL_COMMANDS = {"run", "demo"}  # the commands whose items go to a process pool by default
+_NO_POOL = {"--serial", "--scheduler", "--help", "-h"}
 
 
 def one_line_warning(
@@ -83,6 +85,26 @@ def _plain_info(args: Sequence[str]) -> dict[str, Any] | None:
         else:
             return None
     return options if options["paths"] else None
+
+
+def start_workers_early(argv: Sequence[str]) -> bool:
+    """Start the workers' server now when `argv` (without the program name) runs a recipe on
+    the process pool; return whether it was started.
+
+    The workers' imports (the item job's libraries: about a second) then go ahead on another
+    core while this process loads the command-line framework, reads the recipe and indexes the
+    source. A command line that turns out to be wrong costs that core's work only: the server
+    ends with this process.
+    """
+    args = [a for a in argv if a != "--debug"]
+    if not args or args[0] not in _POOL_COMMANDS:
+        return False
+    if any(a.split("=", 1)[0] in _NO_POOL for a in args[1:]):
+        return False
+    from radprep.batch.worker_process import start_forkserver
+
+    start_forkserver(["radprep.jobs.preload"])
+    return True
 
 
 def fast_main(argv: Sequence[str]) -> int | None:

@@ -60,7 +60,7 @@ def run(
     if not serial and not scheduler:
         # The workers' imports (a second or more) go ahead on another core while this process
         # imports the runner, reads the recipe and indexes the source.
-        from radprep.batch.executor import start_forkserver
+        from radprep.batch.worker_process import start_forkserver
 
         start_forkserver(["radprep.jobs.preload"])
     from radprep.jobs.runner import run_recipe

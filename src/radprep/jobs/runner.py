@@ -28,8 +28,9 @@ from radprep.batch.engine import (
     open_ledger,
     write_records,
 )
-from radprep.batch.executor import Outcome, start_forkserver
+from radprep.batch.executor import Outcome
 from radprep.batch.ledger import Ledger
+from radprep.batch.worker_process import start_forkserver
 from radprep.datasets.manifest import Record, label_types, observe_labels, write_manifest_batches
 from radprep.datasets.sources import Item
 from radprep.export.nifti import write_pairs_for_run
@@ -211,7 +212,7 @@ def _run_info(
         "recipe": recorded_recipe,
         "recipe_hash": plan.run_hash,
         "versions": _versions(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "platform": _platform()},
         "executor": executed.executor,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(tally.started)),
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime()),
@@ -261,6 +262,13 @@ def _finish(
     result.run_file = atomic_write_bytes(
         out_dir / "run.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     )
+
+
+def _platform() -> str:
+    """The system, its release and the machine (``Linux-6.1.0-x86_64``), as
+    :func:`platform.platform` gives them, without its ``uname -p`` child process."""
+    u = platform.uname()
+    return "-".join(part for part in (u.system, u.release, u.machine) if part)
 
 
 def run_recipe(
