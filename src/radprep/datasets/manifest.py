@@ -13,13 +13,18 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from radprep._lazy import LazyModule
 from radprep.errors import InputError
 from radprep.io.write import atomic_open
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:  # a worker builds records (Record) without loading pyarrow (0.1 s of start-up)
+    pa = LazyModule("pyarrow")
+    pq = LazyModule("pyarrow.parquet")
 
 __all__ = [
     "BASE_COLUMNS",
@@ -32,26 +37,31 @@ __all__ = [
     "write_manifest_batches",
 ]
 
-BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("sample_id", pa.string()),
-    ("patient_id", pa.string()),
-    ("split", pa.string()),
-    ("output", pa.string()),
-    ("path", pa.string()),
-    ("format", pa.string()),
-    ("shape", pa.list_(pa.int32())),
-    ("dtype", pa.string()),
-    ("roi_bbox", pa.list_(pa.int32())),
-    ("patch_kind", pa.string()),
-    ("patch_box", pa.list_(pa.int32())),
-    ("steps", pa.string()),
-    ("recipe_hash", pa.string()),
-    ("source_path", pa.string()),
-    ("study_instance_uid", pa.string()),
-    ("series_instance_uid", pa.string()),
-    ("sop_instance_uid", pa.string()),
-    ("decoder", pa.string()),
+BASE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sample_id", "string"),
+    ("patient_id", "string"),
+    ("split", "string"),
+    ("output", "string"),
+    ("path", "string"),
+    ("format", "string"),
+    ("shape", "int32 list"),
+    ("dtype", "string"),
+    ("roi_bbox", "int32 list"),
+    ("patch_kind", "string"),
+    ("patch_box", "int32 list"),
+    ("steps", "string"),
+    ("recipe_hash", "string"),
+    ("source_path", "string"),
+    ("study_instance_uid", "string"),
+    ("series_instance_uid", "string"),
+    ("sop_instance_uid", "string"),
+    ("decoder", "string"),
 )
+"""The manifest's fixed columns and their types (the labels' columns follow)."""
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    return pa.string() if kind == "string" else pa.list_(pa.int32())
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def manifest_table(
             columns[name].append(json.dumps(v, sort_keys=True) if name == "steps" else v)
         for k, typ in labels.items():
             label_cols[k].append(_cast((r.get("labels") or {}).get(k), typ))
-    arrays = [pa.array(columns[n], type=t) for n, t in BASE_COLUMNS]
+    arrays = [pa.array(columns[n], type=_arrow_type(t)) for n, t in BASE_COLUMNS]
     names = [n for n, _ in BASE_COLUMNS]
     for k, typ in labels.items():
         arrays.append(pa.array(label_cols[k], type=typ))

@@ -33,7 +33,10 @@ def save_rgb(canvas: Any, path: str | Path) -> Path:
     from radprep.io.write import atomic_write_bytes
 
     rgb = np.asarray(canvas)
-    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # One filter for every row ("up": flat areas and the grid's stacked rows cost nothing)
+    # instead of libpng trying all five per row: a third of the time for files 1-3% larger.
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], params)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise ValueError(f"{path}: the figure could not be encoded as PNG")
     return atomic_write_bytes(path, buf.tobytes())
