@@ -8,9 +8,11 @@ executes it. Everything it writes goes to a temporary name first and is renamed 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +42,6 @@ from radprep.jobs.privacy import Privacy
 from radprep.jobs.process import ItemJob, peak_rss_mb
 from radprep.jobs.run_plan import RunPlan, plan_run, recipe_and_out
 from radprep.pipeline.spec import Recipe
-from radprep.report import build_report
 
 __all__ = ["RunResult", "run_recipe"]
 
@@ -264,6 +265,17 @@ def _finish(
     )
 
 
+def _load_in_background(modules: Sequence[str]) -> None:
+    """Import `modules` on a daemon thread (a failure shows where the module is used)."""
+
+    def load() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="radprep-load", daemon=True).start()
+
+
 def _platform() -> str:
     """The system, its release and the machine (``Linux-6.1.0-x86_64``), as
     :func:`platform.platform` gives them, without its ``uname -p`` child process."""
@@ -320,6 +332,13 @@ def run_recipe(
     result = RunResult(out_dir=out_dir, recipe_hash=plan.run_hash, items=len(plan.items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), plan.run_hash, strict)
 
+    # What the end of the run needs (the manifest's writer, the report) loads while the
+    # items run, on a core the main process leaves idle.
+    _load_in_background(
+        ["pyarrow.parquet", "radprep.report.render"]
+        if recipe.report.enabled
+        else ["pyarrow.parquet"]
+    )
     where = Where(executor, workers, scheduler)
     with open_ledger(out_dir / STATE_DIR / "ledger.sqlite", fresh=fresh, clean=out_dir) as ledger:
         run = execute(job, plan.items, ledger, plan.run_hash, where, progress=progress,
@@ -327,5 +346,7 @@ def run_recipe(
         result.skipped = run.already_done
         _finish(plan, ledger, result, run, tally)
     if recipe.report.enabled:
+        from radprep.report import build_report
+
         result.report = build_report(out_dir)
     return result
