@@ -180,33 +180,48 @@ def test_a_recipe_plugins_list_imports_modules_that_register(
         load_recipe({**data, "plugins": ["no_such_lab_module"]})
 
 
-def test_an_entry_point_plugin_registers_a_source_kind(tmp_path: Path) -> None:
-    site = tmp_path / "site"
+_PLUGIN = """
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from radprep.datasets.sources import load_dicom, register_source
+from radprep.pipeline.spec import SourceOptions
+from radprep.sample import Sample
+from radprep.transforms.base import Transform
+
+
+class PacsExport(SourceOptions):
+    location_fields: ClassVar[tuple[str, ...]] = ("root",)
+    kind: Literal["mylab-pacs"] = "mylab-pacs"
+    root: str
+    study_limit: int = 10
+
+
+register_source("mylab-pacs", lambda spec, base: [], load_dicom, options=PacsExport)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invert(Transform):
+    op: ClassVar[str] = "mylab_invert_for_test"
+
+    def apply(self, sample: Sample, **params: Any) -> Sample:
+        return sample
+"""
+
+
+def _install_plugin(site: Path) -> None:
+    """A package with a ``radprep.plugins`` entry point (a source kind and an op) in `site`."""
     (site / "mylab_radprep_for_test").mkdir(parents=True)
-    (site / "mylab_radprep_for_test" / "__init__.py").write_text(
-        textwrap.dedent(
-            """
-            from typing import ClassVar, Literal
-
-            from radprep.datasets.sources import load_dicom, register_source
-            from radprep.pipeline.spec import SourceOptions
-
-
-            class PacsExport(SourceOptions):
-                location_fields: ClassVar[tuple[str, ...]] = ("root",)
-                kind: Literal["mylab-pacs"] = "mylab-pacs"
-                root: str
-                study_limit: int = 10
-
-
-            register_source("mylab-pacs", lambda spec, base: [], load_dicom, options=PacsExport)
-            """
-        )
-    )
+    (site / "mylab_radprep_for_test" / "__init__.py").write_text(_PLUGIN)
     dist = site / "mylab_radprep_for_test-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mylab-radprep-for-test\n")
     (dist / "entry_points.txt").write_text("[radprep.plugins]\nmylab = mylab_radprep_for_test\n")
+
+
+def test_an_entry_point_plugin_registers_a_source_kind(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install_plugin(site)
     code = textwrap.dedent(
         """
         from radprep.pipeline import load_recipe
@@ -224,6 +239,36 @@ def test_an_entry_point_plugin_registers_a_source_kind(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["PacsExport", "3"]
+
+
+def test_a_plugin_installed_after_the_first_look_is_found(tmp_path: Path) -> None:
+    # A forkserver (or a notebook) looked for plugins before this one was installed: a name
+    # it does not know makes it look again, for source kinds and for ops.
+    site = tmp_path / "site"
+    _install_plugin(site)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from radprep.plugins import load_entry_points
+        load_entry_points()
+        sys.path.insert(0, {str(site)!r})
+        from radprep.pipeline.steps import validate_step
+        print(type(validate_step({{"op": "mylab_invert_for_test"}}, "steps[0]")).__name__)
+        from radprep.pipeline import load_recipe
+        recipe, _ = load_recipe({{
+            "version": 1,
+            "source": {{"kind": "mylab-pacs", "root": "/pacs"}},
+            "outputs": {{"a": {{"format": "npy"}}}},
+        }})
+        print(type(recipe.source).__name__)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Invert", "PacsExport"]
 
 
 # A script piped to Python (its classes live in __main__, which no worker can import) that

@@ -64,19 +64,27 @@ class Entry(Generic[T]):
 
 
 _entry_points_loaded = False
+_entry_points_seen: set[tuple[str, str]] = set()
 
 
-def load_entry_points() -> None:
+def load_entry_points(*, refresh: bool = False) -> None:
     """Import the plugins installed under the ``radprep.plugins`` entry-point group, once.
+
+    With `refresh`, look again and import the plugins installed since (the registries do
+    when a name is unknown: a worker forked from a long-lived forkserver, or a notebook, may
+    have looked before a plugin was installed).
 
     A plugin that fails to import is reported as a RadprepWarning naming it, never an error:
     one broken package does not stop recipes that do not use it.
     """
     global _entry_points_loaded
-    if _entry_points_loaded:
+    if _entry_points_loaded and not refresh:
         return
     _entry_points_loaded = True
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (ep.name, ep.value) in _entry_points_seen:
+            continue
+        _entry_points_seen.add((ep.name, ep.value))
         try:
             loaded = ep.load()
             if callable(loaded) and not isinstance(loaded, type):
@@ -166,6 +174,8 @@ class Registry(Generic[T]):
             load_entry_points()  # an installed plugin may register the same name over it
         else:
             self._ensure()
+        if name not in self._entries:
+            load_entry_points(refresh=True)
         if name not in self._entries:
             raise SpecError(f"unknown {self.what} {name!r}; known: {', '.join(self.known())}")
         return self._entries[name]

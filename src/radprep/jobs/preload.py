@@ -3,7 +3,8 @@
 The forkserver the workers are forked from imports this module once, at the start of the run
 (:func:`radprep.batch.worker_process.start_forkserver`), so that every worker starts with the
 item job's libraries loaded: one thread per numerical library first (as each worker sets it),
-then the job.
+then the job, and the installed plugins (found by a scan of every package's metadata, which
+each worker would otherwise repeat before its first item).
 
 The forkserver ends when the main process does. It holds nothing to flush or close, so it
 leaves without the interpreter's teardown of those libraries (0.2 s or more): a caller that
@@ -20,6 +21,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import radprep.jobs.process  # noqa: E402, F401  (the job, its readers, steps and writers)
 from radprep.batch.worker_process import FORKSERVER_ENV  # noqa: E402
+from radprep.plugins import load_entry_points  # noqa: E402
+
+load_entry_points()
 
 
 def _quick_exit() -> None:

@@ -43,8 +43,13 @@ def validate_step(spec: Any, where: str) -> Transform:
     if "op" not in spec:
         raise SpecError(f"{where}: missing 'op'; known ops: {', '.join(known_ops())}")
     op = spec["op"]
+    options_given = {k: v for k, v in spec.items() if k != "op"}
     try:
-        cls, options = lookup_op(op, {k: v for k, v in spec.items() if k != "op"})
+        try:
+            cls, options = lookup_op(op, options_given)
+        except SpecError:
+            load_entry_points(refresh=True)  # a plugin installed since the first look
+            cls, options = lookup_op(op, options_given)
     except SpecError as e:
         raise SpecError(f"{where}.op: {e}") from None
     allowed = {f.name for f in fields(cls)}  # type: ignore[arg-type]
