@@ -1,127 +1,112 @@
-"""Where a small run's wall time goes: the phases of `cbis-ddsm-299` on 9 images, 1 worker.
+"""Where a small run's wall time goes: `radprep run cbis-ddsm-299` on 9 images, 1 worker.
 
-Each repeat is a fresh process that imports the command's modules, runs the recipe and stamps
-the phases as they end: the runner's imports, the recipe and the source's index, the first and
-the last item back from the worker (the worker's start, its imports and the first item are in
-"first item"), the run record (manifest, logs, run.json), the report. Medians over the repeats,
-with the load average of the machine at the end (it is shared: compare runs made together).
-
-``--early`` starts the workers' server before the runner's imports, as the ``run`` command could
-(the imports of the main process and of the server then overlap). Run:
-``.venv/bin/python benchmarks/startup.py [--repeat 5] [--report off] [--early]``.
+Each repeat runs the real program (its console-script entry, ``radprep.cli.app.entry``) as a
+fresh process, timed from just before the process starts to the moment the caller's pipes
+close (the workers' server holds them too, so its end counts). Phases, seconds from the start:
+when the command-line framework, the command's module and the runner begin to import (an
+import hook notes them), when the first and the last output files, the manifest, run.json
+and the report's page are written (their modification times), and the end. Medians over the
+repeats, with the load average of the machine at the end (it is shared: compare runs made
+together). Run: ``.venv/bin/python benchmarks/startup.py [--repeat 5] [--report off]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table, write_result
 from cbis_inputs import build_replicated
 
-# Runs in a fresh interpreter: argv = out, root, report on/off. Prints the phases as JSON.
-PHASES = r"""
-import importlib, json, sys, time
-T0 = time.perf_counter()
+# Runs the program in a fresh interpreter; an import hook notes when some modules start loading.
+BOOT = r"""
+import importlib.abc, json, os, sys, time
+T0 = float(os.environ["RADPREP_BENCH_T0"])
 marks = {}
-def mark(name):
-    marks.setdefault(name, time.perf_counter() - T0)
-if __name__ == "__main__":
-    import radprep.cli.app
-    for name in ("radprep.batch.executor", "radprep.run.executor"):  # after / before a rename
-        try:
-            E = importlib.import_module(name)
-            break
-        except ImportError:
-            continue
-    if sys.argv[4] == "early":  # the workers' server started before the runner's imports
-        E.start_forkserver(["radprep.jobs.preload"])
-    import radprep.jobs.runner
-    mark("imports")
-    R = radprep.jobs.runner
-    try:
-        import radprep.jobs.run_plan as P  # where the run's plan indexes the source
-    except ImportError:
-        P = R
-    enumerate_of = P.get_source
-    def get_source(kind):
-        enum, load = enumerate_of(kind)
-        def timed(*a, **k):
-            found = enum(*a, **k)
-            mark("recipe and index")
-            return found
-        return timed, load
-    P.get_source = get_source
-    map_of = E.ProcessExecutor.map
-    def pmap(self, fn, items):
-        for x in map_of(self, fn, items):
-            mark("first item")
-            yield x
-        mark("last item")
-    E.ProcessExecutor.map = pmap
-    report_of = R.build_report
-    def build_report(out):
-        mark("run record")
-        path = report_of(out)
-        mark("report")
-        return path
-    R.build_report = build_report
-    R.run_recipe("cbis-ddsm-299", out=sys.argv[1], overrides=[f"source.root={sys.argv[2]}",
-                 f"report.enabled={sys.argv[3]}"], workers=1, fresh=True, progress="quiet")
-    mark("run record")
-    mark("report")
-    mark("exit")
-    print(json.dumps(marks))
+WATCH = {"typer": "command-line framework", "radprep.cli.run": "command module",
+         "radprep.jobs.runner": "runner"}
+class Note(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in WATCH and WATCH[name] not in marks:
+            marks[WATCH[name]] = time.time() - T0
+        return None
+sys.meta_path.insert(0, Note())
+import atexit
+atexit.register(lambda: open(os.environ["RADPREP_BENCH_MARKS"], "w").write(json.dumps(marks)))
+sys.argv = ["radprep", *sys.argv[1:]]
+from radprep.cli.app import entry
+entry()
 """
-ORDER = ["imports", "recipe and index", "first item", "last item", "run record", "report"]
+ORDER = [
+    "command-line framework",
+    "command module",
+    "runner",
+    "first output",
+    "last output",
+    "manifest",
+    "run.json",
+    "report",
+    "end (pipes closed)",
+]
+
+
+def _one_run(out: Path, root: Path, report: str) -> dict[str, float]:
+    marks_file = out.with_suffix(".marks.json")
+    t0 = time.time()
+    env = {**os.environ, "RADPREP_BENCH_T0": repr(t0), "RADPREP_BENCH_MARKS": str(marks_file)}
+    cmd = [sys.executable, "-c", BOOT, "run", "cbis-ddsm-299", "--set", f"source.root={root}"]
+    cmd += ["--set", f"report.enabled={report}", "-o", str(out), "-j", "1", "--fresh", "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    end = time.time() - t0
+    if done.returncode:
+        sys.exit(done.stderr.strip().splitlines()[-1])
+    marks = json.loads(marks_file.read_text())
+    written = sorted(os.path.getmtime(p) - t0 for p in glob.glob(f"{out}/full/*.png"))
+    marks |= {"first output": written[0], "last output": written[-1]}
+    for name, rel in (("manifest", "manifest.parquet"), ("run.json", "run.json")):
+        marks[name] = os.path.getmtime(out / rel) - t0
+    if (out / "report" / "index.html").exists():
+        marks["report"] = os.path.getmtime(out / "report" / "index.html") - t0
+    marks["end (pipes closed)"] = end
+    return marks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--report", choices=("on", "off"), default="on")
-    parser.add_argument(
-        "--early",
-        action="store_true",
-        help="start the workers' server before importing the runner (as the command could)",
-    )
     args = parser.parse_args()
     tmp = Path(os.environ.get("RADPREP_BENCH_TMP") or tempfile.mkdtemp(prefix="radprep-startup-"))
     root = build_replicated(tmp, 9)
-    runs = []
-    for k in range(args.repeat):
-        report = "true" if args.report == "on" else "false"
-        early = "early" if args.early else "in-run"
-        cmd = [sys.executable, "-c", PHASES, str(tmp / f"out-{k}"), str(root), report, early]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode:
-            sys.exit(done.stderr.strip().splitlines()[-1])
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    report = "true" if args.report == "on" else "false"
+    runs = [_one_run(tmp / f"out-{k}", root, report) for k in range(args.repeat)]
     load = os.getloadavg()
     rows = []
     previous = 0.0
     for name in ORDER:
+        if not all(name in r for r in runs):
+            continue
         at = statistics.median(r[name] for r in runs)
-        rows.append([name, f"{at:.2f}", f"{at - previous:.2f}"])
+        rows.append([name, f"{at:.2f}", f"{at - previous:+.2f}"])
         previous = at
     text = (
-        f"# Start-up of a 9-image run, phase by phase (report {args.report}"
-        + (", workers' server started before the imports" if args.early else "")
-        + f")\n\n{machine()}; "
+        f"# Start-up of a 9-image run, phase by phase (report {args.report})\n\n{machine()}; "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the "
         f"end; median of {args.repeat} runs, each a fresh process, 1 worker.\n\n"
-        + table(["phase ends", "at s", "phase s"], rows)
-        + "\n\nThe process's own start (Python, before the first import) is not in these "
-        "times; the reference benchmark's start-up (t9 - 9 x marginal) includes it."
+        + table(["phase (begins or is written)", "at s", "since the row above"], rows)
+        + "\n\nTimes count from just before the process starts (Python's own start included); "
+        "the workers' server starts first thing and imports the item job on the other core."
     )
-    write_result(f"startup-report-{args.report}" + ("-early" if args.early else ""), text)
+    write_result(f"startup-report-{args.report}", text)
 
 
 if __name__ == "__main__":
