@@ -223,6 +223,12 @@ def test_serial_and_two_process_runs_write_identical_bytes(tmp_path: Path, datas
         "report",
     }
     assert run["versions"]["pydicom"] and run["executor"]["executor"] == "serial"
+    # The run's phases, each timed once, add up to the run's seconds (the report's after it).
+    phases = run["phase_seconds"]
+    assert list(phases) == ["first_item", "items", "plan", "records", "report"]  # sort_keys
+    assert all(v >= 0 for v in phases.values())
+    before_report = sum(v for k, v in phases.items() if k != "report")
+    assert abs(before_report - run["seconds"]) < 0.05, (phases, run["seconds"])
     # Serial: the items ran in this process, so the peaks recorded are this process's so far,
     # read here from the kernel (VmHWM): worker <= main <= now.
     hwm_kb = next(

@@ -100,6 +100,12 @@ def _radiomics_pairs(recipe: Recipe, out_dir: Path) -> None:
         write_pairs_for_run(out_dir, image_output=images[0], mask_output=masks[0])
 
 
+PHASES = ("plan", "first_item", "items", "records", "report")
+"""A run's phases, as run.json's ``phase_seconds`` gives them: the recipe read and the source
+indexed; the workers started and the first item back; the other items; the manifest, logs
+and run record; the report (added to run.json once it is written)."""
+
+
 @dataclass
 class _Tally:
     """What the items' results add up to while they come back."""
@@ -110,6 +116,21 @@ class _Tally:
     worker_rss: float = 0.0
     started: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
+    phase_ends: dict[str, float] = field(default_factory=dict)
+    """Seconds from the run's start to the end of each of its phases (:data:`PHASES`)."""
+
+    def mark(self, phase: str) -> None:
+        """Note that `phase` ends now (the first time only)."""
+        self.phase_ends.setdefault(phase, time.perf_counter() - self.t0)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """How long each phase noted so far took, in order."""
+        out, previous = {}, 0.0
+        for phase in PHASES:
+            if phase in self.phase_ends:
+                out[phase] = round(self.phase_ends[phase] - previous, 3)
+                previous = self.phase_ends[phase]
+        return out
 
     def counter(
         self, on_result: Callable[[Item, bool], None] | None
@@ -117,6 +138,7 @@ class _Tally:
         """The engine's callback: add an item's times and memory, then tell `on_result`."""
 
         def count(item: Item, outcome: Outcome[Any], payload: Any) -> None:
+            self.mark("first_item")
             if outcome.ok:
                 for k, v in payload["timings"].items():
                     self.timings[k] += v
@@ -229,6 +251,7 @@ def _run_info(
             "warnings": result.warnings,
         },
         "stage_seconds": {k: round(v, 3) for k, v in tally.timings.items()},
+        "phase_seconds": tally.phase_seconds(),
         # Peak memory: the largest worker's (the run's own process when serial), and this one's
         # before the report (None where the OS does not say).
         "peak_rss_mb": {"worker": tally.worker_rss or None, "main": peak_rss_mb()},
@@ -259,8 +282,13 @@ def _finish(
         summary = plan.privacy.summary(len(plan.items))
         text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
         atomic_write_bytes(out_dir / "deid_summary.json", text.encode())
+    tally.mark("records")
     info = _run_info(plan, result, executed, tally)
-    result.run_file = atomic_write_bytes(
+    result.run_file = _write_run_file(out_dir, info)
+
+
+def _write_run_file(out_dir: Path, info: Mapping[str, Any]) -> Path:
+    return atomic_write_bytes(
         out_dir / "run.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     )
 
@@ -323,12 +351,13 @@ def run_recipe(
     SpecError
         For a bad recipe, a missing or misplaced output folder, or a bad executor choice.
     """
+    tally = _Tally()
     recipe, base, out_dir = recipe_and_out(recipe, overrides, out)
     # From here on the run goes ahead: the workers' imports load while the source is indexed.
     if executor == "processes" and not scheduler:
         start_forkserver(["radprep.jobs.preload"])
-    tally = _Tally()
     plan = plan_run(recipe, base, out_dir, limit)
+    tally.mark("plan")
     result = RunResult(out_dir=out_dir, recipe_hash=plan.run_hash, items=len(plan.items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), plan.run_hash, strict)
 
@@ -344,9 +373,14 @@ def run_recipe(
         run = execute(job, plan.items, ledger, plan.run_hash, where, progress=progress,
                       store=_store(plan.privacy), on_result=tally.counter(on_result))  # fmt: skip
         result.skipped = run.already_done
+        tally.mark("first_item")  # none ran: every item was done before
+        tally.mark("items")
         _finish(plan, ledger, result, run, tally)
     if recipe.report.enabled:
         from radprep.report import build_report
 
         result.report = build_report(out_dir)
+        tally.mark("report")
+        info = json.loads((out_dir / "run.json").read_text())
+        _write_run_file(out_dir, {**info, "phase_seconds": tally.phase_seconds()})
     return result
