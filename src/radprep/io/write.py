@@ -140,6 +140,9 @@ def atomic_link_or_write(
         except BaseException:
             _discard(tmp)
             raise
+        # POSIX rename does nothing when both names are links to one file (`path` was linked
+        # to `source` already, by an earlier run): the temporary name is then still there.
+        _discard(tmp)
         return target
     return atomic_write_bytes(target, data)
 
