@@ -160,9 +160,15 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     except OSError as e:
         raise _output_error(target, e, "create") from e
     try:
-        fh: IO[Any] = (
-            os.fdopen(fd, "wb") if "b" in mode else os.fdopen(fd, "w", newline="", encoding="utf-8")
-        )
+        try:
+            fh: IO[Any] = (
+                os.fdopen(fd, "wb")
+                if "b" in mode
+                else os.fdopen(fd, "w", newline="", encoding="utf-8")
+            )
+        except BaseException:
+            os.close(fd)
+            raise
         with fh:
             yield fh
         os.replace(tmp, target)
