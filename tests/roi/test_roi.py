@@ -297,3 +297,24 @@ def test_component_boxes_of_more_components_than_16_bits_count() -> None:
     mask[::2, ::2] = True  # 90,000 single pixels
     boxes = bboxes_from_mask(mask)
     assert len(boxes) == 90_000 and boxes[0] == (0, 0, 0, 0) and boxes[-1] == (598, 598, 598, 598)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_components_keep_the_order_of_the_whole_mask_labelling(seed: int) -> None:
+    # Only the window holding the pixels is labelled; equal areas (ties) still come in the
+    # order OpenCV's labelling of the whole mask gives them.
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((301, 207), np.uint8)
+    for _ in range(9):  # nine 2x2 blobs: all the same area
+        y, x = rng.integers(3, 298), rng.integers(3, 204)
+        mask[y : y + 2, x : x + 2] = 1
+    for connectivity in (4, 8):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+        order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
+        expected = [
+            (int(y), int(x), int(y + h - 1), int(x + w - 1))
+            for x, y, w, h in (stats[i, :4] for i in order)
+        ]
+        assert bboxes_from_mask(mask, connectivity=connectivity) == expected
