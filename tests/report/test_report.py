@@ -200,6 +200,34 @@ def test_planted_phi_in_manifest_failures_and_warnings_never_reaches_the_report(
     assert "mr/cut" in html and "cr/chest" in html  # sample ids and labels stay
 
 
+def test_every_picture_the_report_shows_is_there(real_run: Path) -> None:
+    # Every <img> of every page names a file under report/; an 8-bit PNG output small enough
+    # to be its own thumbnail is that output file, hard-linked (one copy of its bytes).
+    from urllib.parse import unquote
+
+    report = real_run / "report"
+    pages = sorted(report.glob("*.html"))
+    srcs = {
+        unquote(s) for p in pages for s in re.findall(r'<img[^>]* src="([^"]+)"', p.read_text())
+    }
+    manifest = pq.read_table(real_run / "manifest.parquet").to_pylist()
+    samples = {r["sample_id"] for r in manifest}
+    assert {s for s in srcs if s.startswith("thumbs/")} >= {
+        f"thumbs/{kind}/{sid}.png" for sid in samples for kind in ("source", "full", "zscored")
+    }
+    for src in srcs:
+        path = report / src
+        assert path.is_file() and cv2.imread(str(path)) is not None, src
+    for r in manifest:
+        thumb = report / "thumbs" / r["output"] / f"{r['sample_id']}.png"
+        output = real_run / r["path"]
+        if r["format"] == "png8":
+            assert thumb.read_bytes() == output.read_bytes()
+            assert thumb.stat().st_ino == output.stat().st_ino, "a second copy, not a link"
+        else:  # npy: a thumbnail of its own
+            assert thumb.stat().st_ino != output.stat().st_ino
+
+
 def test_figures_of_a_real_run(real_run: Path) -> None:
     names = sorted(p.name for p in (real_run / "report" / "figures").iterdir())
     assert names == ["grid.png", "labels.png"]

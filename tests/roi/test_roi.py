@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -268,3 +270,51 @@ def test_background_patches_respect_the_background_mask_and_warn_when_short() ->
 def test_patch_errors(kwargs: dict, exc: type, match: str) -> None:
     with pytest.raises(exc, match=match):
         extract_patches(np.zeros((100, 100)), [(1, 1, 2, 2)], **kwargs)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 120), st.integers(1, 120), st.floats(0.02, 0.8), st.integers(0, 2**32 - 1))
+def test_component_boxes_match_scipy(rows: int, cols: int, p: float, seed: int) -> None:
+    from scipy import ndimage
+
+    mask = np.random.default_rng(seed).random((rows, cols)) < p
+    for connectivity, structure in ((8, np.ones((3, 3))), (4, None)):
+        labels, _ = ndimage.label(mask, structure=structure)
+        areas = np.bincount(labels.ravel())[1:]
+        expected = [
+            (s[0].start, s[1].start, s[0].stop - 1, s[1].stop - 1)
+            for s in ndimage.find_objects(labels)
+        ]
+        boxes = bboxes_from_mask(mask, connectivity=connectivity)
+        assert sorted(boxes) == sorted(expected)
+        if len(set(expected)) == len(expected):  # each box names one component: largest first
+            area = dict(zip(expected, areas, strict=True))
+            assert all(area[a] >= area[b] for a, b in itertools.pairwise(boxes))
+
+
+def test_component_boxes_of_more_components_than_16_bits_count() -> None:
+    mask = np.zeros((600, 600), bool)
+    mask[::2, ::2] = True  # 90,000 single pixels
+    boxes = bboxes_from_mask(mask)
+    assert len(boxes) == 90_000 and boxes[0] == (0, 0, 0, 0) and boxes[-1] == (598, 598, 598, 598)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_components_keep_the_order_of_the_whole_mask_labelling(seed: int) -> None:
+    # Only the window holding the pixels is labelled; equal areas (ties) still come in the
+    # order OpenCV's labelling of the whole mask gives them.
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((301, 207), np.uint8)
+    for _ in range(9):  # nine 2x2 blobs: all the same area
+        y, x = rng.integers(3, 298), rng.integers(3, 204)
+        mask[y : y + 2, x : x + 2] = 1
+    for connectivity in (4, 8):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+        order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
+        expected = [
+            (int(y), int(x), int(y + h - 1), int(x + w - 1))
+            for x, y, w, h in (stats[i, :4] for i in order)
+        ]
+        assert bboxes_from_mask(mask, connectivity=connectivity) == expected

@@ -45,11 +45,12 @@ def fill_holes(mask: np.ndarray, /) -> np.ndarray:
     check_array(mask, name="mask", ndim=(2,))
     rows, cols = mask.shape
     background = np.ones((rows + 2, cols + 2), dtype=np.uint8)
-    background[1:-1, 1:-1] = mask == 0
-    # Background joins through 4-neighbours, the dual of 8-connected foreground.
-    flood = np.zeros((rows + 4, cols + 4), dtype=np.uint8)
-    cv2.floodFill(background, flood, (0, 0), 0, flags=4)
-    return (mask != 0) | background[1:-1, 1:-1].view(bool)
+    np.equal(mask, 0, out=background[1:-1, 1:-1].view(bool))
+    # Background joins through 4-neighbours, the dual of 8-connected foreground. The flood
+    # marks, in its own mask, the background reached from outside: everything else is kept.
+    reached = np.zeros((rows + 4, cols + 4), dtype=np.uint8)
+    cv2.floodFill(background, reached, (0, 0), 0, flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    return reached[2:-2, 2:-2] == 0
 
 
 def foreground_mask(

@@ -136,18 +136,20 @@ class ItemJob:
             branches = pipe.process(sample)
             t2 = time.perf_counter()
             outputs, written = item_outputs(item, recipe, branches, self.run_hash)
-            encoded: dict[str, bytes] = {}  # the report shows an 8-bit PNG output as written
+            # The report shows an 8-bit PNG output as written: its thumbnail links to the file.
+            encoded: dict[str, bytes] = {}
+            files: dict[str, Path] = {}
             for o in outputs:
                 spec = recipe.outputs[o.record.output]
                 writer = get_writer(spec.format, spec.format_options)
                 data = writer(o.array, o.geometry)
-                atomic_write_bytes(out / o.record.path, data)
+                path = atomic_write_bytes(out / o.record.path, data)
                 if spec.format == "png8" and spec.write != "patches":
-                    encoded[o.record.output] = data
+                    encoded[o.record.output], files[o.record.output] = data, path
             records = [o.record.to_row() for o in outputs]
             t3 = time.perf_counter()
             report = (
-                item_report(sample, written, out, encoded=encoded)
+                item_report(sample, written, out, encoded=encoded, files=files)
                 if recipe.report.enabled
                 else None
             )

@@ -16,7 +16,7 @@ import numpy as np
 
 from radprep._dtype import convert_dtype
 from radprep.export.png import encode
-from radprep.io.write import atomic_write_bytes
+from radprep.io.write import atomic_link_or_write, atomic_write_bytes
 from radprep.roi.mask import merge_masks
 from radprep.sample import Sample
 from radprep.spatial.resize import resize
@@ -70,13 +70,15 @@ def thumbnail(array: np.ndarray, *, mask: bool = False) -> np.ndarray:
     """Return an 8-bit thumbnail, long side at most :data:`THUMB_PX` (2D, RGB, or the middle
     slice of a volume)."""
     img = plane(array)
-    u8 = display_u8(img, mask=mask)
-    rows, cols = u8.shape[:2]
+    rows, cols = img.shape[:2]
     scale = min(1.0, THUMB_PX / max(rows, cols))
-    if scale < 1.0:
-        size = (max(1, round(rows * scale)), max(1, round(cols * scale)))
-        u8 = resize(u8, size, interpolation="nearest" if mask else "area")
-    return u8
+    size = (max(1, round(rows * scale)), max(1, round(cols * scale)))
+    if mask:
+        # Nearest neighbour picks values: pick them first, then map only those to 0/255.
+        small = resize(img, size, interpolation="nearest") if scale < 1.0 else img
+        return display_u8(small, mask=True)
+    u8 = display_u8(img)
+    return resize(u8, size, interpolation="area") if scale < 1.0 else u8
 
 
 def histogram(array: np.ndarray) -> list[int]:
@@ -84,11 +86,12 @@ def histogram(array: np.ndarray) -> list[int]:
     img = plane(array)
     step = max(1, max(img.shape[:2]) // _STRIDE_PX)
     u8 = display_u8(img[::step, ::step])
-    # Bins of 256 / HIST_BINS display values: a value's bin is its top bits (what
-    # np.histogram(u8, HIST_BINS, range=(0, 256)) counts, in one pass without float edges).
-    shift = (256 // HIST_BINS).bit_length() - 1
-    counts = np.bincount((u8 >> shift).ravel(), minlength=HIST_BINS)
-    return [int(c) for c in counts]
+    # Bins of 256 / HIST_BINS display values (what np.histogram(u8, HIST_BINS, range=(0, 256))
+    # counts), counted by OpenCV in one pass: a 256-entry table from value to bin, float32
+    # counts exact below 2**24 (the subsample has under 1024 x 1024 pixels a channel).
+    values = u8 if u8.ndim == 2 else u8.reshape(-1, 1)  # every channel's values
+    counts = cv2.calcHist([values], [0], None, [HIST_BINS], [0, 256])
+    return [int(c) for c in counts.ravel()]
 
 
 def mask_outline(mask_u8: np.ndarray, shape: Sequence[int] | None = None) -> list[list[list[int]]]:
@@ -124,11 +127,26 @@ def mask_outline(mask_u8: np.ndarray, shape: Sequence[int] | None = None) -> lis
     return polygons
 
 
-def _write(out_dir: Path, kind: str, sample_id: str, array: np.ndarray | bytes) -> str:
-    """Write a thumbnail (an array, or PNG bytes as they are); return its relative path."""
+def _write(
+    out_dir: Path,
+    kind: str,
+    sample_id: str,
+    array: np.ndarray | bytes,
+    *,
+    same_as: str | Path | None = None,
+) -> str:
+    """Write a thumbnail (an array, or PNG bytes as they are); return its relative path.
+
+    `same_as` is the file the bytes were written to already (an output that is its own
+    thumbnail): the thumbnail is a hard link to it (the bytes written again only where the
+    file system has no links).
+    """
     rel = f"report/thumbs/{kind}/{sample_id}.png"
     data = encode(array, "png8") if isinstance(array, np.ndarray) else array
-    atomic_write_bytes(out_dir / rel, data)
+    if same_as is None:
+        atomic_write_bytes(out_dir / rel, data)
+    else:
+        atomic_link_or_write(out_dir / rel, same_as, data)
     return rel
 
 
@@ -144,6 +162,7 @@ def item_report(
     out_dir: str | Path,
     *,
     encoded: Mapping[str, bytes] | None = None,
+    files: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Write one item's thumbnails; return what the report needs to know of it.
 
@@ -159,6 +178,9 @@ def item_report(
         The 8-bit PNG files some outputs were written as: one of at most :data:`REUSE_PX` a
         side is written as its own thumbnail (no second resize and encode; the pixels are the
         output's, a 299 px output is not brought down to 256).
+    files : mapping of str to path, optional
+        The files those PNGs were written to: such a thumbnail is a hard link to its output
+        file rather than a second copy of the bytes.
 
     Returns
     -------
@@ -183,12 +205,13 @@ def item_report(
         extra["roi_outline"] = mask_outline(roi_thumb, shape)
     hist_after = {}
     encoded = encoded or {}
+    files = files or {}
     for name, (array, is_mask) in written.items():
         png = encoded.get(name)
-        thumb = png if png is not None and _own_thumbnail(array, png) else None
-        thumbs[name] = _write(
-            out, name, before.id, thumbnail(array, mask=is_mask) if thumb is None else thumb
-        )
+        if png is not None and _own_thumbnail(array, png):
+            thumbs[name] = _write(out, name, before.id, png, same_as=files.get(name))
+        else:
+            thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
         if not is_mask:
             hist_after[name] = histogram(array)
     return {

@@ -68,12 +68,26 @@ def bboxes_from_mask(mask: np.ndarray, /, *, connectivity: int = 8) -> list[BBox
     check_array(mask, name="mask", ndim=(2,))
     check_choice(connectivity, (4, 8), name="connectivity")
     binary = (mask != 0).view(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=connectivity)
+    rows = np.flatnonzero(binary.any(axis=1))
+    if rows.size == 0:
+        return []
+    cols = np.flatnonzero(binary[rows[0] : rows[-1] + 1].any(axis=0))
+    # Only the window holding the pixels is labelled (an ROI is a small part of its image).
+    # From even offsets: OpenCV labels 2x2 blocks from (0, 0), so the window's pixels are met
+    # in the same order as in the whole mask and equal areas keep their order.
+    r0, c0 = int(rows[0]) & ~1, int(cols[0]) & ~1
+    window = binary[r0 : rows[-1] + 1, c0 : cols[-1] + 1]
+    try:  # 16-bit labels: the same components and stats, about 3x faster
+        _, _, stats, _ = cv2.connectedComponentsWithStats(
+            window, connectivity=connectivity, ltype=cv2.CV_16U
+        )
+    except cv2.error:  # more components than 16 bits count (a noise-like mask)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=connectivity)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
     boxes = []
     for i in order:
         x, y, w, h = (int(v) for v in stats[i, :4])
-        boxes.append((y, x, y + h - 1, x + w - 1))
+        boxes.append((r0 + y, c0 + x, r0 + y + h - 1, c0 + x + w - 1))
     return boxes
 
 
