@@ -1,8 +1,9 @@
 """CBIS-DDSM ROI masks: a mask told from a cropped image by content, checked against the full
 image's size, and brought onto the grid the image was read at.
 
-A mask file is parsed once and its 8-bit pixels viewed in the bytes read; one pass finds the
-rows holding ROI pixels, and only that band is checked (two values, 0 and 255) and reduced
+A plain mask file's pixels are streamed from it in bands
+(:func:`radprep.io.stream.read_nonzero_native`): only the rows holding ROI pixels are kept, found
+in the same pass, and only that band is checked (two values, 0 and 255) and reduced
 (:func:`radprep.spatial.resize.resize_area_box`), which gives the same mask as checking and
 reducing the whole image (the path any other mask still takes).
 """
@@ -17,26 +18,38 @@ import cv2
 import numpy as np
 
 from radprep.errors import InputError, RadprepWarning
-from radprep.io.dicom import _native_view, _read, decode_stored, meta_from_dataset, read_header
+from radprep.io.dicom import _read, decode_stored, read_header
+from radprep.io.header import read_header_at_pixels
+from radprep.io.stream import native_pixels, nonzero_rows, read_nonzero_native
 from radprep.spatial.resize import resize, resize_area_box, resize_mask
 
 __all__: list[str] = []
 
 
-def _read_stored(path: str, ds: Any = None) -> np.ndarray:
-    """The stored pixels of a file (its first frame); `ds`: its header, if already parsed.
+def _read_stored(path: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """The stored pixels of a file (its first frame), and the rows holding non-zero values.
 
-    Without `ds` the file is parsed once, header and pixels together, and a plain
-    little-endian grey image is viewed in the bytes read (no decode, no copy).
+    A plain grey file is streamed (:func:`radprep.io.stream.read_nonzero_native`): its header
+    parsed up to the pixel data, only its rows holding non-zero values kept (the rest of the
+    array zeros, never written), those rows found in the same pass; any other file is parsed
+    and decoded whole, its rows not looked for.
+
+    Returns
+    -------
+    ndarray, (int, int) or None
+        The values; the rows ``[first, end)`` outside which they are all zero (``(0, 0)``:
+        all zero), or None when they were not looked for.
     """
-    if ds is None:
-        ds = _read(path, {})
-        if "PixelData" in ds:
-            view = _native_view(ds, meta_from_dataset(ds))
-            if view is not None:
-                return view
+    try:
+        px = native_pixels(path, *read_header_at_pixels(path))
+    except InputError:
+        px = None  # the whole parse below says what is wrong
+    if px is not None:
+        arr, rows = read_nonzero_native(px)
+        return arr, rows or (0, 0)
+    ds = _read(path, {})
     arr = decode_stored(path, ds)
-    return arr[0] if arr.ndim == 3 else arr
+    return (arr[0] if arr.ndim == 3 else arr), None
 
 
 def _is_mask(arr: np.ndarray) -> bool:
@@ -76,33 +89,18 @@ def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return resize(u8, grid, interpolation="area") > 0
 
 
-def _nonzero_rows(arr: np.ndarray) -> tuple[int, int] | None:
-    """Rows ``[first, end)`` outside which an 8-bit image is all zero (None: all zero).
-
-    One pass over the bytes as 64-bit words: the first and the last non-zero word.
-    """
-    flat = arr.reshape(-1)  # a view of a C-contiguous image
-    n8 = flat.size - flat.size % 8
-    nz = flat[:n8].view(np.uint64) != 0
-    first = int(np.argmax(nz)) if n8 else 0
-    tail = np.flatnonzero(flat[n8:])
-    if n8 and nz[first]:
-        start = 8 * first
-        stop = n8 + int(tail[-1]) + 1 if tail.size else 8 * (nz.size - int(np.argmax(nz[::-1])))
-    elif tail.size:
-        start, stop = n8 + int(tail[0]), n8 + int(tail[-1]) + 1
-    else:
-        return None
-    cols = arr.shape[1]
-    return start // cols, -(-stop // cols)
+_nonzero_rows = nonzero_rows  # the tests' and the benchmark's name
 
 
-def _mask_band_onto(arr: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
+def _mask_band_onto(
+    arr: np.ndarray, grid: tuple[int, int], rows: tuple[int, int] | None = None
+) -> np.ndarray | None:
     """An 8-bit full-size mask candidate on the reduced `grid`, from the rows holding ROI.
 
     Exactly :func:`_is_mask`, :func:`_is_0_255` and :func:`_mask_onto` of the whole image,
-    for a tenth of their cost: outside the band of rows found by :func:`_nonzero_rows` every
-    value is 0, so only the band is checked and reduced (:func:`resize_area_box`).
+    for a tenth of their cost: outside the band of rows ``[first, end)`` (`rows`, found by
+    :func:`_nonzero_rows` when not given; ``(0, 0)``: all zero) every value is 0, so only the
+    band is checked and reduced (:func:`resize_area_box`).
 
     Returns
     -------
@@ -110,8 +108,9 @@ def _mask_band_onto(arr: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None
         The mask on `grid`; None when `arr` is no two-valued image (not a mask); `arr` itself
         (8-bit, full size) when it is two-valued but not 0 and 255, for the caller's full path.
     """
-    rows = _nonzero_rows(arr)
-    if rows is None:  # all zero: a two-valued image with nothing in it
+    if rows is None:
+        rows = _nonzero_rows(arr) or (0, 0)
+    if rows[0] >= rows[1]:  # all zero: a two-valued image with nothing in it
         return np.zeros(grid, bool)
     band = arr[rows[0] : rows[1]]
     hi = cv2.minMaxLoc(band)[1]
@@ -146,14 +145,14 @@ def _roi_mask(
         key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
     )
     for cand in ordered:
-        arr = _read_stored(cand)
+        arr, rows = _read_stored(cand)
         if (
             arr.shape == shape
             and grid != shape
             and arr.dtype == np.uint8
             and arr.flags.c_contiguous
         ):
-            onto = _mask_band_onto(arr, grid)
+            onto = _mask_band_onto(arr, grid, rows)
             if onto is None:
                 continue
             if onto is not arr:
