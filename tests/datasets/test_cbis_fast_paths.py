@@ -75,7 +75,8 @@ def test_band_read_equals_the_whole_reduction_on_every_real_mask(demo: dict[str,
     assert len(masks) == 10
     for path, ref in masks.items():
         assert ref.dtype == np.uint8 and set(np.unique(ref)) == {0, 255}
-        stored, rows = cbis_masks._read_stored(str(path))
+        with cbis_masks._read_stored(str(path)) as (scratch, rows):
+            stored = scratch.copy()
         np.testing.assert_array_equal(stored, ref)  # the rows streamed: pydicom's values
         nonzero = np.flatnonzero(ref.any(axis=1))
         assert rows == (nonzero[0], nonzero[-1] + 1)  # found while streaming

@@ -11,7 +11,8 @@ reducing the whole image (the path any other mask still takes).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -26,16 +27,17 @@ from radprep.spatial.resize import resize, resize_area_box, resize_mask
 __all__: list[str] = []
 
 
-def _read_stored(path: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+@contextmanager
+def _read_stored(path: str) -> Iterator[tuple[np.ndarray, tuple[int, int] | None]]:
     """The stored pixels of a file (its first frame), and the rows holding non-zero values.
 
     A plain grey file is streamed (:func:`radprep.io.stream.read_nonzero_native`): its header
-    parsed up to the pixel data, only its rows holding non-zero values kept (the rest of the
-    array zeros, never written), those rows found in the same pass; any other file is parsed
-    and decoded whole, its rows not looked for.
+    parsed up to the pixel data, only its rows holding non-zero values copied into the thread's
+    scratch array of zeros, those rows found in the same pass; the values are valid inside the
+    ``with`` block only. Any other file is parsed and decoded whole, its rows not looked for.
 
-    Returns
-    -------
+    Yields
+    ------
     ndarray, (int, int) or None
         The values; the rows ``[first, end)`` outside which they are all zero (``(0, 0)``:
         all zero), or None when they were not looked for.
@@ -45,11 +47,12 @@ def _read_stored(path: str) -> tuple[np.ndarray, tuple[int, int] | None]:
     except InputError:
         px = None  # the whole parse below says what is wrong
     if px is not None:
-        arr, rows = read_nonzero_native(px)
-        return arr, rows or (0, 0)
+        with read_nonzero_native(px) as (arr, rows):
+            yield arr, rows or (0, 0)
+        return
     ds = _read(path, {})
     arr = decode_stored(path, ds)
-    return (arr[0] if arr.ndim == 3 else arr), None
+    yield (arr[0] if arr.ndim == 3 else arr), None
 
 
 def _is_mask(arr: np.ndarray) -> bool:
@@ -131,7 +134,6 @@ def _roi_mask(
     """The ROI mask among an abnormality's files (two-valued, the image's size within
     `tolerance`), as bool on `grid` (the grid the image was read at)."""
     aid = roi["abnormality_id"]
-    found = None
     # The candidate of the image's size comes first: the mask is then found without decoding
     # the cropped image at all. The index gave the sizes; a hand-made item has only the paths.
     candidates = list(roi["candidates"])
@@ -145,42 +147,40 @@ def _roi_mask(
         key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
     )
     for cand in ordered:
-        arr, rows = _read_stored(cand)
-        if (
-            arr.shape == shape
-            and grid != shape
-            and arr.dtype == np.uint8
-            and arr.flags.c_contiguous
-        ):
-            onto = _mask_band_onto(arr, grid, rows)
-            if onto is None:
+        # The values may be the thread's scratch (valid inside the block only): the mask on
+        # `grid` is made before the block ends.
+        with _read_stored(cand) as (arr, rows):
+            if (
+                arr.shape == shape
+                and grid != shape
+                and arr.dtype == np.uint8
+                and arr.flags.c_contiguous
+            ):
+                onto = _mask_band_onto(arr, grid, rows)
+                if onto is None:
+                    continue
+                return onto if onto is not arr else _mask_onto(arr > 0, grid)
+            if not _is_mask(arr):
                 continue
-            if onto is not arr:
-                return onto
-            return _mask_onto(arr > 0, grid)
-        if not _is_mask(arr):
-            continue
-        dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
-        if (dr, dc) == (0, 0):
-            # On a reduced grid the stored mask goes straight to it (no full-size bool).
-            found = arr if grid != shape and _is_0_255(arr) else arr > 0
-            break
-        if max(dr, dc) <= tolerance:
-            warnings.warn(
-                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
-                f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
-                RadprepWarning,
-                stacklevel=3,
+            dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
+            if (dr, dc) == (0, 0):
+                # On a reduced grid the stored mask goes straight to it (no full-size bool).
+                found = arr if grid != shape and _is_0_255(arr) else arr > 0
+                return _mask_onto(found, grid) if grid != shape else found
+            if max(dr, dc) <= tolerance:
+                warnings.warn(
+                    f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
+                    f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
+                    RadprepWarning,
+                    stacklevel=3,
+                )
+                found = resize_mask(arr > 0, shape)
+                return _mask_onto(found, grid) if grid != shape else found
+            raise InputError(
+                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
+                f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
             )
-            found = resize_mask(arr > 0, shape)
-            break
-        raise InputError(
-            f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
-            f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
-        )
-    if found is None:
-        raise InputError(
-            f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
-            "ROI folder (a mask has the full image's size and two values)"
-        )
-    return _mask_onto(found, grid) if grid != shape else found
+    raise InputError(
+        f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
+        "ROI folder (a mask has the full image's size and two values)"
+    )

@@ -12,9 +12,9 @@ image (out of cache):
   whole blocks give the whole image's reduction, value for value; a fractional second pass (when
   the factors do not divide the image) then runs on the small intermediate, as
   :func:`radprep.spatial.resize.resize` does.
-- :func:`read_nonzero_native`: only the rows holding non-zero values are kept, in an array
-  of zeros the rest of which is never written (so never given memory): an 8-bit ROI mask is
-  its pixels, found with the band of rows that holds the ROI in the same pass.
+- :func:`read_nonzero_native`: only the rows holding non-zero values are copied, into the
+  thread's scratch array of zeros: an 8-bit ROI mask is its pixels, found with the band of
+  rows that holds the ROI in the same pass.
 
 :func:`native_pixels` says whether a file qualifies; any other file is read as before.
 """
@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,28 +248,54 @@ def nonzero_rows(arr: np.ndarray) -> tuple[int, int] | None:
     return start // cols, -(-stop // cols)
 
 
-def read_nonzero_native(px: NativePixels) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """The image's values, with the rows ``[first, end)`` outside which they are all zero.
+def _zero_scratch(nbytes: int) -> np.ndarray | None:
+    """The thread's array of zeros of at least `nbytes` (None while in use: nested reads)."""
+    if getattr(_LOCAL, "zeros_in_use", False):
+        return None
+    zeros = getattr(_LOCAL, "zeros", None)
+    if zeros is None or zeros.size < nbytes:
+        zeros = np.zeros(nbytes, np.uint8)
+        _LOCAL.zeros = zeros
+    return zeros[:nbytes]
 
-    Read band by band; only the rows holding non-zero values are copied into an array of zeros
-    (whose untouched pages take no memory), so the array equals the file's values everywhere.
 
-    Returns
-    -------
+@contextmanager
+def read_nonzero_native(px: NativePixels) -> Iterator[tuple[np.ndarray, tuple[int, int] | None]]:
+    """Inside the block: the image's values, and the rows ``[first, end)`` holding non-zero ones.
+
+    Read band by band; only the rows holding non-zero values are copied, into the thread's
+    scratch array of zeros (the rest of it is never written), so the array equals the file's
+    values everywhere. An 8-bit ROI mask of a mammogram holds ROI in a few hundred of its rows:
+    copying those into the scratch costs a tenth of a fresh 12 MB array of zeros. The array is
+    valid inside the block only: on leaving it, those rows are zeroed again.
+
+    Yields
+    ------
     ndarray, (int, int) or None
-        ``(rows, cols)`` values; the band of rows holding non-zero values (None: all zero).
+        ``(rows, cols)`` values; the rows holding non-zero values (None: all zero).
     """
     import cv2
 
-    out = np.zeros((px.rows, px.cols), px.dtype)
+    nbytes = px.rows * px.cols * px.dtype.itemsize
+    scratch = _zero_scratch(nbytes)
+    flat = np.zeros(nbytes, np.uint8) if scratch is None else scratch
+    out = flat.view(px.dtype).reshape(px.rows, px.cols)
     first = end = -1
-    for r0, band in _bands(px, _band_rows(px, 1)):
-        if not cv2.hasNonZero(band):
-            continue
-        found = nonzero_rows(band.view(np.uint8).reshape(band.shape[0], -1))
-        assert found is not None
-        a, b = r0 + found[0], r0 + found[1]
-        out[a:b] = band[found[0] : found[1]]
-        first = a if first < 0 else first
-        end = b
-    return out, (None if first < 0 else (first, end))
+    if scratch is not None:
+        _LOCAL.zeros_in_use = True
+    try:
+        for r0, band in _bands(px, _band_rows(px, 1)):
+            if not cv2.hasNonZero(band):
+                continue
+            found = nonzero_rows(band.view(np.uint8).reshape(band.shape[0], -1))
+            assert found is not None
+            a, b = r0 + found[0], r0 + found[1]
+            first = a if first < 0 else first
+            end = b
+            out[a:b] = band[found[0] : found[1]]
+        yield out, (None if first < 0 else (first, end))
+    finally:
+        if scratch is not None:
+            if first >= 0:
+                out[first:end] = 0
+            _LOCAL.zeros_in_use = False
