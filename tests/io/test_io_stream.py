@@ -274,3 +274,28 @@ def test_files_that_do_not_qualify_are_read_whole(tmp_path: Path, what: str) -> 
         )
     else:  # stacks and colour are read at full size
         assert image.history[0].params["reduce"] == 0
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "value"),
+    [("NumberOfFrames", "IS", "x"), ("WindowCenter", "DS", "abc"), ("Rows", "US", "\0")],
+)
+def test_a_corrupt_header_gives_the_error_of_the_whole_read(
+    tmp_path: Path, keyword: str, vr: str, value: str
+) -> None:
+    ds = _uncompressed("P_00173_LEFT_CC", (0, 0))
+    crop = np.ascontiguousarray(ds.pixel_array[2000:2512, 500:884])
+    ds.Rows, ds.Columns = crop.shape
+    ds.PixelData = crop.tobytes()
+    # The value as a file would carry it (pydicom refuses to set it through its API).
+    tag = pydicom.tag.Tag(pydicom.datadict.tag_for_keyword(keyword))
+    raw = (value + " " * (len(value) % 2)).encode()
+    ds._dict[tag] = pydicom.dataelem.RawDataElement(tag, vr, len(raw), raw, 0, False, True)
+    path = tmp_path / "bad.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    errors = []
+    for reduce in (0, 2):  # reduce=0 never streams: the whole read's own error
+        with pytest.raises(InputError) as e:
+            dicom.read_dicom(path, reduce=reduce)
+        errors.append(str(e.value))
+    assert errors[1] == errors[0] and str(path) in errors[0] and "\n" not in errors[0]

@@ -86,7 +86,8 @@ def plain_dtype(
 
 
 def _int(ds: Dataset, keyword: str, default: int) -> int:
-    # The same reading as meta_from_dataset's: absent or empty is the default.
+    # Read as meta_from_dataset reads it (absent or empty: the default), so that a file
+    # streams exactly when its ImageMeta would qualify it.
     return int(ds.get(keyword, default) or default)
 
 
@@ -112,17 +113,20 @@ def native_pixels(path: PathLike, ds: Dataset, pixel_tell: int | None) -> Native
     """
     if pixel_tell is None:
         return None
-    ts = transfer_syntax(ds)
-    bits = _int(ds, "BitsAllocated", 16)
-    dtype = plain_dtype(
-        str(ts),
-        _int(ds, "NumberOfFrames", 1),
-        _int(ds, "SamplesPerPixel", 1),
-        _int(ds, "PixelRepresentation", 0),
-        bits,
-        _int(ds, "BitsStored", bits),
-    )
-    rows, cols = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    try:
+        ts = transfer_syntax(ds)
+        bits = _int(ds, "BitsAllocated", 16)
+        dtype = plain_dtype(
+            str(ts),
+            _int(ds, "NumberOfFrames", 1),
+            _int(ds, "SamplesPerPixel", 1),
+            _int(ds, "PixelRepresentation", 0),
+            bits,
+            int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
+        )
+        rows, cols = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    except Exception:  # a corrupt attribute: the whole read says which, as before
+        return None
     if dtype is None or rows <= 0 or cols <= 0:
         return None
     implicit = ts == ImplicitVRLittleEndian
@@ -167,7 +171,7 @@ def _band_rows(px: NativePixels, multiple: int) -> int:
     return max(1, BAND_BYTES // (row_bytes * multiple)) * multiple
 
 
-def _bands(px: NativePixels, band: int):  # type: ignore[no-untyped-def]
+def _bands(px: NativePixels, band: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first row, view of the band's values)``, read into the thread's buffer."""
     row_bytes = px.cols * px.dtype.itemsize
     with open(px.path, "rb", buffering=0) as fh:
@@ -176,7 +180,7 @@ def _bands(px: NativePixels, band: int):  # type: ignore[no-untyped-def]
             n = min(band, px.rows - r0)
             buf = _band_buffer(n * row_bytes)
             got = 0
-            view = memoryview(buf)
+            view = memoryview(buf.data)
             while got < buf.size:
                 k = fh.readinto(view[got:])
                 if not k:
