@@ -224,7 +224,7 @@ def read_reduced_native(px: NativePixels, shape: tuple[int, int]) -> np.ndarray:
         done = cv2.resize(
             band, (into.shape[1], into.shape[0]), dst=into, interpolation=cv2.INTER_AREA
         )
-        if not np.shares_memory(done, into):  # OpenCV made its own array: copy it in
+        if not np.may_share_memory(done, into):  # OpenCV made its own array: copy it in
             into[...] = done.reshape(into.shape)
     if mid.shape == (rows, cols):
         return mid
