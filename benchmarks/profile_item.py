@@ -2,7 +2,8 @@
 
 One CBIS-DDSM image of the benchmark's inputs (``cbis_inputs.py``: a real mammogram, 16-bit,
 uncompressed, with its ROI mask file), each stage timed on its own (median of 7 runs after one
-warm-up): the header parse up to the pixel data, the ImageMeta, the pixels streamed from the
+warm-up; the streamed reads and the reads they replace called in turn, median of 15): the
+header parse up to the pixel data, the ImageMeta, the pixels streamed from the
 file and reduced band by band to the working grid (and, in brackets, the whole-file read and
 reduction they replace), the whole image read; the mask's header, its pixels streamed with the
 rows holding ROI found, that band's check and reduction (and, in brackets, the whole mask read,
@@ -71,6 +72,20 @@ def median_ms(fn) -> float:
     return statistics.median(times)
 
 
+def interleaved_ms(*fns, repeat: int = 15) -> list[float]:
+    """Median CPU milliseconds of each of `fns`, called in turn (so a busy moment of the shared
+    machine slows them alike), after one warm-up call each."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, t in zip(fns, times, strict=True):
+            t0 = time.process_time()
+            fn()
+            t.append((time.process_time() - t0) * 1000)
+    return [statistics.median(t) for t in times]
+
+
 def main() -> None:
     cv2.setNumThreads(1)
     tmp = Path(os.environ.get("RADPREP_BENCH_TMP") or tempfile.mkdtemp(prefix="radprep-prof-"))
@@ -99,20 +114,16 @@ def main() -> None:
     sample = load(item, recipe.read)
     k = int(sample.image.history[0].params["reduce"])
     grid = sample.image.spatial_shape[:2]
-    add(
-        f"image: pixels streamed in bands, each reduced (1/{2**k}, area, {meta.rows}x{meta.columns} uint16)",
-        median_ms(lambda: read_reduced_native(px, grid)),
-    )
     whole = _read(path, {})
     view = _native_view(whole, meta_from_dataset(whole))
-    add(
-        "(image, as before: the file read and parsed in one pass, pixels as bytes)",
-        median_ms(lambda: _read(path, {})),
+    streamed, parsed, reduced = interleaved_ms(
+        lambda: read_reduced_native(px, grid),
+        lambda: _read(path, {}),
+        lambda: _reduce_stored(view, k),
     )
-    add(
-        "(image, as before: the bytes' view reduced to the working grid)",
-        median_ms(lambda: _reduce_stored(view, k)),
-    )
+    add(f"image: pixels streamed in bands, each reduced (1/{2**k}, area, {meta.rows}x{meta.columns} uint16)", streamed)  # fmt: skip
+    add("(image, as before: the file read and parsed in one pass, pixels as bytes)", parsed)
+    add("(image, as before: the bytes' view reduced to the working grid)", reduced)
     add(
         "image: read_dicom (header, streamed reduced read, min-max window to uint16)",
         median_ms(lambda: read_dicom(path, voi="minmax", out_dtype="uint16", reduce=k)),
@@ -130,12 +141,18 @@ def main() -> None:
         with read_nonzero_native(mpx):
             pass
 
-    add("mask: pixels streamed in bands, the rows holding ROI found and kept", median_ms(streamed_mask))  # fmt: skip
     with read_nonzero_native(mpx) as (scratch, roi_rows):
         mask = scratch.copy()
-    add("mask: that band checked (two values, 0 and 255) and reduced onto the working grid", median_ms(lambda: cbis_masks._mask_band_onto(mask, grid, roi_rows)))  # fmt: skip
-    add("(mask, as before: the file read and parsed in one pass, bytes viewed)", median_ms(lambda: _native_view(d := _read(mask_path, {}), meta_from_dataset(d))))  # fmt: skip
-    add("(mask, as before: the rows holding ROI, one 64-bit pass over the whole mask)", median_ms(lambda: cbis_masks._nonzero_rows(mask)))  # fmt: skip
+    streamed, onto, parsed, scanned = interleaved_ms(
+        streamed_mask,
+        lambda: cbis_masks._mask_band_onto(mask, grid, roi_rows),
+        lambda: _native_view(d := _read(mask_path, {}), meta_from_dataset(d)),
+        lambda: cbis_masks._nonzero_rows(mask),
+    )
+    add("mask: pixels streamed in bands, the rows holding ROI found and kept", streamed)
+    add("mask: that band checked (two values, 0 and 255) and reduced onto the working grid", onto)  # fmt: skip
+    add("(mask, as before: the file read and parsed in one pass, bytes viewed)", parsed)
+    add("(mask, as before: the rows holding ROI, one 64-bit pass over the whole mask)", scanned)  # fmt: skip
     add("(mask: the whole image checked and reduced, as before the band)", median_ms(lambda: cbis_masks._is_mask(mask) and cbis_masks._mask_onto(mask, grid) is not None))  # fmt: skip
     add("mask: the ROI mask as the loader finds it (all the mask rows above)", median_ms(lambda: cbis_masks._roi_mask(roi, (meta.rows, meta.columns), grid, 20)))  # fmt: skip
     add("load (the source's loader: all of the above and the window)", median_ms(lambda: load(item, recipe.read)))  # fmt: skip
