@@ -2,9 +2,12 @@
 
 One CBIS-DDSM image of the benchmark's inputs (``cbis_inputs.py``: a real mammogram, 16-bit,
 uncompressed, with its ROI mask file), each stage timed on its own (median of 7 runs after one
-warm-up): the header parse, the pixel read and decode, the reduction to the working grid, the
-whole image read, the mask's read, the band of rows holding ROI, its check and reduction
-(and the whole mask's, as read before), every step of the recipe
+warm-up; the streamed reads and the reads they replace called in turn, median of 15): the
+header parse up to the pixel data, the ImageMeta, the pixels streamed from the
+file and reduced band by band to the working grid (and, in brackets, the whole-file read and
+reduction they replace), the whole image read; the mask's header, its pixels streamed with the
+rows holding ROI found, that band's check and reduction (and, in brackets, the whole mask read,
+scanned and reduced as before), every step of the recipe
 (shared and per branch, timed around the pipeline's own step calls; a branch that begins with
 the steps another already ran starts from its result and has no rows of its own), the breast
 mask (computed, and taken again for unchanged pixels), the outputs' encoding and atomic writes,
@@ -46,8 +49,11 @@ from radprep.io.dicom import (
     read_dicom,
     read_header,
 )
+from radprep.io.header import read_header_at_pixels
+from radprep.io.stream import native_pixels, read_nonzero_native, read_reduced_native
 from radprep.jobs import process
-from radprep.jobs.process import ItemJob, _item_outputs, list_items
+from radprep.jobs.outputs import item_outputs
+from radprep.jobs.process import ItemJob, list_items
 from radprep.pipeline import build
 from radprep.pipeline.spec import load_recipe, recipe_hash
 from radprep.report.thumbs import histogram, item_report, thumbnail
@@ -64,6 +70,20 @@ def median_ms(fn) -> float:
         fn()
         times.append((time.process_time() - t0) * 1000)
     return statistics.median(times)
+
+
+def interleaved_ms(*fns, repeat: int = 15) -> list[float]:
+    """Median CPU milliseconds of each of `fns`, called in turn (so a busy moment of the shared
+    machine slows them alike), after one warm-up call each."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, t in zip(fns, times, strict=True):
+            t0 = time.process_time()
+            fn()
+            t.append((time.process_time() - t0) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -84,20 +104,28 @@ def main() -> None:
     path = item.path
     add("image: header parse (pydicom, stop before pixels)", median_ms(lambda: read_header(path)))
     add(
-        "image: the file read and parsed (one pass, pixels as bytes)",
-        median_ms(lambda: _read(path, {})),
+        "image: header parsed up to the pixel data, its place checked (streamable?)",
+        median_ms(lambda: native_pixels(path, *read_header_at_pixels(path))),
     )
-    ds = _read(path, {})
+    ds, tell = read_header_at_pixels(path)
+    add("image: ImageMeta from the parsed header", median_ms(lambda: meta_from_dataset(ds)))
+    px = native_pixels(path, ds, tell)
     meta = meta_from_dataset(ds)
     sample = load(item, recipe.read)
     k = int(sample.image.history[0].params["reduce"])
-    view = _native_view(ds, meta)
-    add(
-        f"image: reduce to the working grid (1/{2**k}, area, {meta.rows}x{meta.columns} uint16)",
-        median_ms(lambda: _reduce_stored(view, k)),
+    grid = sample.image.spatial_shape[:2]
+    whole = _read(path, {})
+    view = _native_view(whole, meta_from_dataset(whole))
+    streamed, parsed, reduced = interleaved_ms(
+        lambda: read_reduced_native(px, grid),
+        lambda: _read(path, {}),
+        lambda: _reduce_stored(view, k),
     )
+    add(f"image: pixels streamed in bands, each reduced (1/{2**k}, area, {meta.rows}x{meta.columns} uint16)", streamed)  # fmt: skip
+    add("(image, as before: the file read and parsed in one pass, pixels as bytes)", parsed)
+    add("(image, as before: the bytes' view reduced to the working grid)", reduced)
     add(
-        "image: read_dicom (read, reduce, min-max window to uint16)",
+        "image: read_dicom (header, streamed reduced read, min-max window to uint16)",
         median_ms(lambda: read_dicom(path, voi="minmax", out_dtype="uint16", reduce=k)),
     )
     # The ROI's mask file: of its folder's files, the one of the image's size (the other is the
@@ -106,12 +134,27 @@ def main() -> None:
     mask_path = max(
         zip(roi["candidates"], roi["shapes"], strict=True), key=lambda c: c[1][0] * c[1][1]
     )[0]
-    add("mask: the file read and parsed (one pass, bytes viewed)", median_ms(lambda: cbis_masks._read_stored(mask_path)))  # fmt: skip
-    mask = cbis_masks._read_stored(mask_path)
-    grid = sample.image.spatial_shape[:2]
-    add("mask: the rows holding ROI (one 64-bit pass)", median_ms(lambda: cbis_masks._nonzero_rows(mask)))  # fmt: skip
-    add("mask: rows found, that band checked (two values, 0 and 255) and reduced onto the working grid", median_ms(lambda: cbis_masks._mask_band_onto(mask, grid)))  # fmt: skip
-    add("(mask: the whole image checked and reduced, as before)", median_ms(lambda: cbis_masks._is_mask(mask) and cbis_masks._mask_onto(mask, grid) is not None))  # fmt: skip
+    add("mask: header parsed up to the pixel data, its place checked", median_ms(lambda: native_pixels(mask_path, *read_header_at_pixels(mask_path))))  # fmt: skip
+    mpx = native_pixels(mask_path, *read_header_at_pixels(mask_path))
+
+    def streamed_mask() -> None:
+        with read_nonzero_native(mpx):
+            pass
+
+    with read_nonzero_native(mpx) as (scratch, roi_rows):
+        mask = scratch.copy()
+    streamed, onto, parsed, scanned = interleaved_ms(
+        streamed_mask,
+        lambda: cbis_masks._mask_band_onto(mask, grid, roi_rows),
+        lambda: _native_view(d := _read(mask_path, {}), meta_from_dataset(d)),
+        lambda: cbis_masks._nonzero_rows(mask),
+    )
+    add("mask: pixels streamed in bands, the rows holding ROI found and kept", streamed)
+    add("mask: that band checked (two values, 0 and 255) and reduced onto the working grid", onto)  # fmt: skip
+    add("(mask, as before: the file read and parsed in one pass, bytes viewed)", parsed)
+    add("(mask, as before: the rows holding ROI, one 64-bit pass over the whole mask)", scanned)  # fmt: skip
+    add("(mask: the whole image checked and reduced, as before the band)", median_ms(lambda: cbis_masks._is_mask(mask) and cbis_masks._mask_onto(mask, grid) is not None))  # fmt: skip
+    add("mask: the ROI mask as the loader finds it (all the mask rows above)", median_ms(lambda: cbis_masks._roi_mask(roi, (meta.rows, meta.columns), grid, 20)))  # fmt: skip
     add("load (the source's loader: all of the above and the window)", median_ms(lambda: load(item, recipe.read)))  # fmt: skip
 
     # The recipe's steps, each timed around the pipeline's own call.
@@ -157,7 +200,7 @@ def main() -> None:
     add("breast mask, computed (working grid)", median_ms(computed))
     add("breast mask, the same pixels again (memo)", median_ms(lambda: breast.breast_mask(pixels)))
     rows.append(["breast masks computed for the item's steps", str(calls[0])])
-    outputs, written = _item_outputs(item, recipe, branches, job.run_hash)
+    outputs, written = item_outputs(item, recipe, branches, job.run_hash)
     fresh = iter(range(10**6))  # every write to a new file in an existing folder, as in a run
     for o in outputs:
         spec = recipe.outputs[o.record.output]

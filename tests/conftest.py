@@ -37,6 +37,7 @@ SLOW_FILES = {
     "test_source_dicomweb.py",  # a real Orthanc per module
     "test_source_file_list.py",  # a moto S3 server, Dask, SIGKILL
     "test_run_deid.py",  # whole de-identified runs
+    "test_io_stream.py",  # real mammograms written uncompressed, read at every reduction
 }
 SLOW_TESTS = {
     "test_cli.py::test_demo_writes_what_it_prints",

@@ -75,12 +75,16 @@ def test_band_read_equals_the_whole_reduction_on_every_real_mask(demo: dict[str,
     assert len(masks) == 10
     for path, ref in masks.items():
         assert ref.dtype == np.uint8 and set(np.unique(ref)) == {0, 255}
-        stored = cbis_masks._read_stored(str(path))
-        np.testing.assert_array_equal(stored, ref)  # the bytes viewed: pydicom's values
+        with cbis_masks._read_stored(str(path)) as (scratch, rows):
+            stored = scratch.copy()
+        np.testing.assert_array_equal(stored, ref)  # the rows streamed: pydicom's values
+        nonzero = np.flatnonzero(ref.any(axis=1))
+        assert rows == (nonzero[0], nonzero[-1] + 1)  # found while streaming
         for k in range(1, 6):
             grid = reduced_shape(*ref.shape, k)
-            band = cbis_masks._mask_band_onto(stored, grid)
+            band = cbis_masks._mask_band_onto(stored, grid, rows)
             np.testing.assert_array_equal(band, _full_path(ref, grid))
+            np.testing.assert_array_equal(cbis_masks._mask_band_onto(stored, grid), band)
             if ref.shape[0] % 2**k == 0 and ref.shape[1] % 2**k == 0:
                 np.testing.assert_array_equal(band, _block_any(ref, k))
         # Cut to sizes 8 does not divide (most real CBIS-DDSM images): the two-pass reduction.

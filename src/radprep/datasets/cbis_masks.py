@@ -1,8 +1,9 @@
 """CBIS-DDSM ROI masks: a mask told from a cropped image by content, checked against the full
 image's size, and brought onto the grid the image was read at.
 
-A mask file is parsed once and its 8-bit pixels viewed in the bytes read; one pass finds the
-rows holding ROI pixels, and only that band is checked (two values, 0 and 255) and reduced
+A plain mask file's pixels are streamed from it in bands
+(:func:`radprep.io.stream.read_nonzero_native`): only the rows holding ROI pixels are kept, found
+in the same pass, and only that band is checked (two values, 0 and 255) and reduced
 (:func:`radprep.spatial.resize.resize_area_box`), which gives the same mask as checking and
 reducing the whole image (the path any other mask still takes).
 """
@@ -10,33 +11,48 @@ reducing the whole image (the path any other mask still takes).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
 import numpy as np
 
 from radprep.errors import InputError, RadprepWarning
-from radprep.io.dicom import _native_view, _read, decode_stored, meta_from_dataset, read_header
+from radprep.io.dicom import _read, decode_stored, read_header
+from radprep.io.header import read_header_at_pixels
+from radprep.io.stream import native_pixels, nonzero_rows, read_nonzero_native
 from radprep.spatial.resize import resize, resize_area_box, resize_mask
 
 __all__: list[str] = []
 
 
-def _read_stored(path: str, ds: Any = None) -> np.ndarray:
-    """The stored pixels of a file (its first frame); `ds`: its header, if already parsed.
+@contextmanager
+def _read_stored(path: str) -> Iterator[tuple[np.ndarray, tuple[int, int] | None]]:
+    """The stored pixels of a file (its first frame), and the rows holding non-zero values.
 
-    Without `ds` the file is parsed once, header and pixels together, and a plain
-    little-endian grey image is viewed in the bytes read (no decode, no copy).
+    A plain grey file is streamed (:func:`radprep.io.stream.read_nonzero_native`): its header
+    parsed up to the pixel data, only its rows holding non-zero values copied into the thread's
+    scratch array of zeros, those rows found in the same pass; the values are valid inside the
+    ``with`` block only. Any other file is parsed and decoded whole, its rows not looked for.
+
+    Yields
+    ------
+    ndarray, (int, int) or None
+        The values; the rows ``[first, end)`` outside which they are all zero (``(0, 0)``:
+        all zero), or None when they were not looked for.
     """
-    if ds is None:
-        ds = _read(path, {})
-        if "PixelData" in ds:
-            view = _native_view(ds, meta_from_dataset(ds))
-            if view is not None:
-                return view
+    try:
+        px = native_pixels(path, *read_header_at_pixels(path))
+    except InputError:
+        px = None  # the whole parse below says what is wrong
+    if px is not None:
+        with read_nonzero_native(px) as (arr, rows):
+            yield arr, rows or (0, 0)
+        return
+    ds = _read(path, {})
     arr = decode_stored(path, ds)
-    return arr[0] if arr.ndim == 3 else arr
+    yield (arr[0] if arr.ndim == 3 else arr), None
 
 
 def _is_mask(arr: np.ndarray) -> bool:
@@ -76,33 +92,18 @@ def _mask_onto(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return resize(u8, grid, interpolation="area") > 0
 
 
-def _nonzero_rows(arr: np.ndarray) -> tuple[int, int] | None:
-    """Rows ``[first, end)`` outside which an 8-bit image is all zero (None: all zero).
-
-    One pass over the bytes as 64-bit words: the first and the last non-zero word.
-    """
-    flat = arr.reshape(-1)  # a view of a C-contiguous image
-    n8 = flat.size - flat.size % 8
-    nz = flat[:n8].view(np.uint64) != 0
-    first = int(np.argmax(nz)) if n8 else 0
-    tail = np.flatnonzero(flat[n8:])
-    if n8 and nz[first]:
-        start = 8 * first
-        stop = n8 + int(tail[-1]) + 1 if tail.size else 8 * (nz.size - int(np.argmax(nz[::-1])))
-    elif tail.size:
-        start, stop = n8 + int(tail[0]), n8 + int(tail[-1]) + 1
-    else:
-        return None
-    cols = arr.shape[1]
-    return start // cols, -(-stop // cols)
+_nonzero_rows = nonzero_rows  # the tests' and the benchmark's name
 
 
-def _mask_band_onto(arr: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
+def _mask_band_onto(
+    arr: np.ndarray, grid: tuple[int, int], rows: tuple[int, int] | None = None
+) -> np.ndarray | None:
     """An 8-bit full-size mask candidate on the reduced `grid`, from the rows holding ROI.
 
     Exactly :func:`_is_mask`, :func:`_is_0_255` and :func:`_mask_onto` of the whole image,
-    for a tenth of their cost: outside the band of rows found by :func:`_nonzero_rows` every
-    value is 0, so only the band is checked and reduced (:func:`resize_area_box`).
+    for a tenth of their cost: outside the band of rows ``[first, end)`` (`rows`, found by
+    :func:`_nonzero_rows` when not given; ``(0, 0)``: all zero) every value is 0, so only the
+    band is checked and reduced (:func:`resize_area_box`).
 
     Returns
     -------
@@ -110,8 +111,9 @@ def _mask_band_onto(arr: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None
         The mask on `grid`; None when `arr` is no two-valued image (not a mask); `arr` itself
         (8-bit, full size) when it is two-valued but not 0 and 255, for the caller's full path.
     """
-    rows = _nonzero_rows(arr)
-    if rows is None:  # all zero: a two-valued image with nothing in it
+    if rows is None:
+        rows = _nonzero_rows(arr) or (0, 0)
+    if rows[0] >= rows[1]:  # all zero: a two-valued image with nothing in it
         return np.zeros(grid, bool)
     band = arr[rows[0] : rows[1]]
     hi = cv2.minMaxLoc(band)[1]
@@ -132,7 +134,6 @@ def _roi_mask(
     """The ROI mask among an abnormality's files (two-valued, the image's size within
     `tolerance`), as bool on `grid` (the grid the image was read at)."""
     aid = roi["abnormality_id"]
-    found = None
     # The candidate of the image's size comes first: the mask is then found without decoding
     # the cropped image at all. The index gave the sizes; a hand-made item has only the paths.
     candidates = list(roi["candidates"])
@@ -146,42 +147,40 @@ def _roi_mask(
         key=lambda c: abs(shapes[c][0] - shape[0]) + abs(shapes[c][1] - shape[1]),
     )
     for cand in ordered:
-        arr = _read_stored(cand)
-        if (
-            arr.shape == shape
-            and grid != shape
-            and arr.dtype == np.uint8
-            and arr.flags.c_contiguous
-        ):
-            onto = _mask_band_onto(arr, grid)
-            if onto is None:
+        # The values may be the thread's scratch (valid inside the block only): the mask on
+        # `grid` is made before the block ends.
+        with _read_stored(cand) as (arr, rows):
+            if (
+                arr.shape == shape
+                and grid != shape
+                and arr.dtype == np.uint8
+                and arr.flags.c_contiguous
+            ):
+                onto = _mask_band_onto(arr, grid, rows)
+                if onto is None:
+                    continue
+                return onto if onto is not arr else _mask_onto(arr > 0, grid)
+            if not _is_mask(arr):
                 continue
-            if onto is not arr:
-                return onto
-            return _mask_onto(arr > 0, grid)
-        if not _is_mask(arr):
-            continue
-        dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
-        if (dr, dc) == (0, 0):
-            # On a reduced grid the stored mask goes straight to it (no full-size bool).
-            found = arr if grid != shape and _is_0_255(arr) else arr > 0
-            break
-        if max(dr, dc) <= tolerance:
-            warnings.warn(
-                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
-                f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
-                RadprepWarning,
-                stacklevel=3,
+            dr, dc = abs(arr.shape[0] - shape[0]), abs(arr.shape[1] - shape[1])
+            if (dr, dc) == (0, 0):
+                # On a reduced grid the stored mask goes straight to it (no full-size bool).
+                found = arr if grid != shape and _is_0_255(arr) else arr > 0
+                return _mask_onto(found, grid) if grid != shape else found
+            if max(dr, dc) <= tolerance:
+                warnings.warn(
+                    f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]}, the image "
+                    f"{shape[0]}x{shape[1]}; resized with nearest neighbour",
+                    RadprepWarning,
+                    stacklevel=3,
+                )
+                found = resize_mask(arr > 0, shape)
+                return _mask_onto(found, grid) if grid != shape else found
+            raise InputError(
+                f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
+                f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
             )
-            found = resize_mask(arr > 0, shape)
-            break
-        raise InputError(
-            f"abnormality {aid}: ROI mask is {arr.shape[0]}x{arr.shape[1]} but the image is "
-            f"{shape[0]}x{shape[1]} (more than {tolerance} px apart); not the same image"
-        )
-    if found is None:
-        raise InputError(
-            f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
-            "ROI folder (a mask has the full image's size and two values)"
-        )
-    return _mask_onto(found, grid) if grid != shape else found
+    raise InputError(
+        f"abnormality {aid}: no ROI mask among the {len(roi['candidates'])} file(s) of its "
+        "ROI folder (a mask has the full image's size and two values)"
+    )

@@ -19,20 +19,33 @@ import numpy as np
 
 from radprep._dicom import functional_group_value
 from radprep._limits import set_max_decoded_bytes
-from radprep.errors import InvalidAttributeError, RadprepError, SpecError
+from radprep.errors import InputError, InvalidAttributeError, RadprepError, SpecError
 from radprep.image import AppliedStep, Image, ImageMeta
 from radprep.intensity._lut import apply_pointwise, tabulable
 from radprep.intensity.modality import apply_modality, is_identity_modality
 from radprep.intensity.window import VOI, OutDtype, apply_voi, display_function, resolve_voi
 from radprep.io.decode import Frames, check_decoded_size, decode_pixels, decode_stored
 from radprep.io.error_map import boundary_error, header_error, one_line
-from radprep.io.header import PIXEL_KEYWORDS, PathLike, read_header, transfer_syntax
+from radprep.io.header import (
+    PIXEL_KEYWORDS,
+    PathLike,
+    read_header,
+    read_header_at_pixels,
+    transfer_syntax,
+)
 from radprep.io.header import _read as _read
 from radprep.io.meta import geometry_from_dataset, meta_from_dataset
 from radprep.io.photometric import _palette_to_rgb as _palette_to_rgb
 from radprep.io.photometric import to_rgb
-from radprep.io.reduced import MAX_REDUCE, read_reduced, reduce_stored, reduction_levels
+from radprep.io.reduced import (
+    MAX_REDUCE,
+    read_reduced,
+    reduce_stored,
+    reduced_shape,
+    reduction_levels,
+)
 from radprep.io.reduced import _native_view as _native_view
+from radprep.io.stream import native_pixels, read_reduced_native
 
 __all__ = [
     "Frames",
@@ -128,6 +141,11 @@ def _header_and_meta(path: PathLike, where: str, frames: Frames, stage: list[str
     ds = _read(path, {}, check_empty=False)
     if len(ds) == 0 or not any(k in ds for k in PIXEL_KEYWORDS):
         ds = read_header(path)
+    return ds, _meta(ds, where, frames, stage)
+
+
+def _meta(ds: Any, where: str, frames: Frames, stage: list[str]) -> ImageMeta:
+    """The data set's :class:`ImageMeta`, its decoded size checked against the limit."""
     stage[0] = "attributes"
     try:
         meta = meta_from_dataset(ds, frame=_first_frame(frames))
@@ -143,7 +161,38 @@ def _header_and_meta(path: PathLike, where: str, frames: Frames, stage: list[str
         else (1 if isinstance(frames, (int, np.integer)) else len(list(frames)))
     )
     check_decoded_size(meta, n_wanted, where)
-    return ds, meta
+    return meta
+
+
+def _streamed(
+    path: PathLike,
+    where: str,
+    frames: Frames,
+    reduce: int,
+    reduce_to_px: int | None,
+    stage: list[str],
+) -> tuple[Any, ImageMeta, np.ndarray, int] | None:
+    """A reduced read of a plain grey image streamed from its file (:mod:`radprep.io.stream`).
+
+    The header is parsed up to the pixel data, which is read in bands and reduced band by band:
+    the same data set (but its pixel data), meta and reduced values as the whole read. None when
+    the file does not qualify (or its header does not parse: the whole read then says why).
+    """
+    try:
+        ds, tell = read_header_at_pixels(path)
+    except InputError:
+        return None  # the whole read says what is wrong
+    px = native_pixels(path, ds, tell)
+    if px is None:
+        return None
+    meta = _meta(ds, where, frames, stage)
+    if reduce_to_px is not None:
+        reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
+    if not reduce:
+        return None
+    stage[0] = "pixels"
+    stored = read_reduced_native(px, reduced_shape(px.rows, px.cols, reduce))
+    return ds, meta, stored, reduce
 
 
 def _pixels(
@@ -172,11 +221,21 @@ def _read_dicom(
     stage: list[str],
 ) -> Image:
     """:func:`read_dicom` without its boundary; `stage` says how far it got."""
-    ds, meta = _header_and_meta(path, where, frames, stage)
-    if reduce_to_px is not None:
-        reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
-    stage[0] = "pixels"
-    stored, decoder, reduce = _pixels(path, ds, meta, frames, reduce)
+    streamed = (
+        _streamed(path, where, frames, reduce, reduce_to_px, stage)
+        if (reduce or reduce_to_px is not None) and not frames
+        else None
+    )
+    if streamed is not None:
+        ds, meta, stored, reduce = streamed
+        decoder = "native"
+    else:
+        stage[0] = "header"
+        ds, meta = _header_and_meta(path, where, frames, stage)
+        if reduce_to_px is not None:
+            reduce = reduction_levels(meta.rows, meta.columns, reduce_to_px)
+        stage[0] = "pixels"
+        stored, decoder, reduce = _pixels(path, ds, meta, frames, reduce)
     stage[0] = "attributes"
     meta = replace(meta, decoder=decoder)
     stored, meta, steps = to_rgb(stored, meta, ds, where)

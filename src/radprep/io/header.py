@@ -28,7 +28,7 @@ from radprep.errors import (
 )
 from radprep.io.error_map import header_error, one_line
 
-__all__ = ["PIXEL_KEYWORDS", "PathLike", "read_header", "transfer_syntax"]
+__all__ = ["PIXEL_KEYWORDS", "PathLike", "read_header", "read_header_at_pixels", "transfer_syntax"]
 
 PathLike = str | os.PathLike[str]
 
@@ -74,6 +74,20 @@ def read_header(path: PathLike, *, specific_tags: Sequence[int] | None = None) -
         # sequence; a header-only parse still reads such a file's header.
         ds = _read(path, {"stop_before_pixels": True})
     return ds
+
+
+def read_header_at_pixels(path: PathLike) -> tuple[Dataset, int | None]:
+    """Parse a file's header as :func:`read_header` does, and say where the parse stopped.
+
+    Returns
+    -------
+    Dataset, int or None
+        The data set without its pixel data; the file position of the top-level pixel data
+        element's tag (None when the file has none, or was read without its preamble).
+    """
+    tell: list[int] = []
+    ds = _read(path, {"stop_before_pixels": True}, tell=tell)
+    return ds, (tell[0] if tell else None)
 
 
 _DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
@@ -123,13 +137,26 @@ def _check_deflated_size(path: PathLike, where: str) -> None:
         return  # unreadable or not a well-formed deflated file: the parser says what is wrong
 
 
-def _read(path: PathLike, kwargs: dict[str, Any], *, check_empty: bool = True) -> Dataset:
+def _read(
+    path: PathLike,
+    kwargs: dict[str, Any],
+    *,
+    check_empty: bool = True,
+    tell: list[int] | None = None,
+) -> Dataset:
+    """Parse with pydicom, errors mapped; `tell` (a list) receives where the parse stopped."""
     where = _where(path)
     _check_deflated_size(path, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            ds = pydicom.dcmread(path, **kwargs)
+            if tell is None:
+                ds = pydicom.dcmread(path, **kwargs)
+            else:
+                with open(path, "rb") as fh:
+                    ds = pydicom.dcmread(fh, **kwargs)
+                    if fh.tell() < os.fstat(fh.fileno()).st_size:
+                        tell.append(fh.tell())
         if check_empty and len(ds) == 0:
             if _has_body(path, ds):
                 raise CorruptFileError(

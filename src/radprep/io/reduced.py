@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radprep.image import ImageMeta
 from radprep.io.decode import HTJ2K_SYNTAXES, clip_to_precision, htj2k_codec, htj2k_dtype
+from radprep.io.stream import plain_dtype
 
 __all__ = ["MAX_REDUCE", "read_reduced", "reduce_stored", "reduced_shape", "reduction_levels"]
 
@@ -101,17 +101,16 @@ def _native_view(ds: Dataset, meta: ImageMeta) -> np.ndarray | None:
     allocated, or pixel data not of the size the header gives); the caller decodes it instead.
     """
     data = ds.get("PixelData") if "PixelData" in ds else None
-    if (
-        meta.transfer_syntax_uid not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-        or meta.number_of_frames != 1
-        or meta.samples_per_pixel != 1
-        or meta.pixel_representation != 0
-        or meta.bits_allocated not in (8, 16)
-        or meta.bits_stored != meta.bits_allocated
-        or not isinstance(data, bytes)
-    ):
+    dtype = plain_dtype(
+        meta.transfer_syntax_uid,
+        meta.number_of_frames,
+        meta.samples_per_pixel,
+        meta.pixel_representation,
+        meta.bits_allocated,
+        meta.bits_stored,
+    )
+    if dtype is None or not isinstance(data, bytes):
         return None
-    dtype = np.dtype(np.uint8) if meta.bits_allocated == 8 else np.dtype("<u2")
     n = meta.rows * meta.columns
     if len(data) not in (n * dtype.itemsize, n * dtype.itemsize + 1):  # + 1: even padding
         return None
