@@ -15,7 +15,31 @@ from radprep.errors import EmptyImageError, OutputError, UnwritableImageError
 from radprep.io.write import atomic_write_bytes
 from radprep.types import OutputFormat
 
-__all__ = ["FORMATS", "encode", "quantize", "require_pixels", "suffix_for", "write_array"]
+__all__ = [
+    "FORMATS",
+    "PNG_PARAMS",
+    "encode",
+    "quantize",
+    "require_pixels",
+    "suffix_for",
+    "write_array",
+]
+
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+"""zlib's fastest level and one row filter ("up") for every row: libpng's default tries all
+five filters on each row, which doubles the time of a 299 px image for a file 1-2% smaller."""
+_MASK_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+
+
+def _params(array: np.ndarray) -> list[int]:
+    """A 0/255 picture (a mask) compresses best unfiltered (smaller than libpng's default
+    choice, in a sixth of its time); anything else with :data:`PNG_PARAMS`."""
+    if array.dtype == np.uint8 and array.ndim == 2:
+        lo, hi, _, _ = cv2.minMaxLoc(array)
+        if lo in (0, 255) and hi in (0, 255) and not cv2.countNonZero(cv2.inRange(array, 1, 254)):
+            return _MASK_PARAMS
+    return PNG_PARAMS
+
 
 FORMATS: tuple[OutputFormat, ...] = ("png8", "png16", "npy")
 _SUFFIX = {"png8": ".png", "png16": ".png", "npy": ".npy"}
@@ -90,7 +114,7 @@ def encode(array: np.ndarray, fmt: OutputFormat) -> bytes:
             f"PNG holds one (rows, cols) or (rows, cols, 3) image, got shape {array.shape}; "
             "pick a frame (--frame N) or write npy"
         )
-    ok, png = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, png = cv2.imencode(".png", array, _params(array))
     if not ok:
         raise OutputError(f"PNG encoding failed for an array of shape {array.shape}")
     return png.tobytes()

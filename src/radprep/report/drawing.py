@@ -30,13 +30,12 @@ def font(size: int) -> Any:
 
 def save_rgb(canvas: Any, path: str | Path) -> Path:
     """Encode an RGB picture (Pillow image or array) as PNG and write it atomically."""
+    from radprep.export.png import PNG_PARAMS
     from radprep.io.write import atomic_write_bytes
 
     rgb = np.asarray(canvas)
-    # One filter for every row ("up": flat areas and the grid's stacked rows cost nothing)
-    # instead of libpng trying all five per row: a third of the time for files 1-3% larger.
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
-    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], params)
+    # The outputs' settings (one row filter): a third of the time for figures 1-3% larger.
+    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], PNG_PARAMS)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise ValueError(f"{path}: the figure could not be encoded as PNG")
     return atomic_write_bytes(path, buf.tobytes())
