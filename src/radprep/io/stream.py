@@ -129,11 +129,25 @@ def native_pixels(path: PathLike, ds: Dataset, pixel_tell: int | None) -> Native
         return None
     if dtype is None or rows <= 0 or cols <= 0:
         return None
-    implicit = ts == ImplicitVRLittleEndian
+    found = _element_head(path, pixel_tell, implicit=ts == ImplicitVRLittleEndian)
+    if found is None:
+        return None
+    tag, offset, length, size = found
+    n = rows * cols * dtype.itemsize
+    if tag != _PIXEL_DATA or length not in (n, n + 1):
+        return None
+    if size != offset + length:  # cut short, or more elements after the pixel data
+        return None
+    return NativePixels(os.fspath(path), offset, rows, cols, dtype)
+
+
+def _element_head(path: PathLike, tell: int, *, implicit: bool) -> tuple[int, int, int, int] | None:
+    """The tag, value offset and value length of the element at `tell` (implicit VR, or
+    explicit OB/OW), and the file's size; None when it cannot be read as one."""
     head = 8 if implicit else 12
     try:
         with open(path, "rb", buffering=0) as fh:
-            fh.seek(pixel_tell)
+            fh.seek(tell)
             raw = fh.read(head)
             size = os.fstat(fh.fileno()).st_size
     except OSError:
@@ -147,13 +161,7 @@ def native_pixels(path: PathLike, ds: Dataset, pixel_tell: int | None) -> Native
         (length,) = struct.unpack_from("<I", raw, 8)
     else:
         return None
-    n = rows * cols * dtype.itemsize
-    offset = pixel_tell + head
-    if (group << 16) | element != _PIXEL_DATA or length not in (n, n + 1):
-        return None
-    if size != offset + length:  # cut short, or more elements after the pixel data
-        return None
-    return NativePixels(os.fspath(path), offset, rows, cols, dtype)
+    return (group << 16) | element, tell + head, length, size
 
 
 def _band_buffer(nbytes: int) -> np.ndarray:

@@ -293,8 +293,10 @@ def _write_run_file(out_dir: Path, info: Mapping[str, Any]) -> Path:
     )
 
 
-def _load_in_background(modules: Sequence[str]) -> None:
-    """Import `modules` on a daemon thread (a failure shows where the module is used)."""
+def _load_end_of_run(*, report: bool) -> None:
+    """Import what the end of the run needs (the manifest's writer, the report) on a daemon
+    thread, while the items run on the workers (a failure shows where the module is used)."""
+    modules = ["pyarrow.parquet", "radprep.report.render"] if report else ["pyarrow.parquet"]
 
     def load() -> None:
         for name in modules:
@@ -353,21 +355,13 @@ def run_recipe(
     """
     tally = _Tally()
     recipe, base, out_dir = recipe_and_out(recipe, overrides, out)
-    # From here on the run goes ahead: the workers' imports load while the source is indexed.
-    if executor == "processes" and not scheduler:
+    if executor == "processes" and not scheduler:  # the workers load while the source is indexed
         start_forkserver(["radprep.jobs.preload"])
     plan = plan_run(recipe, base, out_dir, limit)
     tally.mark("plan")
     result = RunResult(out_dir=out_dir, recipe_hash=plan.run_hash, items=len(plan.items))
     job = ItemJob(recipe.model_dump_json(exclude={"out"}), str(out_dir), plan.run_hash, strict)
-
-    # What the end of the run needs (the manifest's writer, the report) loads while the
-    # items run, on a core the main process leaves idle.
-    _load_in_background(
-        ["pyarrow.parquet", "radprep.report.render"]
-        if recipe.report.enabled
-        else ["pyarrow.parquet"]
-    )
+    _load_end_of_run(report=recipe.report.enabled)
     where = Where(executor, workers, scheduler)
     with open_ledger(out_dir / STATE_DIR / "ledger.sqlite", fresh=fresh, clean=out_dir) as ledger:
         run = execute(job, plan.items, ledger, plan.run_hash, where, progress=progress,
@@ -377,10 +371,16 @@ def run_recipe(
         tally.mark("items")
         _finish(plan, ledger, result, run, tally)
     if recipe.report.enabled:
-        from radprep.report import build_report
-
-        result.report = build_report(out_dir)
-        tally.mark("report")
-        info = json.loads((out_dir / "run.json").read_text())
-        _write_run_file(out_dir, {**info, "phase_seconds": tally.phase_seconds()})
+        result.report = _report(out_dir, tally)
     return result
+
+
+def _report(out_dir: Path, tally: _Tally) -> Path:
+    """Build the report, then add its time to run.json's phases."""
+    from radprep.report import build_report
+
+    page = build_report(out_dir)
+    tally.mark("report")
+    info = json.loads((out_dir / "run.json").read_text())
+    _write_run_file(out_dir, {**info, "phase_seconds": tally.phase_seconds()})
+    return page

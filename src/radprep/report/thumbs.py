@@ -156,6 +156,27 @@ def _own_thumbnail(array: np.ndarray, png: bytes | None) -> bool:
     return png is not None and plane(array) is array and max(array.shape[:2]) <= REUSE_PX
 
 
+def _output_thumbs(
+    out: Path,
+    sample_id: str,
+    written: Mapping[str, tuple[np.ndarray, bool]],
+    thumbs: dict[str, str],
+    encoded: Mapping[str, bytes],
+    files: Mapping[str, str | Path],
+) -> dict[str, list[int]]:
+    """Add each output's thumbnail to `thumbs`; return the histograms of the images."""
+    hist_after = {}
+    for name, (array, is_mask) in written.items():
+        png = encoded.get(name)
+        if png is not None and _own_thumbnail(array, png):
+            thumbs[name] = _write(out, name, sample_id, png, same_as=files.get(name))
+        else:
+            thumbs[name] = _write(out, name, sample_id, thumbnail(array, mask=is_mask))
+        if not is_mask:
+            hist_after[name] = histogram(array)
+    return hist_after
+
+
 def item_report(
     before: Sample,
     written: Mapping[str, tuple[np.ndarray, bool]],
@@ -203,17 +224,7 @@ def item_report(
         roi_thumb = thumbnail(union, mask=True)
         thumbs["source-roi"] = _write(out, "source-roi", before.id, roi_thumb)
         extra["roi_outline"] = mask_outline(roi_thumb, shape)
-    hist_after = {}
-    encoded = encoded or {}
-    files = files or {}
-    for name, (array, is_mask) in written.items():
-        png = encoded.get(name)
-        if png is not None and _own_thumbnail(array, png):
-            thumbs[name] = _write(out, name, before.id, png, same_as=files.get(name))
-        else:
-            thumbs[name] = _write(out, name, before.id, thumbnail(array, mask=is_mask))
-        if not is_mask:
-            hist_after[name] = histogram(array)
+    hist_after = _output_thumbs(out, before.id, written, thumbs, encoded or {}, files or {})
     return {
         "thumbs": thumbs,
         "source_shape": [int(v) for v in shape],
