@@ -60,6 +60,25 @@ def _output_error(target: Path, e: OSError, what: str) -> OutputError:
     return OutputError(f"{target}: cannot {what} the output ({e.strerror or e})")
 
 
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[int]:
+    """A new temporary file beside `target`, as a descriptor the block must close: renamed to
+    `target` when the block ends normally, removed when it raises."""
+    try:
+        fd, tmp = _create_temp(target)
+    except OSError as e:
+        raise _output_error(target, e, "create") from e
+    try:
+        yield fd
+        os.replace(tmp, target)
+    except OSError as e:
+        _discard(tmp)
+        raise _output_error(target, e, "write") from e
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
 def atomic_write_bytes(
     path: str | os.PathLike[str], data: bytes | memoryview, *, fsync: bool = False
 ) -> Path:
@@ -78,11 +97,7 @@ def atomic_write_bytes(
         If the folder cannot be created or the file cannot be written.
     """
     target = Path(path)
-    try:
-        fd, tmp = _create_temp(target)
-    except OSError as e:
-        raise _output_error(target, e, "create") from e
-    try:
+    with _replacing(target) as fd:
         try:
             view = memoryview(data).cast("B")
             while view:
@@ -91,13 +106,6 @@ def atomic_write_bytes(
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
-    except OSError as e:
-        _discard(tmp)
-        raise _output_error(target, e, "write") from e
-    except BaseException:
-        _discard(tmp)
-        raise
     return target
 
 
@@ -154,12 +162,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     For outputs written in pieces (a streamed manifest): the final name only ever holds a
     complete file, as with :func:`atomic_write_bytes`.
     """
-    target = Path(path)
-    try:
-        fd, tmp = _create_temp(target)
-    except OSError as e:
-        raise _output_error(target, e, "create") from e
-    try:
+    with _replacing(Path(path)) as fd:
         try:
             fh: IO[Any] = (
                 os.fdopen(fd, "wb")
@@ -171,10 +174,3 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             raise
         with fh:
             yield fh
-        os.replace(tmp, target)
-    except OSError as e:
-        _discard(tmp)
-        raise _output_error(target, e, "write") from e
-    except BaseException:
-        _discard(tmp)
-        raise
