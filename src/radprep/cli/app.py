@@ -101,7 +101,7 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """Entry point of the `radprep` console script."""
+    """The command line: answer ``sys.argv`` (the `radprep` program is :func:`entry`)."""
     from radprep.cli._fast import fast_main, start_workers_early
 
     code = fast_main(sys.argv[1:])  # --version and plain `info`, without the framework
