@@ -4,8 +4,8 @@ Each repeat runs the real program (its console-script entry, ``radprep.cli.app.e
 fresh process, timed from just before the process starts to the moment the caller's pipes
 close (the workers' server holds them too, so its end counts). Phases, seconds from the start:
 when the command-line framework, the command's module and the runner begin to import (an
-import hook notes them), when the first and the last output files, the manifest, run.json
-and the report's page are written (their modification times), and the end. Medians over the
+import hook notes them), when the first and the last output files, the manifest, the run's
+records and the report's page are written (their modification times), and the end. Medians over the
 repeats, with the load average of the machine at the end (it is shared: compare runs made
 together). Run: ``.venv/bin/python benchmarks/startup.py [--repeat 5] [--report off]``.
 """
@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,13 +54,14 @@ ORDER = [
     "first output",
     "last output",
     "manifest",
-    "run.json",
+    "run record",
     "report",
     "end (pipes closed)",
 ]
 
 
 def _one_run(out: Path, root: Path, report: str) -> dict[str, float]:
+    shutil.rmtree(out, ignore_errors=True)  # no file of an earlier run taken for this one's
     marks_file = out.with_suffix(".marks.json")
     t0 = time.time()
     env = {**os.environ, "RADPREP_BENCH_T0": repr(t0), "RADPREP_BENCH_MARKS": str(marks_file)}
@@ -72,7 +74,9 @@ def _one_run(out: Path, root: Path, report: str) -> dict[str, float]:
     marks = json.loads(marks_file.read_text())
     written = sorted(os.path.getmtime(p) - t0 for p in glob.glob(f"{out}/full/*.png"))
     marks |= {"first output": written[0], "last output": written[-1]}
-    for name, rel in (("manifest", "manifest.parquet"), ("run.json", "run.json")):
+    # run.json is written again once the report is done (its phase_seconds): inputs.jsonl,
+    # written just before its first version, marks the end of the run's records.
+    for name, rel in (("manifest", "manifest.parquet"), ("run record", "inputs.jsonl")):
         marks[name] = os.path.getmtime(out / rel) - t0
     if (out / "report" / "index.html").exists():
         marks["report"] = os.path.getmtime(out / "report" / "index.html") - t0
