@@ -36,7 +36,7 @@ from reference_ways import job_rows
 
 HERE = Path(__file__).parent
 SMALL, LARGE = 9, 90
-REPEAT = 2
+REPEAT = 3
 # Runs a command and reports its wall time and the peak RSS of its largest process.
 TIMED = """
 import json, resource, subprocess, sys, time
@@ -79,7 +79,7 @@ def measure(name: str, make_cmd, roots: dict[int, Path], tmp: Path, env=None) ->
         cmd = make_cmd(root, out)
         if isinstance(cmd, str):
             return {"note": cmd}
-        # The quicker of two runs (the machine is shared): one run for the slow notebook.
+        # The quickest of REPEAT runs (the machine is shared): one run for the slow notebook.
         tries = [timed(cmd, env) for _ in range(1 if name.startswith("notebook") else REPEAT)]
         res[n] = min(tries, key=lambda r: r["wall"])
         written = sum(

@@ -84,7 +84,9 @@ class _Index:
         self.by_series: dict[str, list[_Instance]] = defaultdict(list)
         self.by_case: dict[str, list[_Instance]] = defaultdict(list)
         self.by_folder: dict[str, list[_Instance]] = defaultdict(list)
-        for r in scan_dicom(root).table.to_pylist():
+        # The columns used here only: each header's parse keeps five elements, not twenty.
+        found = scan_dicom(root, columns=("patient_id", "series_instance_uid", "rows", "columns"))
+        for r in found.table.to_pylist():
             if not r["has_pixels"]:
                 continue
             inst = _Instance(

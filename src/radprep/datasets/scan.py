@@ -6,9 +6,10 @@ trusting folder names.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,12 +74,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_TAGS: list[int] = [
-    int(pydicom.datadict.tag_for_keyword(k) or 0)
-    for k in [*(k for _, k, _ in _COLUMNS if k is not None), "ImageLaterality", "Laterality"]
-]
-
-
 @dataclass
 class ScanResult:
     """The index table and what became of every file found (relative paths)."""
@@ -110,13 +105,29 @@ def _value(ds: pydicom.Dataset, keyword: str) -> Any:
     return v
 
 
-def _row(path: Path, root: Path) -> dict[str, Any]:
+ALL_COLUMNS = frozenset(name for name, _, _ in _COLUMNS)
+"""The index's columns (:data:`INDEX_SCHEMA`'s names)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _wanted(columns: frozenset[str]) -> tuple[list[tuple[str, str, str]], list[int]]:
+    """The header-read columns among `columns`, and the tags a parse of them keeps."""
+    if "frames" in columns:  # one frame is noted where a picture has no NumberOfFrames
+        columns |= {"rows"}
+    read = [(n, k, t) for n, k, t in _COLUMNS if k is not None and n in columns]
+    keywords = [k for _, k, _ in read]
+    if "laterality" in columns:
+        keywords += ["ImageLaterality", "Laterality"]
+    tags = [int(pydicom.datadict.tag_for_keyword(k) or 0) for k in keywords]
+    return read, [*tags, 0x7FE00010]
+
+
+def _row(path: Path, root: Path, columns: frozenset[str] = ALL_COLUMNS) -> dict[str, Any]:
+    read, tags = _wanted(columns)
     # specific_tags keeps the parse to the few elements we need; pixel data is never read.
-    ds = read_header(path, specific_tags=[*_TAGS, 0x7FE00010])
+    ds = read_header(path, specific_tags=tags)
     row: dict[str, Any] = {}
-    for name, keyword, typ in _COLUMNS:
-        if keyword is None:
-            continue
+    for name, keyword, typ in read:
         v = _value(ds, keyword)
         if v is not None and typ in _INT_BITS:
             try:
@@ -130,21 +141,25 @@ def _row(path: Path, root: Path) -> dict[str, Any]:
         elif v is not None:
             v = str(v).strip()
         row[name] = v
-    if row["frames"] is None and row["rows"] is not None:
+    if "frames" in columns and row["frames"] is None and row["rows"] is not None:
         row["frames"] = 1
-    lat = _value(ds, "ImageLaterality") or _value(ds, "Laterality")
-    row["laterality"] = str(lat).strip() if lat else None
-    fm = getattr(ds, "file_meta", None)
-    ts = fm.get("TransferSyntaxUID") if fm is not None else None
-    row["transfer_syntax_uid"] = str(ts) if ts else None
+    if "laterality" in columns:
+        lat = _value(ds, "ImageLaterality") or _value(ds, "Laterality")
+        row["laterality"] = str(lat).strip() if lat else None
+    if "transfer_syntax_uid" in columns:
+        fm = getattr(ds, "file_meta", None)
+        ts = fm.get("TransferSyntaxUID") if fm is not None else None
+        row["transfer_syntax_uid"] = str(ts) if ts else None
     row["has_pixels"] = "PixelData" in ds
     row["path"] = path.relative_to(root).as_posix()
-    row["file_size"] = path.stat().st_size
+    if "file_size" in columns:
+        row["file_size"] = path.stat().st_size
     return row
 
 
-def index_file(path: Path, root: Path) -> dict[str, Any]:
-    """The index row of one file, from its header (the unit of work of ``radprep index``).
+def index_file(path: Path, root: Path, columns: frozenset[str] = ALL_COLUMNS) -> dict[str, Any]:
+    """The index row of one file, from its header (the unit of work of ``radprep index``):
+    `columns` (``path`` and ``has_pixels`` always; a column not asked for is left out).
 
     Raises
     ------
@@ -157,7 +172,7 @@ def index_file(path: Path, root: Path) -> dict[str, Any]:
         with warnings.catch_warnings():
             # pydicom warns about odd values as they are read; the index keeps them.
             warnings.simplefilter("ignore", UserWarning)
-            return _row(path, root)
+            return _row(path, root, columns)
     except (NotDicomError, InputError, KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # one damaged header never stops a scan
@@ -175,6 +190,7 @@ def scan_dicom(
     root: str | os.PathLike[str],
     *,
     on_file: Callable[[Path, bool], None] | None = None,
+    columns: Collection[str] = ALL_COLUMNS,
 ) -> ScanResult:
     """Index every DICOM file under `root` from its header.
 
@@ -184,6 +200,9 @@ def scan_dicom(
         The folder to walk (recursively, sorted, hidden entries left out).
     on_file : callable, optional
         Called as ``on_file(path, indexed)`` per file (for progress).
+    columns : collection of str, optional
+        The columns to read (default all; ``path`` and ``has_pixels`` always): the others are
+        left empty, and each header's parse keeps only the elements asked for.
 
     Returns
     -------
@@ -194,6 +213,7 @@ def scan_dicom(
         file in ``accounting``. Nothing any one file holds stops the scan.
     """
     base = Path(root)
+    wanted = frozenset(columns)
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
@@ -207,7 +227,7 @@ def scan_dicom(
                 acc.skipped(rel, "duplicate")
             else:
                 try:
-                    rows.append(index_file(path, base))
+                    rows.append(index_file(path, base, wanted))
                     ok = True
                     acc.done(rel)
                 except NotDicomError:
