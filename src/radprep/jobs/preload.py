@@ -19,6 +19,13 @@ import sys
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+# What the first item would load otherwise: numpy's numpy.ma (np.unique asks for it) and
+# numpy.random (the steps' generators), and resource (the job reads its peak memory).
+import resource  # noqa: E402, F401
+
+import numpy.ma  # noqa: E402
+import numpy.random  # noqa: E402, F401
+
 import radprep.jobs.process  # noqa: E402, F401  (the job, its readers, steps and writers)
 from radprep.batch.worker_process import FORKSERVER_ENV  # noqa: E402
 from radprep.plugins import load_entry_points  # noqa: E402
