@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, machine, table, write_result
+from _common import RESULTS, compile_radprep, machine, table, write_result
 from cbis_inputs import build_replicated
 from reference_ways import job_rows
 
@@ -136,6 +136,7 @@ def _rank(row: str, order: list[str]) -> int:
 
 
 def main() -> None:
+    compile_radprep()
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--ways",

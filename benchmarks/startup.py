@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table, write_result
+from _common import compile_radprep, machine, table, write_result
 from cbis_inputs import build_replicated
 
 # Runs the program in a fresh interpreter; an import hook notes when some modules start loading.
@@ -85,6 +85,7 @@ def _one_run(out: Path, root: Path, report: str) -> dict[str, float]:
 
 
 def main() -> None:
+    compile_radprep()
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--report", choices=("on", "off"), default="on")
