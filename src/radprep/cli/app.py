@@ -141,9 +141,12 @@ def _exit_without_teardown(done: SystemExit) -> None:
     import os
     import threading
 
-    if threading.active_count() > 1 or not isinstance(done.code, (int, type(None))):
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)  # CPython's; else as usual
+    if run_exit_functions is None or threading.active_count() > 1:
         return
-    atexit._run_exitfuncs()
+    if not isinstance(done.code, (int, type(None))):
+        return
+    run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
