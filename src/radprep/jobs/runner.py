@@ -262,9 +262,9 @@ def _run_info(
 
 def _finish(
     plan: RunPlan, ledger: Ledger, result: RunResult, executed: Executed, tally: _Tally
-) -> None:
+) -> dict[str, Any]:
     """The sinks fed from the ledger: logs, manifest, inputs, failures, radiomics pairs,
-    the de-identification summary and the run record."""
+    the de-identification summary and the run record (returned)."""
     out_dir = plan.out_dir
     result.outputs, result.warnings, seen_labels = _write_logs(plan, ledger)
     result.manifest = _write_manifest(plan, ledger, seen_labels)
@@ -285,6 +285,7 @@ def _finish(
     tally.mark("records")
     info = _run_info(plan, result, executed, tally)
     result.run_file = _write_run_file(out_dir, info)
+    return info
 
 
 def _write_run_file(out_dir: Path, info: Mapping[str, Any]) -> Path:
@@ -369,18 +370,17 @@ def run_recipe(
         result.skipped = run.already_done
         tally.mark("first_item")  # none ran: every item was done before
         tally.mark("items")
-        _finish(plan, ledger, result, run, tally)
+        info = _finish(plan, ledger, result, run, tally)
     if recipe.report.enabled:
-        result.report = _report(out_dir, tally)
+        result.report = _report(out_dir, info, tally)
     return result
 
 
-def _report(out_dir: Path, tally: _Tally) -> Path:
-    """Build the report, then add its time to run.json's phases."""
+def _report(out_dir: Path, info: Mapping[str, Any], tally: _Tally) -> Path:
+    """Build the report, then write the run record `info` again with the report's time."""
     from radprep.report import build_report
 
     page = build_report(out_dir)
     tally.mark("report")
-    info = json.loads((out_dir / "run.json").read_text())
     _write_run_file(out_dir, {**info, "phase_seconds": tally.phase_seconds()})
     return page
